@@ -1,0 +1,92 @@
+"""The event store: ``open_store(url)`` picks a backend by URL scheme.
+
+``memory://`` · ``sqlite:///relative.db`` · ``sqlite:////absolute.db`` · ``postgresql://…``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator
+from types import TracebackType
+from typing import Any
+
+from cairn.errors import UnsupportedStoreURL
+from cairn.store.base import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    HorizonStatus,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    StreamState,
+)
+from cairn.store.upcasting import Upcasters
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "EventStore",
+    "ExpectedVersion",
+    "HorizonStatus",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamInfo",
+    "StreamState",
+    "Upcasters",
+    "open_store",
+]
+
+
+async def _open(url: str, upcasters: Upcasters | None, migrate: bool) -> EventStore:
+    if not isinstance(url, str) or "://" not in url:
+        raise UnsupportedStoreURL(f"not a store URL: {url!r} (try sqlite:///cairn.db)")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        from cairn.store.memory import MemoryEventStore
+
+        return MemoryEventStore(upcasters=upcasters)
+    if scheme == "sqlite":
+        from cairn.store.sqlite import SQLiteEventStore
+
+        return await SQLiteEventStore.open(url, upcasters=upcasters, migrate=migrate)
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        from cairn.store.postgres import PostgresEventStore
+
+        return await PostgresEventStore.open(url, upcasters=upcasters, migrate=migrate)
+    raise UnsupportedStoreURL(
+        f"unsupported store URL scheme {scheme!r}: use memory://, sqlite:/// or postgresql://"
+    )
+
+
+class _OpenStore(Awaitable[EventStore]):
+    """``await open_store(url)`` or ``async with open_store(url) as store``."""
+
+    def __init__(self, url: str, upcasters: Upcasters | None, migrate: bool) -> None:
+        self._args = (url, upcasters, migrate)
+        self._store: EventStore | None = None
+
+    def __await__(self) -> Generator[Any, None, EventStore]:
+        return _open(*self._args).__await__()
+
+    async def __aenter__(self) -> EventStore:
+        self._store = await _open(*self._args)
+        return self._store
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+def open_store(url: str, *, upcasters: Upcasters | None = None, migrate: bool = True) -> _OpenStore:
+    """Open the store at ``url``, creating its schema if missing unless ``migrate=False``."""
+    return _OpenStore(url, upcasters, migrate)

@@ -1,0 +1,376 @@
+"""The event store port: the records every backend stores and the contract they all keep.
+
+A backend module (``memory``, ``sqlite``, ``postgres``) implements :class:`EventStore`; the one
+contract suite in ``tests/contract`` specifies it. Upcasting happens here, on read, so that no
+backend can forget it and no stored event is ever rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import math
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+from cairn.errors import (
+    InvalidEventError,
+    InvalidExpectedVersion,
+    InvalidStreamIdError,
+    RetentionRefusedError,
+)
+from cairn.store.upcasting import Upcasters
+
+MAX_STREAM_ID_LENGTH: Final = 255
+MAX_EVENT_TYPE_LENGTH: Final = 255
+
+
+class StreamState(enum.Enum):
+    """Expected-version sentinels that are not a number."""
+
+    ANY = "any"
+    STREAM_EXISTS = "stream_exists"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+ANY: Final = StreamState.ANY
+STREAM_EXISTS: Final = StreamState.STREAM_EXISTS
+NO_STREAM: Final = 0
+
+ExpectedVersion = int | StreamState
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. ``id`` defaults to a fresh UUID; a caller retrying an append passes
+    the same ids so the store can recognise the retry.
+
+    ``schema_version`` is the version of ``data``'s shape; ``None`` means "the current one
+    for this type" as registered with the store's :class:`Upcasters` (1 if none).
+    """
+
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any] | None = None
+    id: uuid.UUID | str | None = None
+    schema_version: int | None = None
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        """The id as a UUID (``id`` accepts a string for convenience)."""
+        if isinstance(self.id, uuid.UUID):
+            return self.id
+        if self.id is None:  # pragma: no cover - __post_init__ always fills it
+            raise InvalidEventError("event id missing")
+        return uuid.UUID(self.id)
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            object.__setattr__(self, "id", uuid.uuid4())
+        elif isinstance(self.id, str):
+            try:
+                object.__setattr__(self, "id", uuid.UUID(self.id))
+            except ValueError:
+                raise InvalidEventError(f"event id {self.id!r} is not a UUID") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: what every reader of a stream or of ``$all`` gets back."""
+
+    id: uuid.UUID
+    stream_id: str
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    version: int
+    position: int
+    recorded_at: datetime
+    schema_version: int = 1
+
+    @property
+    def category(self) -> str:
+        """The stream id up to its first ``-`` (``order-7f3a…`` → ``order``)."""
+        return category_of(self.stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append left the stream (``version``) and the log (``position`` of its last
+    event)."""
+
+    version: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream's lifecycle settings."""
+
+    stream_id: str
+    version: int
+    deleted: bool = False
+    truncate_before: int = 0
+    max_age_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class HorizonStatus:
+    """How far readers of ``$all`` are being held back by uncommitted writers.
+
+    ``head`` is the highest position any reader can see; ``lag_events`` counts committed events
+    above the first position readers may not pass yet; ``oldest_writer_seconds`` is the age of the
+    oldest open write transaction (0 where writes are serialised and the question cannot arise).
+    """
+
+    head: int = 0
+    lag_events: int = 0
+    oldest_writer_seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def category_of(stream_id: str) -> str:
+    return stream_id.split("-", 1)[0]
+
+
+def validate_stream_id(stream_id: object) -> str:
+    if not isinstance(stream_id, str):
+        raise InvalidStreamIdError(f"stream id must be a string, got {type(stream_id).__name__}")
+    if not stream_id:
+        raise InvalidStreamIdError("stream id must not be empty")
+    if len(stream_id) > MAX_STREAM_ID_LENGTH:
+        raise InvalidStreamIdError(
+            f"stream id is {len(stream_id)} characters long; the limit is {MAX_STREAM_ID_LENGTH}"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in stream_id):
+        raise InvalidStreamIdError(f"stream id {stream_id!r} contains control characters")
+    if stream_id.startswith("$"):
+        raise InvalidStreamIdError(f"stream id {stream_id!r}: names starting with $ are reserved")
+    return stream_id
+
+
+def validate_expected_version(expected: object) -> ExpectedVersion:
+    if isinstance(expected, StreamState):
+        return expected
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidExpectedVersion(
+            f"expected_version must be ANY, STREAM_EXISTS or an integer >= 0, got {expected!r}"
+        )
+    return expected
+
+
+def _reject_non_finite(value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not valid JSON")
+
+
+def encode_json(value: Mapping[str, Any], what: str) -> str:
+    """Serialise a payload or metadata object; anything JSON cannot carry is bad input."""
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(f"event {what} must be a JSON object, got {type(value).__name__}")
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(f"event {what} is not JSON-serialisable: {exc}") from None
+
+
+def check_events(events: Sequence[NewEvent]) -> None:
+    """Validate a batch before any backend touches it, so bad input writes nothing."""
+    if isinstance(events, NewEvent) or not isinstance(events, Sequence):
+        raise InvalidEventError("append takes a list of NewEvent")
+    if not events:
+        raise InvalidEventError("append needs at least one event")
+    seen: set[uuid.UUID] = set()
+    for event in events:
+        if not isinstance(event, NewEvent):
+            raise InvalidEventError(f"expected NewEvent, got {type(event).__name__}")
+        if not isinstance(event.type, str) or not event.type.strip():
+            raise InvalidEventError("event type must be a non-empty string")
+        if len(event.type) > MAX_EVENT_TYPE_LENGTH:
+            raise InvalidEventError(f"event type longer than {MAX_EVENT_TYPE_LENGTH} characters")
+        if event.event_id in seen:
+            raise InvalidEventError(f"event id {event.event_id} appears twice in one append")
+        seen.add(event.event_id)
+        if event.schema_version is not None and (
+            isinstance(event.schema_version, bool)
+            or not isinstance(event.schema_version, int)
+            or event.schema_version < 1
+        ):
+            raise InvalidEventError("schema_version must be an integer >= 1")
+
+
+class EventStore(ABC):
+    """An append-only log of streams, with one global order (``$all``).
+
+    Implementations must keep every promise of SPEC §1; ``tests/contract`` holds them to it.
+    Public methods validate input, then call the backend's ``_``-prefixed hooks.
+    """
+
+    #: How long ``subscribe`` waits for a wake-up before re-reading anyway.
+    poll_interval: float = 0.05
+
+    #: Stream categories whose history is the system of record: retention is refused for them.
+    protected_categories: frozenset[str] = frozenset({"order", "payment", "shipment", "inventory"})
+
+    def __init__(self, *, upcasters: Upcasters | None = None) -> None:
+        self.upcasters = upcasters or Upcasters()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append ``events`` atomically to ``stream_id``.
+
+        Raises :class:`ConcurrencyError` (writing nothing) when the stream is not at
+        ``expected_version``. A retry whose event ids are already stored at the same versions
+        returns the original result and writes nothing.
+        """
+        validate_stream_id(stream_id)
+        expected = validate_expected_version(expected_version)
+        check_events(events)
+        return await self._append(stream_id, list(events), expected)
+
+    @abstractmethod
+    async def _append(
+        self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
+    ) -> AppendResult: ...
+
+    def schema_version_for(self, event: NewEvent) -> int:
+        """The schema version an event is stored with."""
+        if event.schema_version is not None:
+            return event.schema_version
+        return self.upcasters.current_version(event.type)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one stream, oldest first; ``[]`` for a stream that does not exist.
+
+        ``from_version`` and ``to_version`` are inclusive; ``until`` keeps the events recorded
+        at or before that instant (the stream as it was then).
+        """
+        validate_stream_id(stream_id)
+        if until is not None and until.tzinfo is None:
+            raise InvalidEventError("until must be timezone-aware")
+        raw = await self._read_stream(stream_id, max(from_version, 1), to_version, until)
+        return [self.upcasters.upcast(e) for e in raw]
+
+    @abstractmethod
+    async def _read_stream(
+        self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]: ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to ``limit`` events with position > ``after``, in position order.
+
+        Never returns an event while an earlier position may still commit (SPEC §1, "no skipped
+        events"). Events of soft-deleted streams stay in ``$all``: projections must still see
+        the history they already folded.
+        """
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidEventError(f"after must be an integer >= 0, got {after!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidEventError(f"limit must be an integer >= 1, got {limit!r}")
+        raw = await self._read_all(after, limit)
+        return [self.upcasters.upcast(e) for e in raw]
+
+    @abstractmethod
+    async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...
+
+    async def subscribe(
+        self, after: int = 0, *, batch_size: int = 1000
+    ) -> AsyncIterator[RecordedEvent]:
+        """Catch up from ``after``, then follow the log live, forever (cancel to stop)."""
+        position = after
+        while True:
+            batch = await self.read_all(after=position, limit=batch_size)
+            for event in batch:
+                yield event
+                position = event.position
+            if len(batch) < batch_size:
+                await self.wait_for_append(position, timeout=self.poll_interval * 20)
+
+    async def wait_for_append(self, after: int, timeout: float) -> None:
+        """Return when events beyond ``after`` may exist, or after ``timeout``.
+
+        The default is a short sleep; backends with a wake-up channel override it.
+        """
+        await asyncio.sleep(min(timeout, self.poll_interval))
+
+    @abstractmethod
+    async def head_position(self) -> int:
+        """The highest position a reader of ``$all`` can see now (0 when empty)."""
+
+    async def horizon(self) -> HorizonStatus:
+        """How far uncommitted writers hold readers back; see :class:`HorizonStatus`."""
+        return HorizonStatus(head=await self.head_position())
+
+    @abstractmethod
+    async def stream_version(self, stream_id: str) -> int:
+        """Current version of a stream (0 if it does not exist)."""
+
+    # -- lifecycle of streams -----------------------------------------------------------------
+
+    @abstractmethod
+    async def delete_stream(self, stream_id: str) -> None:
+        """Soft delete: ``read_stream`` returns ``[]`` and appends are refused; events stay in
+        ``$all`` and on disk."""
+
+    @abstractmethod
+    async def stream_info(self, stream_id: str) -> StreamInfo:
+        """Version and lifecycle settings of a stream."""
+
+    @abstractmethod
+    async def set_retention(
+        self,
+        stream_id: str,
+        *,
+        truncate_before: int | None = None,
+        max_age_seconds: float | None = None,
+    ) -> None:
+        """Hide events below ``truncate_before`` / older than ``max_age_seconds`` from
+        ``read_stream`` (and delete them physically where the backend scavenges). Refused for
+        categories marked as never truncated (the order domain's streams)."""
+
+    def check_retention_allowed(self, stream_id: str) -> None:
+        validate_stream_id(stream_id)
+        if category_of(stream_id) in self.protected_categories:
+            raise RetentionRefusedError(
+                f"stream {stream_id!r} belongs to a category whose history is never truncated"
+            )

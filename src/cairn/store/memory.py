@@ -1,0 +1,181 @@
+"""``memory://``: the whole contract in a process's memory.
+
+A supported backend, not a test hack: the demo of a library user, and the fake that unit tests
+of the layers above use. Each ``open_store("memory://")`` is a new, empty store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from cairn.errors import ConcurrencyError, InvalidEventError, StreamDeletedError
+from cairn.store.base import (
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    StreamState,
+    encode_json,
+)
+from cairn.store.upcasting import Upcasters
+
+
+class MemoryEventStore(EventStore):
+    poll_interval = 0.01
+
+    def __init__(self, *, upcasters: Upcasters | None = None) -> None:
+        super().__init__(upcasters=upcasters)
+        self._log: list[RecordedEvent] = []
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._ids: dict[uuid.UUID, RecordedEvent] = {}
+        self._info: dict[str, StreamInfo] = {}
+        self._appended = asyncio.Event()
+
+    async def close(self) -> None:
+        return None
+
+    async def _append(
+        self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
+    ) -> AppendResult:
+        stream = self._streams.get(stream_id, [])
+        info = self._info.get(stream_id)
+        replay = self._recognise_retry(stream_id, events)
+        if replay is not None:
+            return replay
+        actual = len(stream)
+        if info is not None and info.deleted:
+            raise StreamDeletedError(f"stream {stream_id!r} is deleted")
+        if expected is STREAM_EXISTS:
+            if actual == 0:
+                raise ConcurrencyError(stream_id, expected, actual)
+        elif not isinstance(expected, StreamState) and expected != actual:
+            raise ConcurrencyError(stream_id, expected, actual)
+        for event in events:
+            if event.event_id in self._ids:
+                raise InvalidEventError(f"event id {event.event_id} is already stored")
+        encoded = [
+            (encode_json(e.data, "data"), encode_json(e.metadata or {}, "metadata")) for e in events
+        ]
+        now = datetime.now(UTC)
+        recorded: list[RecordedEvent] = []
+        for offset, (event, (data, metadata)) in enumerate(zip(events, encoded, strict=True)):
+            recorded.append(
+                RecordedEvent(
+                    id=event.event_id,
+                    stream_id=stream_id,
+                    type=event.type,
+                    # Round-trip through JSON so callers get the same values a database returns
+                    # and cannot mutate what is stored.
+                    data=json.loads(data),
+                    metadata=json.loads(metadata),
+                    version=actual + offset + 1,
+                    position=len(self._log) + offset + 1,
+                    recorded_at=now,
+                    schema_version=self.schema_version_for(event),
+                )
+            )
+        self._log.extend(recorded)
+        self._streams.setdefault(stream_id, []).extend(recorded)
+        for r in recorded:
+            self._ids[r.id] = r
+        self._appended.set()
+        self._appended = asyncio.Event()
+        return AppendResult(version=recorded[-1].version, position=recorded[-1].position)
+
+    def _recognise_retry(self, stream_id: str, events: list[NewEvent]) -> AppendResult | None:
+        first = self._ids.get(events[0].event_id)
+        if first is None or first.stream_id != stream_id:
+            return None
+        stream = self._streams[stream_id]
+        for offset, event in enumerate(events):
+            index = first.version - 1 + offset
+            if index >= len(stream) or stream[index].id != event.event_id:
+                raise InvalidEventError(
+                    f"event id {event.event_id} is already stored at another place in "
+                    f"{stream_id!r}; a retry must resend the same batch"
+                )
+        last = stream[first.version - 1 + len(events) - 1]
+        return AppendResult(version=last.version, position=last.position)
+
+    async def _read_stream(
+        self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]:
+        info = self._info.get(stream_id)
+        if info is not None and info.deleted:
+            return []
+        lowest = from_version
+        cutoff: datetime | None = None
+        if info is not None:
+            lowest = max(lowest, info.truncate_before)
+            if info.max_age_seconds is not None:
+                cutoff = datetime.now(UTC) - timedelta(seconds=info.max_age_seconds)
+        return [
+            e
+            for e in self._streams.get(stream_id, [])
+            if e.version >= lowest
+            and (to_version is None or e.version <= to_version)
+            and (until is None or e.recorded_at <= until)
+            and (cutoff is None or e.recorded_at >= cutoff)
+        ]
+
+    async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
+        return self._log[after : after + limit]
+
+    async def wait_for_append(self, after: int, timeout: float) -> None:
+        if len(self._log) > after:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), timeout)
+
+    async def head_position(self) -> int:
+        return len(self._log)
+
+    async def stream_version(self, stream_id: str) -> int:
+        return len(self._streams.get(stream_id, []))
+
+    async def stream_info(self, stream_id: str) -> StreamInfo:
+        info = self._info.get(stream_id)
+        version = await self.stream_version(stream_id)
+        if info is None:
+            return StreamInfo(stream_id=stream_id, version=version)
+        return StreamInfo(
+            stream_id=stream_id,
+            version=version,
+            deleted=info.deleted,
+            truncate_before=info.truncate_before,
+            max_age_seconds=info.max_age_seconds,
+        )
+
+    async def delete_stream(self, stream_id: str) -> None:
+        info = await self.stream_info(stream_id)
+        self._info[stream_id] = StreamInfo(
+            stream_id=stream_id,
+            version=info.version,
+            deleted=True,
+            truncate_before=info.truncate_before,
+            max_age_seconds=info.max_age_seconds,
+        )
+
+    async def set_retention(
+        self,
+        stream_id: str,
+        *,
+        truncate_before: int | None = None,
+        max_age_seconds: float | None = None,
+    ) -> None:
+        self.check_retention_allowed(stream_id)
+        info = await self.stream_info(stream_id)
+        self._info[stream_id] = StreamInfo(
+            stream_id=stream_id,
+            version=info.version,
+            deleted=info.deleted,
+            truncate_before=info.truncate_before if truncate_before is None else truncate_before,
+            max_age_seconds=info.max_age_seconds if max_age_seconds is None else max_age_seconds,
+        )

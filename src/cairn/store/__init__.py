@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Generator
 from types import TracebackType
 from typing import Any
 
-from cairn.errors import UnsupportedStoreURL
 from cairn.store.base import (
     ANY,
     NO_STREAM,
@@ -20,10 +19,12 @@ from cairn.store.base import (
     HorizonStatus,
     NewEvent,
     RecordedEvent,
+    Snapshot,
     StreamInfo,
     StreamState,
 )
 from cairn.store.upcasting import Upcasters
+from cairn.store.urls import Backend, backend_of
 
 __all__ = [
     "ANY",
@@ -35,6 +36,7 @@ __all__ = [
     "HorizonStatus",
     "NewEvent",
     "RecordedEvent",
+    "Snapshot",
     "StreamInfo",
     "StreamState",
     "Upcasters",
@@ -43,24 +45,18 @@ __all__ = [
 
 
 async def _open(url: str, upcasters: Upcasters | None, migrate: bool) -> EventStore:
-    if not isinstance(url, str) or "://" not in url:
-        raise UnsupportedStoreURL(f"not a store URL: {url!r} (try sqlite:///cairn.db)")
-    scheme = url.split("://", 1)[0].lower()
-    if scheme == "memory":
+    backend = backend_of(url)
+    if backend is Backend.MEMORY:
         from cairn.store.memory import MemoryEventStore
 
         return MemoryEventStore(upcasters=upcasters)
-    if scheme == "sqlite":
+    if backend is Backend.SQLITE:
         from cairn.store.sqlite import SQLiteEventStore
 
         return await SQLiteEventStore.open(url, upcasters=upcasters, migrate=migrate)
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        from cairn.store.postgres import PostgresEventStore
+    from cairn.store.postgres import PostgresEventStore
 
-        return await PostgresEventStore.open(url, upcasters=upcasters, migrate=migrate)
-    raise UnsupportedStoreURL(
-        f"unsupported store URL scheme {scheme!r}: use memory://, sqlite:/// or postgresql://"
-    )
+    return await PostgresEventStore.open(url, upcasters=upcasters, migrate=migrate)
 
 
 class _OpenStore(Awaitable[EventStore]):

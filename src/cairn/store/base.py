@@ -122,6 +122,20 @@ class StreamInfo:
     max_age_seconds: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A cached fold of a stream up to ``version``. An optimisation only: deleting every
+    snapshot must change no result, so the store may drop them at will."""
+
+    stream_id: str
+    version: int
+    state: dict[str, Any]
+    #: Identifies the state's shape; a snapshot whose ``schema`` the loader does not expect is
+    #: ignored and the stream folded from the start.
+    schema: str
+    recorded_at: datetime
+
+
 @dataclass(slots=True)
 class HorizonStatus:
     """How far readers of ``$all`` are being held back by uncommitted writers.
@@ -344,6 +358,25 @@ class EventStore(ABC):
     @abstractmethod
     async def stream_version(self, stream_id: str) -> int:
         """Current version of a stream (0 if it does not exist)."""
+
+    @abstractmethod
+    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+        """One event by id (upcast), or ``None``. Lets the command side recognise a redelivered
+        command by its deterministic event ids."""
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store (or replace) the snapshot of ``snapshot.stream_id``; the latest version wins."""
+
+    @abstractmethod
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The latest snapshot of a stream, or ``None``."""
+
+    @abstractmethod
+    async def delete_snapshots(self, stream_id: str | None = None) -> int:
+        """Drop the snapshots of one stream, or of every stream; returns how many."""
 
     # -- lifecycle of streams -----------------------------------------------------------------
 

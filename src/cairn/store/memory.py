@@ -20,6 +20,7 @@ from cairn.store.base import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Snapshot,
     StreamInfo,
     StreamState,
     encode_json,
@@ -37,6 +38,7 @@ class MemoryEventStore(EventStore):
         self._ids: dict[uuid.UUID, RecordedEvent] = {}
         self._info: dict[str, StreamInfo] = {}
         self._appended = asyncio.Event()
+        self._snapshots: dict[str, Snapshot] = {}
 
     async def close(self) -> None:
         return None
@@ -133,6 +135,25 @@ class MemoryEventStore(EventStore):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._appended.wait(), timeout)
+
+    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+        event = self._ids.get(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))
+        return None if event is None else self.upcasters.upcast(event)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        current = self._snapshots.get(snapshot.stream_id)
+        if current is None or current.version <= snapshot.version:
+            self._snapshots[snapshot.stream_id] = snapshot
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        return self._snapshots.get(stream_id)
+
+    async def delete_snapshots(self, stream_id: str | None = None) -> int:
+        if stream_id is None:
+            count = len(self._snapshots)
+            self._snapshots.clear()
+            return count
+        return 1 if self._snapshots.pop(stream_id, None) is not None else 0
 
     async def head_position(self) -> int:
         return len(self._log)

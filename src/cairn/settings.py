@@ -1,0 +1,54 @@
+"""All configuration, from ``CAIRN_*`` environment variables (and CLI flags that override them),
+validated once into one typed object. Nothing reads the environment anywhere else, and nothing
+builds a Settings at import time."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore", frozen=True)
+
+    #: Where the event store, read models, saga state and checkpoints live.
+    database_url: str = "sqlite:///./cairn.db"
+    #: Apply migrations when a store is opened (``cairn migrate`` does it explicitly).
+    auto_migrate: bool = True
+    #: Optional cache of hot order views; every answer stays correct without it.
+    redis_url: str | None = None
+    #: ``nats://``, ``amqp://`` or ``redis://``; the relay runs whenever it is set.
+    broker_url: str | None = None
+    broker_topic: str = "cairn.events"
+
+    #: ``token=admin,token=operator,token=customer:<id>``.
+    tokens: str = ""
+    #: Auth is on unless this is explicitly ``disabled``.
+    auth: str = "enabled"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: How long a query with ``min_position`` waits for the read model before answering 503.
+    read_your_writes_timeout: float = Field(default=5.0, gt=0)
+
+    #: Snapshot every N events per aggregate stream (0 disables).
+    snapshot_every: int = Field(default=100, ge=0)
+
+    #: Fake payment gateway: decline amounts above this limit (no limit by default).
+    gateway_amount_limit: Decimal | None = None
+    #: Per-step timeout and retry policy of the fulfilment saga.
+    saga_step_timeout: float = Field(default=5.0, gt=0)
+    saga_step_attempts: int = Field(default=3, ge=1)
+    saga_retry_backoff: float = Field(default=0.2, ge=0)
+    saga_deadline: float = Field(default=60.0, gt=0)
+
+    projection_batch_size: int = Field(default=500, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth.strip().lower() != "disabled"

@@ -1,0 +1,67 @@
+"""The event relay: publishes the ``$all`` log to NATS JetStream, RabbitMQ or Redis Streams as
+CloudEvents, at least once, in order (SPEC §6); and the inbox that makes consumers idempotent.
+
+``build_relay(settings, store)`` is the one entry point the workers use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cairn.leases import lease_for
+from cairn.relay.brokers import (
+    Publisher,
+    PublishError,
+    RelayError,
+    UnsupportedBrokerURL,
+    jetstream_stream_name,
+    publisher_for,
+)
+from cairn.relay.checkpoints import CheckpointStore, checkpoints_for
+from cairn.relay.cloudevents import OutgoingMessage, to_cloudevent
+from cairn.relay.relay import Relay, RelayState, RelayStatus
+from cairn.settings import Settings
+from cairn.store.base import EventStore
+from cairn.store.urls import Backend, backend_of
+
+__all__ = [
+    "CheckpointStore",
+    "OutgoingMessage",
+    "PublishError",
+    "Publisher",
+    "Relay",
+    "RelayError",
+    "RelayState",
+    "RelayStatus",
+    "UnsupportedBrokerURL",
+    "build_relay",
+    "jetstream_stream_name",
+    "publisher_for",
+    "to_cloudevent",
+]
+
+#: The lease that lets one relay publish at a time per database.
+LEASE_NAME = "relay"
+
+
+def build_relay(settings: Settings, store: EventStore, **options: Any) -> Relay | None:
+    """The relay for ``settings`` (``None`` when ``CAIRN_BROKER_URL`` is unset).
+
+    Nothing connects until :meth:`Relay.run`. ``options`` go to :class:`Relay` (batch size,
+    backoff bounds…).
+    """
+    if not settings.broker_url:
+        return None
+    publisher = publisher_for(settings.broker_url, settings.broker_topic)
+    lease_name = LEASE_NAME
+    if backend_of(settings.database_url) is Backend.MEMORY:
+        # A memory store is private to its object: two of them in one process are two logs,
+        # each needing its own relay, so the (process-wide) memory lease is per store.
+        lease_name = f"{LEASE_NAME}:{id(store)}"
+    return Relay(
+        store,
+        publisher,
+        checkpoints_for(settings.database_url),
+        lease_for(settings.database_url, lease_name),
+        **options,
+    )

@@ -1,0 +1,314 @@
+"""One publisher per broker, chosen by URL scheme: ``nats://``, ``amqp://``, ``redis://``.
+
+Every publisher has the same small contract: :meth:`Publisher.publish` sends a batch in order,
+pipelined, and returns only once the broker has confirmed *every* message of it. When it cannot,
+it raises :class:`PublishError` carrying how many leading messages were confirmed, so the relay
+can move its checkpoint over exactly that prefix and never past an unconfirmed event.
+
+Order: each publisher writes the batch on one connection (one channel for AMQP, one pipeline
+for Redis) in position order and the broker appends in arrival order, so per stream the
+broker sees version order even though confirmations are awaited concurrently.
+
+Connections are not auto-reconnecting: on any failure the relay closes the publisher, backs off
+and connects again, so there is exactly one retry policy (the relay's) and no buffered
+publishes from a dead connection racing the new one (JetStream would de-duplicate them anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit
+
+from cairn.errors import CairnError
+from cairn.relay.cloudevents import CONTENT_TYPE, OutgoingMessage
+
+#: How long a batch may wait for its confirmations before the relay gives up on it.
+DEFAULT_CONFIRM_TIMEOUT: Final = 10.0
+DEFAULT_CONNECT_TIMEOUT: Final = 3.0
+
+
+class RelayError(CairnError):
+    code = "relay.error"
+    status = 503
+
+
+class UnsupportedBrokerURL(RelayError):
+    code = "relay.unsupported_broker_url"
+    status = 500
+
+
+class PublishError(RelayError):
+    """A batch was not fully confirmed. ``confirmed`` leading messages were."""
+
+    code = "relay.publish_failed"
+
+    def __init__(self, message: str, confirmed: int) -> None:
+        super().__init__(message, confirmed=confirmed)
+        self.confirmed = confirmed
+
+
+class Publisher(ABC):
+    """Puts :class:`OutgoingMessage` batches on one broker, confirmed, in order."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, url: str, topic: str, *, confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT):
+        self.url = url
+        self.topic = topic
+        self.confirm_timeout = confirm_timeout
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the connection and declare what SPEC §6 says must exist. Raises if unreachable."""
+
+    @abstractmethod
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Publish ``messages`` in order and wait for every confirmation.
+
+        Raises :class:`PublishError` (with the confirmed prefix length) on any failure.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Drop the connection. Idempotent; never raises."""
+
+    def describe(self) -> str:
+        """The URL without credentials, for status and logs."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}"
+
+
+def _confirmed_prefix(futures: Sequence[asyncio.Future[Any]]) -> int:
+    """How many leading futures completed successfully."""
+    count = 0
+    for future in futures:
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            break
+        count += 1
+    return count
+
+
+async def _await_all(futures: Sequence[asyncio.Future[Any]], timeout: float, what: str) -> None:
+    """Wait for every confirmation; on failure raise PublishError with the confirmed prefix.
+
+    Leftover futures are cancelled and failed ones have their exception retrieved, so nothing
+    lingers or logs "exception was never retrieved" after the relay moves on.
+    """
+    if not futures:
+        return
+    _, pending = await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+    failure: BaseException | None = None
+    for future in futures:
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            failure = failure or future.exception()
+    if not pending and failure is None:
+        return
+    confirmed = _confirmed_prefix(futures)
+    for future in pending:
+        future.cancel()
+    reason = repr(failure) if failure is not None else f"no confirmation within {timeout:g} s"
+    raise PublishError(
+        f"{what}: {confirmed} of {len(futures)} messages confirmed; {reason}", confirmed
+    )
+
+
+# --- NATS JetStream --------------------------------------------------------------------------
+
+
+def jetstream_stream_name(topic: str) -> str:
+    """SPEC §6: the topic upper-cased with ``.`` replaced by ``_`` (``CAIRN_EVENTS``)."""
+    return topic.upper().replace(".", "_")
+
+
+class NatsPublisher(Publisher):
+    kind = "nats"
+
+    def __init__(self, url: str, topic: str, **kwargs: Any) -> None:
+        super().__init__(url, topic, **kwargs)
+        self._nc: Any = None
+        self._js: Any = None
+
+    async def connect(self) -> None:
+        import nats
+        from nats.js.api import StorageType
+        from nats.js.errors import NotFoundError
+
+        async def _ignore(*_: Any) -> None:
+            return None
+
+        # allow_reconnect=False: a dead connection fails the batch at once and the relay owns
+        # the retry policy (see the module docstring).
+        self._nc = await nats.connect(
+            self.url,
+            allow_reconnect=False,
+            connect_timeout=int(DEFAULT_CONNECT_TIMEOUT),
+            error_cb=_ignore,
+            disconnected_cb=_ignore,
+            closed_cb=_ignore,
+        )
+        self._js = self._nc.jetstream(publish_async_max_pending=100_000)
+        name = jetstream_stream_name(self.topic)
+        try:
+            await self._js.stream_info(name)
+        except NotFoundError:
+            # File storage and the server's default 2-minute duplicate window (SPEC §6): the
+            # window is what makes a re-published unconfirmed tail exactly-once on the stream.
+            await self._js.add_stream(
+                name=name, subjects=[f"{self.topic}.>"], storage=StorageType.FILE
+            )
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if self._js is None:
+            raise PublishError("not connected to NATS", 0)
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            # Sequential awaits: each message is written to the socket before the next, so the
+            # stream stores them in position order; the acks are awaited together below.
+            for message in messages:
+                headers = {"Nats-Msg-Id": message.id, "Content-Type": CONTENT_TYPE}
+                headers.update(message.headers)
+                futures.append(
+                    await self._js.publish_async(
+                        f"{self.topic}.{message.routing_key}", message.body, headers=headers
+                    )
+                )
+        except Exception as exc:
+            with contextlib.suppress(PublishError):
+                await _await_all(futures, 0, "NATS")
+            raise PublishError(f"NATS publish failed: {exc!r}", _confirmed_prefix(futures)) from exc
+        await _await_all(futures, self.confirm_timeout, "NATS")
+
+    async def close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+
+
+class AmqpPublisher(Publisher):
+    kind = "amqp"
+
+    def __init__(self, url: str, topic: str, **kwargs: Any) -> None:
+        super().__init__(url, topic, **kwargs)
+        self._connection: Any = None
+        self._exchange: Any = None
+
+    async def connect(self) -> None:
+        import aio_pika
+
+        self._connection = await aio_pika.connect(self.url, timeout=DEFAULT_CONNECT_TIMEOUT)
+        channel = await self._connection.channel(publisher_confirms=True)
+        # Durable, not auto-delete, no arguments (SPEC §6): consumers bind their own queues.
+        self._exchange = await channel.declare_exchange(
+            self.topic, aio_pika.ExchangeType.TOPIC, durable=True, auto_delete=False
+        )
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        import aio_pika
+
+        if self._exchange is None:
+            raise PublishError("not connected to RabbitMQ", 0)
+        exchange = self._exchange
+        # Tasks start in creation order and aiormq serialises frames under a FIFO channel lock,
+        # so the broker receives the batch in position order; confirms are awaited together.
+        futures: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(
+                exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        content_type=CONTENT_TYPE,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=message.id,
+                        headers=dict(message.headers),
+                    ),
+                    routing_key=message.routing_key,
+                    # Unroutable (no queue bound yet) is not a failure: the exchange fans out
+                    # to whoever subscribed, like a NATS subject.
+                    mandatory=False,
+                )
+            )
+            for message in messages
+        ]
+        await _await_all(futures, self.confirm_timeout, "RabbitMQ")
+
+    async def close(self) -> None:
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+# --- Redis Streams ---------------------------------------------------------------------------
+
+
+class RedisPublisher(Publisher):
+    kind = "redis"
+
+    def __init__(self, url: str, topic: str, **kwargs: Any) -> None:
+        super().__init__(url, topic, **kwargs)
+        self._client: Any = None
+
+    async def connect(self) -> None:
+        import redis.asyncio as aioredis
+
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+            socket_timeout=self.confirm_timeout,
+            retry_on_timeout=False,
+        )
+        await self._client.ping()
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if self._client is None:
+            raise PublishError("not connected to Redis", 0)
+        # One pipeline, one round trip: Redis executes the XADDs in order. A reply is the
+        # confirmation; without replies we cannot know which ran, so nothing counts as confirmed.
+        pipe = self._client.pipeline(transaction=False)
+        for message in messages:
+            pipe.xadd(self.topic, {"id": message.id, "event": message.body})
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            raise PublishError(f"Redis XADD failed: {exc!r}", 0) from exc
+        for index, result in enumerate(results):
+            if isinstance(result, Exception):
+                raise PublishError(f"Redis XADD failed: {result!r}", index)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+_PUBLISHERS: Final[dict[str, type[Publisher]]] = {
+    "nats": NatsPublisher,
+    "tls": NatsPublisher,
+    "amqp": AmqpPublisher,
+    "amqps": AmqpPublisher,
+    "redis": RedisPublisher,
+    "rediss": RedisPublisher,
+}
+
+
+def publisher_for(url: str, topic: str, **kwargs: Any) -> Publisher:
+    """The publisher for ``url``'s scheme."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    cls = _PUBLISHERS.get(scheme)
+    if cls is None:
+        raise UnsupportedBrokerURL(
+            f"unsupported broker URL {url!r}: use nats://, amqp:// or redis://"
+        )
+    if not topic or any(c.isspace() for c in topic):
+        raise UnsupportedBrokerURL(f"broker topic {topic!r} must be non-empty, without spaces")
+    return cls(url, topic, **kwargs)

@@ -1,0 +1,96 @@
+"""A recorded event → one CloudEvents 1.0 message (structured JSON mode), SPEC §6.
+
+Everything a broker adapter needs is computed here once, so the three adapters only differ in
+how they put bytes on the wire: the JSON body, the de-duplication id, the routing suffix
+``<category>.<type>`` and the headers that carry W3C trace context.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any, Final
+
+from cairn.store.base import RecordedEvent, category_of
+
+SPECVERSION: Final = "1.0"
+SOURCE: Final = "/cairn"
+DATA_CONTENT_TYPE: Final = "application/json"
+#: The content type of a structured-mode CloudEvents message.
+CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
+
+#: W3C trace-context keys copied from event metadata into message headers (and, as the
+#: CloudEvents distributed-tracing extension, into the event itself).
+TRACE_KEYS: Final = ("traceparent", "tracestate")
+
+# Characters that would split or wildcard a NATS subject / AMQP routing-key token.
+_UNSAFE_TOKEN = re.compile(r"[\s.*>#]")
+
+
+def routing_token(value: str) -> str:
+    """``value`` made safe as one token of a subject or routing key (``_`` for unsafe chars)."""
+    return _UNSAFE_TOKEN.sub("_", value) or "_"
+
+
+def rfc3339(event: RecordedEvent) -> str:
+    """``recorded_at`` as RFC 3339 in UTC with a ``Z`` suffix."""
+    return (
+        event.recorded_at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    )
+
+
+def to_cloudevent(event: RecordedEvent) -> dict[str, Any]:
+    """The CloudEvents attributes of ``event`` (its data already upcast by the store)."""
+    ce: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": str(event.id),
+        "source": SOURCE,
+        "type": event.type,
+        "subject": event.stream_id,
+        "time": rfc3339(event),
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "data": event.data,
+        "position": event.position,
+        "streamversion": event.version,
+    }
+    metadata = event.metadata
+    for meta_key, attribute in (
+        ("correlation_id", "correlationid"),
+        ("causation_id", "causationid"),
+    ):
+        value = metadata.get(meta_key)
+        if value is not None:
+            ce[attribute] = str(value)
+    for key in TRACE_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value:
+            ce[key] = value
+    return ce
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One event, ready for any broker."""
+
+    id: str
+    position: int
+    #: ``<category>.<type>``: appended to the topic (NATS) or used as the routing key (AMQP).
+    routing_key: str
+    body: bytes
+    #: Trace-context headers (``traceparent``/``tracestate``) when the event carries them.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: RecordedEvent) -> OutgoingMessage:
+        ce = to_cloudevent(event)
+        body = json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode()
+        headers: dict[str, str] = {key: ce[key] for key in TRACE_KEYS if key in ce}
+        return cls(
+            id=ce["id"],
+            position=event.position,
+            routing_key=f"{routing_token(category_of(event.stream_id))}.{routing_token(event.type)}",
+            body=body,
+            headers=headers,
+        )

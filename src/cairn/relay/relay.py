@@ -1,0 +1,243 @@
+"""The relay: ``$all`` → broker, at least once, in position order (SPEC §6).
+
+The store is the outbox. The relay reads ``$all`` after its own checkpoint, publishes each batch
+(pipelined) and saves the checkpoint only once the broker has confirmed the batch, so a crash or
+an outage at any point re-publishes at most the unconfirmed tail, and never skips an event::
+
+    acquire lease ─▶ load checkpoint ─▶ read batch ─▶ publish + await confirms
+          ▲                                 ▲                 │
+          │                                 └─ save checkpoint ◀┘  (only if the lease is held)
+          └──────── back off 0.1 s → 5 s, reconnect ◀── any error
+
+One publisher at a time: the relay holds ``lease_for(database_url, "relay")`` and checks it is
+still held before every checkpoint write, so a worker that lost its lease stops instead of
+writing beside the new owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from cairn.leases import Lease
+from cairn.relay.brokers import Publisher, PublishError
+from cairn.relay.checkpoints import CheckpointStore
+from cairn.relay.cloudevents import OutgoingMessage
+from cairn.store.base import EventStore
+
+log = logging.getLogger("cairn.relay")
+
+#: ``standby``: another worker holds the relay lease; this one waits to take over.
+RelayState = Literal["running", "backing_off", "standby", "stopped"]
+
+DEFAULT_BATCH_SIZE: Final = 1000
+
+
+class LeaseLostError(Exception):
+    """Another worker owns the relay now; stop publishing and wait for the lease again."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStatus:
+    """What ``/api/v1/admin/health`` and ``/metrics`` show about the relay."""
+
+    state: RelayState
+    #: Published (and confirmed) up to this ``$all`` position.
+    position: int
+    #: Events in ``$all`` after ``position``.
+    lag_events: int
+    #: Age of the oldest unpublished event (0 when caught up).
+    lag_seconds: float
+    last_error: str | None
+    broker: str
+    topic: str
+    #: Events confirmed by the broker since this relay started.
+    published: int
+    #: Whether this process holds the relay lease.
+    owner: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Relay:
+    """Publishes the store's ``$all`` log to one broker. Build it with :func:`build_relay`."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        publisher: Publisher,
+        checkpoints: CheckpointStore,
+        lease: Lease,
+        *,
+        name: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        lease_retry: float = 1.0,
+        idle_wait: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.checkpoints = checkpoints
+        self.lease = lease
+        self.name = name or f"{publisher.kind}:{publisher.topic}"
+        self.batch_size = batch_size
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.lease_retry = lease_retry
+        self.idle_wait = idle_wait
+        self._state: RelayState = "stopped"
+        self._position = 0
+        self._published = 0
+        self._last_error: str | None = None
+        self._connected = False
+        self._closed = False
+        self._backoff = backoff_initial
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Publish forever: catch up, follow the log, survive outages. Cancel to stop."""
+        try:
+            while not self._closed:
+                try:
+                    await self._become_owner()
+                    if not self._connected:
+                        await self.publisher.connect()
+                        self._connected = True
+                    self._state = "running"
+                    await self._pump()
+                except asyncio.CancelledError:
+                    raise
+                except LeaseLostError as exc:
+                    self._note_error(exc)
+                    await self._disconnect()
+                    await self.lease.release()
+                except Exception as exc:
+                    self._note_error(exc)
+                    self._state = "backing_off"
+                    await self._disconnect()
+                    await asyncio.sleep(self._backoff)
+                    self._backoff = min(self._backoff * 2, self.backoff_max)
+        finally:
+            self._state = "stopped"
+            await self._disconnect()
+            with contextlib.suppress(Exception):
+                await self.lease.release()
+
+    async def _become_owner(self) -> None:
+        if self.lease.held and await self.lease.still_held():
+            return
+        while not await self.lease.try_acquire():
+            self._state = "standby"
+            await asyncio.sleep(self.lease_retry)
+        # Load after taking the lease: the previous owner may have moved it until it died.
+        self._position = await self.checkpoints.load(self.name)
+        log.info("relay %s owns the lease; resuming after position %d", self.name, self._position)
+
+    async def _pump(self) -> None:
+        while not self._closed:
+            batch = await self.store.read_all(after=self._position, limit=self.batch_size)
+            if not batch:
+                self._state = "running"
+                await self.store.wait_for_append(self._position, timeout=self.idle_wait)
+                continue
+            messages = [OutgoingMessage.from_event(event) for event in batch]
+            try:
+                await self.publisher.publish(messages)
+            except PublishError as exc:
+                if exc.confirmed:
+                    await self._save(batch[exc.confirmed - 1].position, exc.confirmed)
+                raise
+            await self._save(batch[-1].position, len(batch))
+            self._state = "running"
+
+    async def _save(self, position: int, count: int) -> None:
+        # The broker has these events whatever happens next; but the checkpoint row is the
+        # owner's alone. Writing it after losing the lease could move it backwards under the new
+        # owner (or forwards past what the new owner has not yet confirmed).
+        if not await self.lease.still_held():
+            raise LeaseLostError("relay lease lost; another worker publishes now")
+        await self.checkpoints.save(self.name, position)
+        self._position = position
+        self._published += count
+        self._backoff = self.backoff_initial
+
+    def _note_error(self, exc: BaseException) -> None:
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("relay %s: %s", self.name, self._last_error)
+
+    async def _disconnect(self) -> None:
+        self._connected = False
+        with contextlib.suppress(Exception):
+            await self.publisher.close()
+
+    # -- observing ----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RelayState:
+        return self._state
+
+    @property
+    def position(self) -> int:
+        """Confirmed up to here (as far as this process knows)."""
+        return self._position
+
+    async def status(self) -> RelayStatus:
+        """Current state and lag. Lag is measured against the store; if the store cannot be
+        read, the lag fields are 0 and ``last_error`` says why."""
+        lag_events = 0
+        lag_seconds = 0.0
+        last_error = self._last_error
+        position = self._position
+        if not self.lease.held and self._state == "standby":
+            with contextlib.suppress(Exception):
+                position = await self.checkpoints.load(self.name)
+        try:
+            head = await self.store.head_position()
+            lag_events = max(head - position, 0)
+            if lag_events:
+                oldest = await self.store.read_all(after=position, limit=1)
+                if oldest:
+                    age = datetime.now(UTC) - oldest[0].recorded_at
+                    lag_seconds = max(age.total_seconds(), 0.0)
+        except Exception as exc:
+            last_error = f"status: {type(exc).__name__}: {exc}"
+        return RelayStatus(
+            state=self._state,
+            position=position,
+            lag_events=lag_events,
+            lag_seconds=round(lag_seconds, 3),
+            last_error=last_error,
+            broker=self.publisher.describe(),
+            topic=self.publisher.topic,
+            published=self._published,
+            owner=self.lease.held,
+        )
+
+    async def wait_until(self, position: int, timeout: float = 30.0) -> None:
+        """Return once everything up to ``position`` is confirmed (tests, benchmarks, CLI)."""
+        deadline = time.monotonic() + timeout
+        while self._position < position:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"relay at {self._position}, not {position}, after {timeout:g} s "
+                    f"(state {self._state}, last error {self._last_error})"
+                )
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop (a running :meth:`run` ends at its next step; cancel its task to stop at once)
+        and release the broker connection, the checkpoint connection and the lease."""
+        self._closed = True
+        self._state = "stopped"
+        await self._disconnect()
+        with contextlib.suppress(Exception):
+            await self.lease.release()
+        await self.checkpoints.close()

@@ -1,0 +1,145 @@
+"""Broker-side readers and relay runners shared by the relay tests (real brokers only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cairn.relay import Relay, build_relay, jetstream_stream_name
+from cairn.settings import Settings
+from cairn.store.base import EventStore, NewEvent
+
+
+def make_relay(
+    store: EventStore, database_url: str, broker_url: str, topic: str, **options: Any
+) -> Relay:
+    settings = Settings(database_url=database_url, broker_url=broker_url, broker_topic=topic)
+    options.setdefault("backoff_max", 0.5)
+    relay = build_relay(settings, store, **options)
+    assert relay is not None
+    return relay
+
+
+@contextlib.asynccontextmanager
+async def running(relay: Relay) -> AsyncIterator[Relay]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.close()
+
+
+async def append_orders(store: EventStore, orders: int, prefix: str = "order") -> int:
+    """A small order flow per order (3 events each); returns the last position."""
+    position = 0
+    for n in range(orders):
+        stream = f"{prefix}-{n:04d}"
+        result = await store.append(
+            stream,
+            [
+                NewEvent("OrderCreated", {"order_id": str(n)}, {"correlation_id": f"c{n}"}),
+                NewEvent("ItemAdded", {"order_id": str(n), "sku": "MUG-1", "quantity": 1}),
+                NewEvent("OrderPlaced", {"order_id": str(n)}),
+            ],
+            expected_version=0,
+        )
+        position = result.position
+    return position
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+# --- NATS ------------------------------------------------------------------------------------
+
+
+async def jetstream_messages(nats_url: str, topic: str) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+    """Every message stored in the topic's JetStream stream: (subject, headers, CloudEvent)."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        name = jetstream_stream_name(topic)
+        info = await js.stream_info(name)
+        out: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            if info.state.messages == 0:
+                break
+            msg = await js.get_msg(name, seq)
+            out.append((msg.subject, dict(msg.headers or {}), json.loads(msg.data or b"{}")))
+        return out
+    finally:
+        await nc.close()
+
+
+async def jetstream_count(nats_url: str, topic: str) -> int:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(nats_url)
+    try:
+        try:
+            info = await nc.jetstream().stream_info(jetstream_stream_name(topic))
+        except NotFoundError:
+            return 0
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+async def delete_jetstream(nats_url: str, topic: str) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    with contextlib.suppress(Exception):
+        nc = await nats.connect(nats_url, allow_reconnect=False)
+        try:
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_stream(jetstream_stream_name(topic))
+        finally:
+            await nc.close()
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+async def redis_entries(redis_url: str, topic: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every entry of the Redis stream: (id field, CloudEvent)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        entries = await client.xrange(topic)
+        return [
+            (fields[b"id"].decode(), json.loads(fields[b"event"])) for _, fields in entries
+        ]
+    finally:
+        await client.aclose()
+
+
+async def delete_redis_key(redis_url: str, topic: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.delete(topic)
+    finally:
+        await client.aclose()

@@ -1,0 +1,39 @@
+"""Relay → Redis Streams (SPEC §6), against the running server."""
+
+from __future__ import annotations
+
+from relay_helpers import append_orders, make_relay, redis_entries, running
+
+import cairn
+
+
+async def test_events_are_xadded_to_the_topic_in_order_with_id_and_event_fields(
+    redis_url: str, redis_topic: str
+) -> None:
+    async with cairn.open_store("memory://") as store:
+        last = await append_orders(store, 30)
+        async with running(make_relay(store, "memory://", redis_url, redis_topic)) as relay:
+            await relay.wait_until(last)
+        events = await store.read_all(limit=1000)
+
+    entries = await redis_entries(redis_url, redis_topic)
+    assert [event_id for event_id, _ in entries] == [str(e.id) for e in events]
+    assert [ce["position"] for _, ce in entries] == list(range(1, last + 1))
+    assert [ce["type"] for _, ce in entries] == [e.type for e in events]
+    assert [ce["subject"] for _, ce in entries] == [e.stream_id for e in events]
+
+
+async def test_a_second_relay_run_resumes_from_its_checkpoint_without_republishing(
+    redis_url: str, redis_topic: str, sqlite_url: str
+) -> None:
+    # The checkpoint lives in the SQLite database; the log itself may be any store.
+    async with cairn.open_store("memory://") as store:
+        first = await append_orders(store, 5)
+        async with running(make_relay(store, sqlite_url, redis_url, redis_topic)) as relay:
+            await relay.wait_until(first)
+        last = await append_orders(store, 5, prefix="order2")
+        async with running(make_relay(store, sqlite_url, redis_url, redis_topic)) as relay:
+            await relay.wait_until(last)
+
+    entries = await redis_entries(redis_url, redis_topic)
+    assert [ce["position"] for _, ce in entries] == list(range(1, last + 1))

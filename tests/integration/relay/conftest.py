@@ -4,7 +4,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-
 from relay_helpers import delete_jetstream, delete_redis_key
 
 

@@ -70,7 +70,9 @@ async def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition
 # --- NATS ------------------------------------------------------------------------------------
 
 
-async def jetstream_messages(nats_url: str, topic: str) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+async def jetstream_messages(
+    nats_url: str, topic: str
+) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
     """Every message stored in the topic's JetStream stream: (subject, headers, CloudEvent)."""
     import nats
 
@@ -128,9 +130,7 @@ async def redis_entries(redis_url: str, topic: str) -> list[tuple[str, dict[str,
     client = aioredis.Redis.from_url(redis_url)
     try:
         entries = await client.xrange(topic)
-        return [
-            (fields[b"id"].decode(), json.loads(fields[b"event"])) for _, fields in entries
-        ]
+        return [(fields[b"id"].decode(), json.loads(fields[b"event"])) for _, fields in entries]
     finally:
         await client.aclose()
 
@@ -143,3 +143,50 @@ async def delete_redis_key(redis_url: str, topic: str) -> None:
         await client.delete(topic)
     finally:
         await client.aclose()
+
+
+# --- private broker processes (outage tests) -------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateServer:
+    """A broker process of our own, so a test can stop and restart it."""
+
+    def __init__(self, argv: list[str], port: int) -> None:
+        self.argv = argv
+        self.port = port
+        self.process: Any = None
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+
+        self.process = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"{self.argv[0]} did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

@@ -76,6 +76,7 @@ async def test_a_live_subscriber_receives_every_event_appended_while_the_relay_r
                 # Ordered push consumer over the whole stream, created once the relay made it.
                 await append_orders(store, 1, prefix="warmup")
                 await relay.wait_until(3)
+
                 async def on_message(msg: nats.aio.msg.Msg) -> None:
                     received.append(json.loads(msg.data)["position"])
 

@@ -1,0 +1,54 @@
+"""``Annotated`` dependency aliases the routes declare: the runtime and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from cairn.api.auth import Principal, Role, require_role
+from cairn.api.problems import ProblemError
+from cairn.api.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:  # pragma: no cover - only before the lifespan has run
+        raise ProblemError(
+            503, "app.starting", "the service is starting", headers={"Retry-After": "1"}
+        )
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    return runtime.auth.authenticate(authorization)
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def _any_user(principal: CurrentUser) -> Principal:
+    """Any authenticated role (customers are then restricted to their own data)."""
+    return principal
+
+
+def _staff(principal: CurrentUser) -> Principal:
+    require_role(principal, Role.OPERATOR)
+    return principal
+
+
+def _admin(principal: CurrentUser) -> Principal:
+    require_role(principal, Role.ADMIN)
+    return principal
+
+
+AnyUser = Annotated[Principal, Depends(_any_user)]
+Staff = Annotated[Principal, Depends(_staff)]
+Admin = Annotated[Principal, Depends(_admin)]

@@ -1,0 +1,158 @@
+"""One pure-ASGI middleware for every HTTP request: correlation id, body limit, log, metrics,
+trace span. Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on the hot path of every
+command.
+
+- ``X-Correlation-ID`` (or ``X-Request-ID``) is taken from the request or minted, bound for the
+  logs and the command side, and echoed on the response.
+- A body larger than ``max_body_bytes`` gets 413 before the route runs, whether the client
+  declared its length or streamed it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cairn.api.problems import problem_response
+from cairn.observability.logging import bind_correlation_id, get_logger, reset_correlation_id
+from cairn.observability.metrics import Metrics
+from cairn.observability.tracing import traceparent_from_headers, tracer
+
+_log = get_logger("cairn.http")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_MAX_CORRELATION_ID = 128
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            try:
+                return str(value.decode("latin-1"))
+            except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+                return None
+    return None
+
+
+def _clean_correlation_id(value: str | None) -> str:
+    if value and len(value) <= _MAX_CORRELATION_ID and value.isprintable():
+        return value
+    return str(uuid.uuid4())
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method = str(scope.get("method", "GET"))
+        path = str(scope.get("path", ""))
+        correlation_id = _clean_correlation_id(
+            _header(scope, b"x-correlation-id") or _header(scope, b"x-request-id")
+        )
+        token = bind_correlation_id(correlation_id)
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-correlation-id", correlation_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        headers_map = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
+        }
+        parent = traceparent_from_headers(headers_map)
+        ctx_token = otel_context.attach(parent)
+        try:
+            with tracer().start_as_current_span(
+                f"{method} {path}", kind=SpanKind.SERVER, attributes={"http.method": method}
+            ) as span:
+                too_big = await self._too_big(scope, receive)
+                if too_big is not None:
+                    await too_big(scope, receive, send_wrapper)
+                elif method in _BODY_METHODS:
+                    body, overflow = await self._read_body(receive)
+                    if overflow:
+                        await self._reject_413()(scope, receive, send_wrapper)
+                    else:
+                        await self.app(scope, _replay(body, receive), send_wrapper)
+                else:
+                    await self.app(scope, receive, send_wrapper)
+                span.set_attribute("http.status_code", status_holder[0])
+        finally:
+            otel_context.detach(ctx_token)
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = str(getattr(route, "path", "unmatched"))
+            self.metrics.observe_http(method, template, status_holder[0], elapsed)
+            _log.info(
+                "http_request",
+                method=method,
+                path=path,
+                route=template,
+                status=status_holder[0],
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            reset_correlation_id(token)
+
+    def _reject_413(self) -> Any:
+        return problem_response(
+            413,
+            "app.body_too_large",
+            f"the request body exceeds the limit of {self.max_body_bytes} bytes",
+            limit=self.max_body_bytes,
+        )
+
+    async def _too_big(self, scope: Scope, receive: Receive) -> Any:
+        declared = _header(scope, b"content-length")
+        if declared is None:
+            return None
+        try:
+            length = int(declared)
+        except ValueError:
+            return problem_response(400, "app.bad_request", "Content-Length is not a number")
+        if length > self.max_body_bytes:
+            return self._reject_413()
+        return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

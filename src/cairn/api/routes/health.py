@@ -1,0 +1,51 @@
+"""Liveness, readiness, component health and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from cairn.api import status
+from cairn.api.deps import Admin, RuntimeDep
+from cairn.observability.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "event store unreachable"}})
+async def readyz(runtime: RuntimeDep) -> Response:
+    """200 once the event store answers (schema applied at start-up)."""
+    probe = await status.store_probe(runtime)
+    workers = runtime.workers
+    body: dict[str, Any] = {
+        "status": "ok" if probe["status"] == "ok" else "unavailable",
+        "event_store": probe["status"],
+        "workers": "running" if workers is not None and workers.alive() else "not_running",
+    }
+    if probe["status"] != "ok":
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(body)
+
+
+@router.get("/api/v1/admin/health", responses={503: {"description": "event store unreachable"}})
+async def admin_health(runtime: RuntimeDep, _: Admin) -> Response:
+    """Every component's state; 503 only when the event store is unreachable."""
+    code, body = await status.health(runtime)
+    return JSONResponse(body, status_code=code)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(runtime: RuntimeDep, _: Admin) -> Response:
+    """Prometheus exposition (admin token: scrape with `authorization: {credentials: …}`);
+    component figures are read at scrape time."""
+    runtime.metrics.set_components(await status.metrics_snapshot(runtime))
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,7 @@
+"""Routes: inventory."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["inventory"])

@@ -1,0 +1,7 @@
+"""Routes: orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["orders"])

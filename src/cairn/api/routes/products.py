@@ -1,0 +1,7 @@
+"""Routes: products."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["products"])

@@ -1,0 +1,87 @@
+"""What one API process holds while it runs: settings, the composition root's container, the
+idempotency records, metrics, the authenticator and (unless disabled) the workers.
+
+Built in the app's lifespan, never at import time; routes reach it through ``deps.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.api.auth import Authenticator, parse_tokens
+from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
+from cairn.observability.logging import get_logger
+from cairn.observability.metrics import Metrics
+from cairn.settings import Settings
+from cairn.store.base import EventStore
+
+_log = get_logger("cairn.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    container: Any
+    store: EventStore
+    idempotency: IdempotencyStore
+    metrics: Metrics
+    auth: Authenticator
+    workers: Any | None = None
+    started_at: float = field(default_factory=time.time)
+    owns_container: bool = True
+
+    async def close(self) -> None:
+        if self.workers is not None:
+            try:
+                await asyncio.wait_for(self.workers.stop(), timeout=10)
+            except Exception as exc:  # shutting down: log and carry on closing
+                _log.warning("workers_stop_failed", error=str(exc))
+        await self.idempotency.close()
+        if self.owns_container:
+            await close_container(self.container)
+
+
+async def build_container(settings: Settings) -> Any:
+    """The composition root's container (``cairn.bootstrap.bootstrap``)."""
+    from cairn.bootstrap import bootstrap
+
+    return await bootstrap(settings)
+
+
+async def close_container(container: Any) -> None:
+    close = getattr(container, "close", None)
+    if close is not None:
+        await close()
+
+
+async def start_runtime(
+    settings: Settings, container: Any | None, *, metrics: Metrics, run_workers: bool
+) -> Runtime:
+    authenticator = Authenticator(parse_tokens(settings.tokens), enabled=settings.auth_enabled)
+    owns = container is None
+    if container is None:
+        container = await build_container(settings)
+    try:
+        idem = await open_idempotency_store(settings.database_url)
+    except BaseException:
+        if owns:
+            await close_container(container)
+        raise
+    runtime = Runtime(
+        settings=settings,
+        container=container,
+        store=container.store,
+        idempotency=idem,
+        metrics=metrics,
+        auth=authenticator,
+        owns_container=owns,
+    )
+    if run_workers:
+        from cairn.workers import Workers
+
+        runtime.workers = Workers(settings, container)
+        await runtime.workers.start()
+    return runtime

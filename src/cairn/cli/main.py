@@ -1,0 +1,419 @@
+"""``cairn``: run the system, operate it, and show it off.
+
+Every command reads ``CAIRN_*`` settings (``--database-url`` overrides the database). Errors are
+one line on stderr and a non-zero exit, never a traceback; a database that cannot be reached
+fails within ``CONNECT_TIMEOUT`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from cairn.errors import CairnError
+from cairn.settings import Settings
+
+CONNECT_TIMEOUT = 20.0
+
+app = typer.Typer(
+    name="cairn",
+    help="Event-sourced order processing: API, workers, operations and a demo.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+projections_app = typer.Typer(help="Projection status and rebuilds.", no_args_is_help=True)
+sagas_app = typer.Typer(help="List and retry sagas.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+app.add_typer(sagas_app, name="sagas")
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _State:
+    database_url: str | None = None
+
+
+_state = _State()
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first
+
+
+def cli_errors(fn: Callable[P, T]) -> Callable[P, T]:
+    """One line on stderr and exit 1 for every expected failure; no traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(code=130) from None
+        except ValidationError as exc:
+            errors = exc.errors()
+            where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "settings"
+            message = errors[0]["msg"] if errors else str(exc)
+            raise _fail(f"invalid setting {where}: {message}") from None
+        except CairnError as exc:
+            raise _fail(f"{exc.message} [{exc.code}]") from None
+        except TimeoutError:
+            raise _fail(
+                f"timed out after {CONNECT_TIMEOUT:g} s: the database did not answer"
+            ) from None
+        except (OSError, sqlite3.Error) as exc:
+            raise _fail(f"{type(exc).__name__}: {_describe(exc)}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith(("psycopg", "aiosqlite")):
+                raise _fail(f"database error: {_describe(exc)}") from None
+            raise _fail(f"{type(exc).__name__}: {_describe(exc)}") from None
+
+    return wrapper
+
+
+def _settings(**overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if _state.database_url:
+        values.setdefault("database_url", _state.database_url)
+    return Settings(**values)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def _bounded(awaitable: Awaitable[T], what: str = "the database") -> T:
+    try:
+        return await asyncio.wait_for(awaitable, timeout=CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise CairnError(f"{what} did not answer within {CONNECT_TIMEOUT:g} s") from None
+
+
+async def _open_container(settings: Settings) -> Any:
+    from cairn.api.runtime import build_container
+
+    return await _bounded(build_container(settings))
+
+
+@app.callback()
+def main(
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Overrides CAIRN_DATABASE_URL.", show_default=False),
+    ] = None,
+) -> None:
+    """cairn: every state change is an event; everything else is derived from the log."""
+    _state.database_url = database_url
+
+
+# --- serve / worker --------------------------------------------------------------------------
+
+
+@app.command()
+@cli_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (CAIRN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (CAIRN_PORT).")] = None,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Run the API only; no projections/sagas/relay.")
+    ] = False,
+) -> None:
+    """Run the HTTP API and, unless --no-workers, the workers in this process."""
+    import uvicorn
+
+    from cairn.api.app import create_app
+    from cairn.observability.logging import configure_logging
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _check_database(settings)
+    app_ = create_app(settings, run_workers=not no_workers)
+    config = uvicorn.Config(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn installs SIGINT/SIGTERM handlers: it stops accepting, finishes in-flight requests,
+    # then runs the lifespan shutdown (workers stopped, connections closed).
+    server.run()
+    if not server.started:
+        raise _fail("the server did not start (see the log above)")
+
+
+def _check_database(settings: Settings) -> None:
+    """Fail fast, with one line, when the database is unreachable or the URL is bad."""
+
+    async def check() -> None:
+        import cairn
+
+        store = await _bounded(cairn.open_store(settings.database_url, migrate=True))
+        await store.close()
+
+    _run(check())
+
+
+@app.command()
+@cli_errors
+def worker() -> None:
+    """Run the workers alone (projections, sagas and deadlines, relay), for scale-out."""
+    from cairn.observability.logging import configure_logging
+    from cairn.workers import Workers
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def run() -> None:
+        container = await _open_container(settings)
+        workers = Workers(settings, container)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await workers.start()
+            await stop.wait()
+        finally:
+            await workers.stop()
+            from cairn.api.runtime import close_container
+
+            await close_container(container)
+
+    _run(run())
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+@app.command()
+@cli_errors
+def migrate() -> None:
+    """Create or upgrade every schema (event store, read models, sagas, checkpoints).
+
+    Idempotent: a second run changes nothing and exits 0."""
+    settings = _settings()
+
+    async def run() -> None:
+        from cairn.api.idempotency import open_idempotency_store
+        from cairn.api.runtime import close_container
+
+        container = await _open_container(settings)
+        try:
+            migrate_fn = getattr(container, "migrate", None)
+            if migrate_fn is not None:
+                await _bounded(migrate_fn())
+            idem = await _bounded(open_idempotency_store(settings.database_url))
+            await idem.close()
+        finally:
+            await close_container(container)
+
+    _run(run())
+    console.print(f"schema up to date: {_redact(settings.database_url)}", highlight=False)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+@app.command()
+@cli_errors
+def events(
+    stream: Annotated[str, typer.Argument(help="Stream id, e.g. order-<uuid>.")],
+    data: Annotated[bool, typer.Option("--data", help="Show each event's payload.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print a stream's events oldest first: version, global position, type."""
+    import cairn
+
+    settings = _settings()
+
+    async def run() -> list[Any]:
+        store = await _bounded(cairn.open_store(settings.database_url, migrate=False))
+        try:
+            return await _bounded(store.read_stream(stream))
+        finally:
+            await store.close()
+
+    recorded = _run(run())
+    if as_json:
+        for ev in recorded:
+            line = {
+                "version": ev.version,
+                "position": ev.position,
+                "type": ev.type,
+                "id": str(ev.id),
+                "recorded_at": ev.recorded_at.isoformat(),
+                "data": ev.data,
+                "metadata": ev.metadata,
+            }
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return
+    if not recorded:
+        err_console.print(f"stream {stream!r} has no events", highlight=False)
+        raise typer.Exit(code=1)
+    table = Table(title=f"{stream} ({len(recorded)} events)")
+    table.add_column("version", justify="right")
+    table.add_column("position", justify="right")
+    table.add_column("type")
+    table.add_column("recorded_at")
+    if data:
+        table.add_column("data", overflow="fold")
+    for ev in recorded:
+        row = [str(ev.version), str(ev.position), ev.type, ev.recorded_at.isoformat()]
+        if data:
+            row.append(json.dumps(ev.data, ensure_ascii=False))
+        table.add_row(*row)
+    console.print(table)
+
+
+def _print_projections(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="projections")
+    for col in ("name", "position", "lag_events", "lag_seconds", "state", "errors", "parked"):
+        table.add_column(col, justify="right" if col not in ("name", "state") else "left")
+    for row in rows:
+        table.add_row(
+            str(row["name"]),
+            str(row["position"]),
+            str(row["lag_events"]),
+            f"{row['lag_seconds']:.1f}",
+            str(row["state"]),
+            str(row["errors"]),
+            str(row["parked"]),
+        )
+    console.print(table)
+
+
+@projections_app.command("status")
+@cli_errors
+def projections_status() -> None:
+    """Position, lag, state, errors and parked events of every projection."""
+    from cairn.cli import ops
+
+    settings = _settings()
+    _print_projections(_run(ops.projection_status(settings)))
+
+
+@projections_app.command("rebuild")
+@cli_errors
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="Projection name (see `projections status`).")],
+) -> None:
+    """Rebuild a projection from position 0 into fresh tables, then swap."""
+    from cairn.cli import ops
+
+    settings = _settings()
+    _run(ops.rebuild_with_progress(settings, name, console))
+
+
+@app.command()
+@cli_errors
+def replay(
+    name: Annotated[
+        str | None, typer.Argument(help="Projection to replay (default: every projection).")
+    ] = None,
+) -> None:
+    """Replay the $all log into projections (rebuild-and-swap), with a progress bar."""
+    from cairn.cli import ops
+
+    settings = _settings()
+
+    async def run() -> None:
+        names = [name] if name else [p["name"] for p in await ops.projection_status(settings)]
+        for each in names:
+            await ops.rebuild_with_progress_async(settings, each, console)
+
+    _run(run())
+
+
+@sagas_app.command("list")
+@cli_errors
+def sagas_list(
+    status: Annotated[str | None, typer.Option(help="running, completed, failed …")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """List sagas, newest first."""
+    from cairn.cli import ops
+
+    settings = _settings()
+    rows = _run(ops.list_sagas(settings, status, limit))
+    table = Table(title=f"sagas ({len(rows)})")
+    for col in ("saga_id", "type", "order_id", "status", "step"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            *(str(row.get(c, "")) for c in ("saga_id", "type", "order_id", "status", "step"))
+        )
+    console.print(table)
+
+
+@sagas_app.command("retry")
+@cli_errors
+def sagas_retry(saga_id: Annotated[str, typer.Argument(help="Saga id to retry.")]) -> None:
+    """Retry a failed saga from its failed step."""
+    from cairn.cli import ops
+
+    settings = _settings()
+    result = _run(ops.retry_saga(settings, saga_id))
+    console.print(f"saga {saga_id}: {result}", highlight=False)
+
+
+# --- demo / bench ----------------------------------------------------------------------------
+
+
+@app.command()
+@cli_errors
+def demo(
+    database_url: Annotated[
+        str, typer.Option(help="Where the demo writes (a fresh SQLite file by default).")
+    ] = "sqlite:///./cairn-demo.db",
+) -> None:
+    """Run the whole order flow on embedded SQLite and show the result (no setup needed)."""
+    from cairn.cli.demo import run_demo
+
+    _run(run_demo(database_url, console))
+
+
+@app.command()
+@cli_errors
+def bench(
+    orders: Annotated[int, typer.Option(min=1, help="Orders to create and place.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
+) -> None:
+    """Measure command throughput and latency through the command side (no HTTP)."""
+    from cairn.cli.benchmark import run_bench
+
+    settings = _settings()
+    _run(run_bench(settings, orders, concurrency, console))

@@ -1,0 +1,1 @@
+"""Metrics, traces and logs: names in one place, nothing configured at import time."""

@@ -1,0 +1,158 @@
+"""Prometheus metrics: every name in one place (SPEC §8).
+
+Each app / worker process builds one :class:`Metrics` on its own registry (never the global
+one, so tests can build several apps in one process). Request and command metrics are observed
+as they happen; component metrics (log head, projections, sagas, relay) are read from the
+components' ``status()`` at scrape time by :meth:`Metrics.refresh` and exposed by a collector,
+so a scrape always shows the current truth and nothing polls in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(slots=True)
+class ProjectionSample:
+    name: str
+    position: int
+    lag_events: int
+    lag_seconds: float
+    errors: int
+    parked: int
+    running: bool
+
+
+@dataclass(slots=True)
+class ComponentSnapshot:
+    """What the components reported at the last scrape."""
+
+    head_position: int | None = None
+    store_up: bool = True
+    projections: list[ProjectionSample] = field(default_factory=list)
+    sagas_by_status: dict[str, int] = field(default_factory=dict)
+    relay_position: int | None = None
+    relay_lag_events: int | None = None
+
+
+class _ComponentCollector(Collector):
+    def __init__(self) -> None:
+        self.snapshot = ComponentSnapshot()
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self.snapshot
+        up = GaugeMetricFamily("cairn_event_store_up", "1 when the event store answered")
+        up.add_metric([], 1.0 if snap.store_up else 0.0)
+        yield up
+        if snap.head_position is not None:
+            # A counter: rate(cairn_events_appended_total[1m]) is the append rate.
+            appended = CounterMetricFamily(
+                "cairn_events_appended", "Events in the $all log (its head position)"
+            )
+            appended.add_metric([], float(snap.head_position))
+            yield appended
+            head = GaugeMetricFamily("cairn_log_head_position", "Head position of the $all log")
+            head.add_metric([], float(snap.head_position))
+            yield head
+        pos = GaugeMetricFamily(
+            "cairn_projection_position", "Checkpoint of each projection", labels=["projection"]
+        )
+        lag = GaugeMetricFamily(
+            "cairn_projection_lag_events", "Events behind the log head", labels=["projection"]
+        )
+        lag_s = GaugeMetricFamily(
+            "cairn_projection_lag_seconds",
+            "Age of the oldest unprocessed event",
+            labels=["projection"],
+        )
+        parked = GaugeMetricFamily(
+            "cairn_projection_parked_events", "Parked (dead-lettered) events", labels=["projection"]
+        )
+        errors = GaugeMetricFamily(
+            "cairn_projection_errors",
+            "Handler errors seen by each projection",
+            labels=["projection"],
+        )
+        running = GaugeMetricFamily(
+            "cairn_projection_running", "1 while the projection is running", labels=["projection"]
+        )
+        for p in snap.projections:
+            pos.add_metric([p.name], float(p.position))
+            lag.add_metric([p.name], float(p.lag_events))
+            lag_s.add_metric([p.name], float(p.lag_seconds))
+            parked.add_metric([p.name], float(p.parked))
+            errors.add_metric([p.name], float(p.errors))
+            running.add_metric([p.name], 1.0 if p.running else 0.0)
+        yield from (pos, lag, lag_s, parked, errors, running)
+        sagas = GaugeMetricFamily("cairn_sagas", "Sagas by status", labels=["status"])
+        for status, count in sorted(snap.sagas_by_status.items()):
+            sagas.add_metric([status], float(count))
+        yield sagas
+        if snap.relay_position is not None:
+            rp = GaugeMetricFamily("cairn_relay_position", "Relay checkpoint (published up to)")
+            rp.add_metric([], float(snap.relay_position))
+            yield rp
+        if snap.relay_lag_events is not None:
+            rl = GaugeMetricFamily("cairn_relay_lag_events", "Events not yet published")
+            rl.add_metric([], float(snap.relay_lag_events))
+            yield rl
+
+
+class Metrics:
+    """The metrics of one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "cairn_http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "cairn_http_request_duration_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.command_latency = Histogram(
+            "cairn_command_duration_seconds",
+            "Command latency by command type and outcome (ok, rejected, conflict, error)",
+            ["command", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._components = _ComponentCollector()
+        self.registry.register(self._components)
+
+    def observe_command(self, command: str, outcome: str, seconds: float) -> None:
+        self.command_latency.labels(command=command, outcome=outcome).observe(seconds)
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method=method, route=route, status=str(status)).inc()
+        self.http_latency.labels(method=method, route=route).observe(seconds)
+
+    def set_components(self, snapshot: ComponentSnapshot) -> None:
+        self._components.snapshot = snapshot
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def sagas_by_status(counts: Mapping[str, int]) -> dict[str, int]:
+    """Every status of SPEC §4 present (0 when none), so dashboards see flat lines, not gaps."""
+    statuses = ("running", "completed", "compensating", "failed", "timed_out")
+    result = dict.fromkeys(statuses, 0)
+    for status, count in counts.items():
+        result[status] = int(count)
+    return result

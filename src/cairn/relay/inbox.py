@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -88,6 +88,11 @@ class Inbox(ABC):
         """Whether ``message_id`` was processed."""
 
     @abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[InboxTransaction]:
+        """A plain transaction on the inbox's connection, recording nothing (schema set-up,
+        reads of the consumer's own tables)."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
     async def __aenter__(self) -> Self:
@@ -133,26 +138,30 @@ class _SQLiteInbox(Inbox):
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute(_DDL)
 
-    async def process(self, message_id: str, effect: Effect) -> bool:
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[InboxTransaction]:
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = await conn.execute(
+            yield _SQLiteTransaction(conn)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+
+    async def process(self, message_id: str, effect: Effect) -> bool:
+        async with self.transaction() as tx:
+            cur = await self._conn.execute(
                 "INSERT INTO inbox_messages (consumer, message_id, processed_at) "
                 "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
                 "ON CONFLICT (consumer, message_id) DO NOTHING",
                 (self.consumer, message_id),
             )
             if cur.rowcount == 0:
-                await conn.execute("ROLLBACK")
-                return False
-            await effect(_SQLiteTransaction(conn))
-            await conn.execute("COMMIT")
+                return False  # a redelivery: commit the empty transaction, no effect
+            await effect(tx)
             return True
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-            raise
 
     async def seen(self, message_id: str) -> bool:
         async with self._conn.execute(
@@ -201,6 +210,11 @@ class _PostgresInbox(Inbox):
             # Serialise concurrent first-time CREATE TABLE IF NOT EXISTS (catalogue race).
             await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('cairn.inbox.ddl'))")
             await self._conn.execute(_DDL)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[InboxTransaction]:
+        async with self._conn.transaction():
+            yield _PostgresTransaction(self._conn)
 
     async def process(self, message_id: str, effect: Effect) -> bool:
         conn = self._conn

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from cairn.errors import UnsupportedStoreURL
@@ -17,12 +15,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 async def _create_table(database_url: str) -> None:
-    async with await Inbox.open(database_url, "setup") as inbox:
-
-        async def create(tx: InboxTransaction) -> None:
-            await tx.execute("CREATE TABLE IF NOT EXISTS effects (n INTEGER NOT NULL)")
-
-        await inbox.process("create-table", create)
+    async with await Inbox.open(database_url, "setup") as inbox, inbox.transaction() as tx:
+        await tx.execute("CREATE TABLE IF NOT EXISTS effects (n INTEGER NOT NULL)")
 
 
 async def _add_one(tx: InboxTransaction) -> None:
@@ -30,14 +24,9 @@ async def _add_one(tx: InboxTransaction) -> None:
 
 
 async def _effects(inbox: Inbox) -> int:
-    rows: list[tuple[object, ...]] = []
-
-    async def count(tx: InboxTransaction) -> None:
-        rows.extend(await tx.fetchall("SELECT COUNT(*) FROM effects"))
-
-    # A read through a throwaway message id: the inbox's own transaction API.
-    await inbox.process(f"read-{uuid.uuid4()}", count)
-    return int(rows[0][0])  # type: ignore[call-overload]
+    async with inbox.transaction() as tx:
+        rows = await tx.fetchall("SELECT COUNT(*) FROM effects")
+    return int(rows[0][0])
 
 
 async def test_a_redelivered_message_has_no_second_effect(database_url: str) -> None:

@@ -1,0 +1,207 @@
+"""The generic saga engine's vocabulary: messages in, commands out, a definition in between.
+
+A saga is a workflow (Emmett's shape): a pure ``decide(message, state) -> [Send]`` and
+``evolve(state, message) -> state`` over an explicit state machine. The runner
+(:mod:`cairn.sagas.runner`) feeds it messages — events from ``$all`` and the engine's own
+``StepSucceeded`` / ``StepFailed`` (the answer to each command it sent), ``DeadlineExpired`` and
+``RetryRequested`` — and records the input, the new state
+and the outgoing commands in one transaction.
+
+Each :class:`Send` names a ``step`` unique within its saga; the command id is
+``uuid5(saga_id, step)``, so a re-send after a crash carries the same id and the command side's
+idempotency (and the adapters' idempotency keys) make it harmless.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final, Generic, TypeVar
+
+from cairn.store.base import RecordedEvent
+
+#: Namespace of every saga id (``uuid5(SAGA_NAMESPACE, f"{type}:{key}")``).
+SAGA_NAMESPACE: Final = uuid.UUID("8f6f3c1e-4a59-5c0b-9d1e-2b7f3f0c9a61")
+
+#: Messages the engine itself delivers to a saga.
+STEP_SUCCEEDED: Final = "StepSucceeded"
+STEP_FAILED: Final = "StepFailed"
+DEADLINE_EXPIRED: Final = "DeadlineExpired"
+RETRY_REQUESTED: Final = "RetryRequested"
+
+
+class SagaStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPENSATING = "compensating"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+#: Statuses in which a saga has nothing left to do on its own (a later event may reopen it,
+#: e.g. a customer cancelling a confirmed order).
+RESTING: Final = frozenset({SagaStatus.COMPLETED, SagaStatus.TIMED_OUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One input of a saga: a stored event, or a message from the engine."""
+
+    id: str
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    position: int | None = None
+
+    @classmethod
+    def from_event(cls, event: RecordedEvent) -> Message:
+        return cls(
+            id=str(event.id),
+            type=event.type,
+            data=event.data,
+            metadata=event.metadata,
+            position=event.position,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A command the saga wants sent. ``kind`` selects the effect that runs it; ``step`` is
+    unique within the saga and derives the command id."""
+
+    step: str
+    kind: str
+    payload: Mapping[str, Any]
+    compensation: bool = False
+
+
+def saga_id_for(saga_type: str, key: str) -> str:
+    return str(uuid.uuid5(SAGA_NAMESPACE, f"{saga_type}:{key}"))
+
+
+def command_id_for(saga_id: str, step: str) -> str:
+    """The deterministic id of the command a saga sends for ``step``."""
+    return str(uuid.uuid5(uuid.UUID(saga_id), step))
+
+
+S = TypeVar("S")
+
+
+class SagaDefinition(ABC, Generic[S]):
+    """One kind of saga. Everything here is pure: no I/O, no clock, no random ids."""
+
+    type: ClassVar[str]
+
+    @abstractmethod
+    def route(self, message: Message) -> str | None:
+        """The key (e.g. an order id) of the saga this event concerns, or ``None``."""
+
+    @abstractmethod
+    def starts(self, message: Message) -> bool:
+        """Whether this message starts a new saga when none exists for its key."""
+
+    @abstractmethod
+    def initial_state(self) -> S: ...
+
+    @abstractmethod
+    def decide(self, message: Message, state: S) -> list[Send]:
+        """The commands to send in reaction to ``message`` in ``state``."""
+
+    @abstractmethod
+    def evolve(self, state: S, message: Message) -> S:
+        """The state after ``message``."""
+
+    @abstractmethod
+    def status(self, state: S) -> SagaStatus: ...
+
+    @abstractmethod
+    def step(self, state: S) -> str:
+        """A short human name of where the saga is (``authorize_payment``, ``done``…)."""
+
+    @abstractmethod
+    def dump(self, state: S) -> dict[str, Any]:
+        """State → JSON object (persisted)."""
+
+    @abstractmethod
+    def load(self, data: Mapping[str, Any]) -> S:
+        """JSON object → state."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What an effect gets to run one command of a saga."""
+
+    saga_id: str
+    saga_type: str
+    key: str
+    step: str
+    kind: str
+    payload: Mapping[str, Any]
+    #: ``uuid5(saga_id, step)``: the command id and the adapters' idempotency key.
+    command_id: str
+    attempt: int
+    correlation_id: str | None
+    causation_id: str | None
+    compensation: bool
+
+
+#: Runs one command. Returns normally on success; raises ``TransientAdapterError`` (or times
+#: out) to be retried; raises any other ``CairnError`` to fail the step at once.
+Effect = Callable[[StepContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRecord:
+    """A saga as operators see it."""
+
+    saga_id: str
+    type: str
+    key: str
+    status: SagaStatus
+    step: str
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "saga_id": self.saga_id,
+            "type": self.type,
+            "order_id": self.key,
+            "status": self.status.value,
+            "step": self.step,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepLogEntry:
+    """One line of a saga's history: a message received, a command sent, an answer, an error."""
+
+    at: datetime
+    #: ``received``, ``sent``, ``succeeded``, ``retrying``, ``failed``, ``timer``, ``retry``.
+    kind: str
+    step: str | None
+    message_type: str | None
+    message_id: str | None
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "step": self.step,
+            "message_type": self.message_type,
+            "message_id": self.message_id,
+            "detail": self.detail,
+        }
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

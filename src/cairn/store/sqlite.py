@@ -1,0 +1,513 @@
+"""``sqlite:///path.db``: the embedded default, one file, no server.
+
+Ordering: every append runs in a ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single
+write lock before reading the stream's version. Writers (in this process or any other) are
+therefore serialised, positions are allocated and committed in the same order, and ``$all`` can
+never show a hole that fills later: the gap problem of PostgreSQL cannot arise here.
+
+Connections: one writer connection (guarded by an asyncio lock, so one transaction at a time per
+store) and one reader connection. In WAL mode the reader sees committed data only and never
+blocks the writer. Every connection waits up to ``busy_timeout`` for the write lock, because the
+same file is shared with read models, saga state and relay checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Self
+
+import aiosqlite
+
+from cairn.errors import (
+    ConcurrencyError,
+    InvalidEventError,
+    SchemaMissingError,
+    StoreUnavailableError,
+    StreamDeletedError,
+)
+from cairn.store.base import (
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamInfo,
+    StreamState,
+    encode_json,
+)
+from cairn.store.upcasting import Upcasters
+from cairn.store.urls import sqlite_path
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Versioned schema: append only, never edit an applied entry. ``recorded_at`` is stored as
+#: integer microseconds since the epoch (UTC), so ``until`` compares exactly.
+MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
+    (
+        "0001_events",
+        """
+        CREATE TABLE IF NOT EXISTS events (
+            position       INTEGER PRIMARY KEY AUTOINCREMENT,
+            id             TEXT    NOT NULL UNIQUE,
+            stream_id      TEXT    NOT NULL,
+            version        INTEGER NOT NULL,
+            type           TEXT    NOT NULL,
+            data           TEXT    NOT NULL,
+            metadata       TEXT    NOT NULL,
+            schema_version INTEGER NOT NULL DEFAULT 1,
+            recorded_at    INTEGER NOT NULL,
+            UNIQUE (stream_id, version)
+        );
+        CREATE TABLE IF NOT EXISTS streams (
+            stream_id       TEXT    PRIMARY KEY,
+            version         INTEGER NOT NULL,
+            deleted         INTEGER NOT NULL DEFAULT 0,
+            truncate_before INTEGER NOT NULL DEFAULT 0,
+            max_age_seconds REAL
+        );
+        """,
+    ),
+    (
+        "0002_snapshots",
+        """
+        CREATE TABLE IF NOT EXISTS snapshots (
+            stream_id   TEXT    PRIMARY KEY,
+            version     INTEGER NOT NULL,
+            state       TEXT    NOT NULL,
+            schema      TEXT    NOT NULL,
+            recorded_at INTEGER NOT NULL
+        );
+        """,
+    ),
+)
+
+_COLUMNS: Final = (
+    "id, stream_id, type, data, metadata, version, position, recorded_at, schema_version"
+)
+
+
+def to_micros(moment: datetime) -> int:
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _decode(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(
+        id=uuid.UUID(row[0]),
+        stream_id=row[1],
+        type=row[2],
+        data=json.loads(row[3]),
+        metadata=json.loads(row[4]),
+        version=row[5],
+        position=row[6],
+        recorded_at=from_micros(row[7]),
+        schema_version=row[8],
+    )
+
+
+def _check_directory(path: str) -> None:
+    # sqlite would create the file but not its directory; say which directory is missing.
+    if path != ":memory:":
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise StoreUnavailableError(
+                f"cannot open SQLite database {path}: directory {parent} does not exist"
+            )
+
+
+async def connect(path: str) -> aiosqlite.Connection:
+    """A connection configured the way every user of a cairn SQLite file must configure it."""
+    _check_directory(path)
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
+    try:
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against process crashes in WAL mode (a power loss may drop the last
+        # commits, never corrupt the file).
+        await conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as exc:
+        await conn.close()
+        raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
+    return conn
+
+
+async def applied_migrations(conn: aiosqlite.Connection) -> set[str]:
+    rows = await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+    )
+    if not list(rows):
+        return set()
+    return {r[0] for r in await conn.execute_fetchall("SELECT name FROM schema_migrations")}
+
+
+async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
+    """Apply the missing migrations, each in its own write transaction; returns their names.
+
+    Idempotent and safe against a concurrent migrator: the check runs under the write lock.
+    """
+    applied: list[str] = []
+    for name, sql in MIGRATIONS:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+            )
+            rows = await conn.execute_fetchall(
+                "SELECT 1 FROM schema_migrations WHERE name = ?", (name,)
+            )
+            if not list(rows):
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (name, to_micros(datetime.now(UTC))),
+                )
+                applied.append(name)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    return applied
+
+
+class SQLiteEventStore(EventStore):
+    poll_interval = 0.02
+
+    def __init__(
+        self,
+        path: str,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        upcasters: Upcasters | None = None,
+    ) -> None:
+        super().__init__(upcasters=upcasters)
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        # A private in-memory database has one connection only: reads then queue behind a write
+        # transaction instead of seeing its uncommitted rows.
+        self._shared = writer is reader
+        self._appended = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, url: str, *, upcasters: Upcasters | None = None, migrate: bool = True
+    ) -> Self:
+        path = sqlite_path(url)
+        writer = await connect(path)
+        try:
+            if migrate:
+                await apply_migrations(writer)
+            elif {name for name, _ in MIGRATIONS} - await applied_migrations(writer):
+                raise SchemaMissingError(
+                    f"SQLite database {path} has no (or an outdated) cairn schema; "
+                    "run `cairn migrate` or open with migrate=True"
+                )
+            reader = writer if path == ":memory:" else await connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader, upcasters=upcasters)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.close()
+        if not self._shared:
+            await self._reader.close()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            conn = self._writer
+            # IMMEDIATE: take the database's write lock before reading anything, so the version
+            # check and the insert cannot interleave with another writer (lost update) and
+            # positions commit in the order they are allocated (no holes visible to readers).
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        if self._shared:
+            async with self._write_lock:
+                return list(await self._reader.execute_fetchall(sql, tuple(params)))
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def _append(
+        self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
+    ) -> AppendResult:
+        # Encode before the transaction: a bad payload anywhere in the batch writes nothing.
+        encoded = [
+            (encode_json(e.data, "data"), encode_json(e.metadata or {}, "metadata")) for e in events
+        ]
+        now = to_micros(datetime.now(UTC))
+        async with self._transaction() as conn:
+            replay = await self._recognise_retry(conn, stream_id, events)
+            if replay is not None:
+                return replay
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT version, deleted FROM streams WHERE stream_id = ?", (stream_id,)
+                )
+            )
+            actual = rows[0][0] if rows else 0
+            if rows and rows[0][1]:
+                raise StreamDeletedError(f"stream {stream_id!r} is deleted")
+            if expected is STREAM_EXISTS:
+                if actual == 0:
+                    raise ConcurrencyError(stream_id, expected, actual)
+            elif not isinstance(expected, StreamState) and expected != actual:
+                raise ConcurrencyError(stream_id, expected, actual)
+            seq = list(
+                await conn.execute_fetchall("SELECT seq FROM sqlite_sequence WHERE name='events'")
+            )
+            base = seq[0][0] if seq else 0
+            try:
+                await conn.executemany(
+                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            str(event.event_id),
+                            stream_id,
+                            event.type,
+                            data,
+                            metadata,
+                            actual + i + 1,
+                            base + i + 1,
+                            now,
+                            self.schema_version_for(event),
+                        )
+                        for i, (event, (data, metadata)) in enumerate(
+                            zip(events, encoded, strict=True)
+                        )
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise InvalidEventError(
+                    f"an event id of this batch is already stored elsewhere: {exc}"
+                ) from None
+            version = actual + len(events)
+            await conn.execute(
+                "INSERT INTO streams (stream_id, version) VALUES (?, ?) "
+                "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+                (stream_id, version),
+            )
+        self._appended.set()
+        self._appended = asyncio.Event()
+        return AppendResult(version=version, position=base + len(events))
+
+    async def _recognise_retry(
+        self, conn: aiosqlite.Connection, stream_id: str, events: list[NewEvent]
+    ) -> AppendResult | None:
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT stream_id, version FROM events WHERE id = ?", (str(events[0].event_id),)
+            )
+        )
+        if not rows:
+            return None
+        if rows[0][0] != stream_id:
+            raise InvalidEventError(
+                f"event id {events[0].event_id} is already stored in another stream"
+            )
+        first = rows[0][1]
+        stored = list(
+            await conn.execute_fetchall(
+                "SELECT id, version, position FROM events WHERE stream_id = ? "
+                "AND version >= ? AND version < ? ORDER BY version",
+                (stream_id, first, first + len(events)),
+            )
+        )
+        if [r[0] for r in stored] != [str(e.event_id) for e in events]:
+            raise InvalidEventError(
+                f"event ids of this batch are already stored at other places in {stream_id!r}; "
+                "a retry must resend the same batch"
+            )
+        return AppendResult(version=stored[-1][1], position=stored[-1][2])
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read_stream(
+        self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]:
+        info = await self.stream_info(stream_id)
+        if info.deleted:
+            return []
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        params: list[Any] = [stream_id, max(from_version, info.truncate_before)]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            params.append(to_version)
+        if until is not None:
+            sql += " AND recorded_at <= ?"
+            params.append(to_micros(until))
+        if info.max_age_seconds is not None:
+            sql += " AND recorded_at >= ?"
+            cutoff = datetime.now(UTC) - timedelta(seconds=info.max_age_seconds)
+            params.append(to_micros(cutoff))
+        sql += " ORDER BY version"
+        return [_decode(r) for r in await self._fetch(sql, params)]
+
+    async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after, limit),
+        )
+        return [_decode(r) for r in rows]
+
+    async def wait_for_append(self, after: int, timeout: float) -> None:
+        if await self.head_position() > after:
+            return
+        # In-process appends wake us at once; appends by other processes on the same file are
+        # noticed by the caller's next read, at most ``poll_interval`` later.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), min(timeout, self.poll_interval))
+
+    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+        key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
+        rows = await self._fetch(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (str(key),))
+        return self.upcasters.upcast(_decode(rows[0])) if rows else None
+
+    async def head_position(self) -> int:
+        rows = await self._fetch("SELECT COALESCE(MAX(position), 0) FROM events")
+        return int(rows[0][0])
+
+    async def stream_version(self, stream_id: str) -> int:
+        rows = await self._fetch("SELECT version FROM streams WHERE stream_id = ?", (stream_id,))
+        return int(rows[0][0]) if rows else 0
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        state = encode_json(snapshot.state, "snapshot state")
+        async with self._transaction() as conn:
+            # The latest version wins: an older snapshot saved late never replaces a newer one.
+            await conn.execute(
+                "INSERT INTO snapshots (stream_id, version, state, schema, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET "
+                "version = excluded.version, state = excluded.state, schema = excluded.schema, "
+                "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshots.version",
+                (
+                    snapshot.stream_id,
+                    snapshot.version,
+                    state,
+                    snapshot.schema,
+                    to_micros(snapshot.recorded_at),
+                ),
+            )
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        rows = await self._fetch(
+            "SELECT stream_id, version, state, schema, recorded_at FROM snapshots "
+            "WHERE stream_id = ?",
+            (stream_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Snapshot(
+            stream_id=r[0],
+            version=r[1],
+            state=json.loads(r[2]),
+            schema=r[3],
+            recorded_at=from_micros(r[4]),
+        )
+
+    async def delete_snapshots(self, stream_id: str | None = None) -> int:
+        async with self._transaction() as conn:
+            if stream_id is None:
+                cursor = await conn.execute("DELETE FROM snapshots")
+            else:
+                cursor = await conn.execute(
+                    "DELETE FROM snapshots WHERE stream_id = ?", (stream_id,)
+                )
+            return int(cursor.rowcount)
+
+    # -- lifecycle of streams -----------------------------------------------------------------
+
+    async def stream_info(self, stream_id: str) -> StreamInfo:
+        rows = await self._fetch(
+            "SELECT version, deleted, truncate_before, max_age_seconds FROM streams "
+            "WHERE stream_id = ?",
+            (stream_id,),
+        )
+        if not rows:
+            return StreamInfo(stream_id=stream_id, version=0)
+        version, deleted, truncate_before, max_age = rows[0]
+        return StreamInfo(
+            stream_id=stream_id,
+            version=version,
+            deleted=bool(deleted),
+            truncate_before=truncate_before,
+            max_age_seconds=max_age,
+        )
+
+    async def delete_stream(self, stream_id: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO streams (stream_id, version, deleted) VALUES (?, 0, 1) "
+                "ON CONFLICT (stream_id) DO UPDATE SET deleted = 1",
+                (stream_id,),
+            )
+
+    async def set_retention(
+        self,
+        stream_id: str,
+        *,
+        truncate_before: int | None = None,
+        max_age_seconds: float | None = None,
+    ) -> None:
+        self.check_retention_allowed(stream_id)
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO streams (stream_id, version) VALUES (?, 0) "
+                "ON CONFLICT (stream_id) DO NOTHING",
+                (stream_id,),
+            )
+            if truncate_before is not None:
+                await conn.execute(
+                    "UPDATE streams SET truncate_before = ? WHERE stream_id = ?",
+                    (truncate_before, stream_id),
+                )
+            if max_age_seconds is not None:
+                await conn.execute(
+                    "UPDATE streams SET max_age_seconds = ? WHERE stream_id = ?",
+                    (max_age_seconds, stream_id),
+                )
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply the SQLite schema at ``url``; returns the names of the migrations applied now."""
+    conn = await connect(sqlite_path(url))
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()

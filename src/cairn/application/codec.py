@@ -1,0 +1,52 @@
+"""Between the domain's event classes and the store's records.
+
+``domain_upcasters()`` is what ``open_store(..., upcasters=)`` needs for the order domain's
+history: every registered step of :mod:`cairn.domain.upcasters`, so readers always receive the
+current shape (``RecordedEvent.schema_version`` is the current version after upcasting).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cairn.domain import codec
+from cairn.domain.upcasters import STEPS
+from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.upcasting import Upcasters
+
+
+def domain_upcasters() -> Upcasters:
+    """A fresh registry with every upcasting step of the order domain."""
+    upcasters = Upcasters()
+    for event_type, from_version, step in STEPS:
+        upcasters.add(event_type, from_version, step)
+    for event_type, version in codec.SCHEMA_VERSIONS.items():
+        if upcasters.current_version(event_type) != version:  # pragma: no cover - a wiring bug
+            raise RuntimeError(f"{event_type}: codec says v{version}, upcasters disagree")
+    return upcasters
+
+
+def to_new_events(
+    events: Sequence[object], ids: Sequence[uuid.UUID], metadata: Mapping[str, Any]
+) -> list[NewEvent]:
+    """Domain events as store records, with the given ids and the current schema version."""
+    out: list[NewEvent] = []
+    for event, event_id in zip(events, ids, strict=True):
+        name, data = codec.encode_event(event)
+        out.append(
+            NewEvent(
+                name,
+                data,
+                metadata=dict(metadata),
+                id=event_id,
+                schema_version=codec.SCHEMA_VERSIONS.get(name, 1),
+            )
+        )
+    return out
+
+
+def from_recorded(event: RecordedEvent) -> Any:
+    """The domain event a (upcast) stored record holds."""
+    return codec.decode_event(event.type, event.data)

@@ -1,0 +1,296 @@
+"""The command pipeline: each middleware wraps the next, the handler is the innermost step.
+
+Default order (outermost first), and why:
+
+    logging → metrics → validation → authorisation → correlation → retry → idempotency → handler
+
+Validation and authorisation refuse before anything is read; correlation fills the ids every
+event carries; retry re-runs idempotency + handler on ConcurrencyError (a fresh load each time),
+and idempotency sits inside the retry so that a concurrent duplicate delivery that lost the race
+finds the winner's events on its retry and returns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
+from cairn.application.validation import check_command
+from cairn.errors import ApplicationError, CairnError, ConcurrencyError, DomainError
+from cairn.store.base import EventStore
+
+Next = Callable[[Envelope], Awaitable[CommandResult]]
+
+_log = structlog.get_logger("cairn.commands")
+
+
+class Middleware(Protocol):
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult: ...
+
+
+# --- logging and metrics ---------------------------------------------------------------------
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """``ok`` · ``rejected`` (domain rule) · ``invalid`` (validation / auth) · ``conflict`` ·
+    ``error`` (anything else)."""
+    if error is None:
+        return "ok"
+    if isinstance(error, DomainError):
+        return "rejected"
+    if isinstance(error, ConcurrencyError):
+        return "conflict"
+    if isinstance(error, ApplicationError):
+        return "invalid"
+    return "error"
+
+
+class LoggingMiddleware:
+    """One structured log line per command, with its ids, outcome and duration."""
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        started = time.perf_counter()
+        try:
+            result = await call_next(envelope)
+        except BaseException as exc:
+            ctx = envelope.context
+            level = "warning" if isinstance(exc, CairnError) else "error"
+            getattr(_log, level)(
+                "command_failed",
+                command=envelope.command_type,
+                stream_id=envelope.stream_id,
+                command_id=ctx.command_id,
+                correlation_id=ctx.correlation_id,
+                outcome=outcome_of(exc),
+                code=getattr(exc, "code", type(exc).__name__),
+                error=str(exc),
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+            raise
+        _log.debug(
+            "command_handled",
+            command=envelope.command_type,
+            stream_id=result.stream_id,
+            version=result.version,
+            position=result.position,
+            events=len(result.events),
+            replayed=result.replayed,
+            command_id=result.command_id,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return result
+
+
+#: ``hook(command_type, outcome, seconds)``; the API wires this to Prometheus.
+MetricHook = Callable[[str, str, float], None]
+
+
+class MetricsMiddleware:
+    """Calls every hook with the command type, outcome and duration. A failing hook is logged,
+    never allowed to fail the command."""
+
+    def __init__(self, hooks: Sequence[MetricHook] = ()) -> None:
+        self.hooks: list[MetricHook] = list(hooks)
+
+    def add(self, hook: MetricHook) -> None:
+        self.hooks.append(hook)
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            result = await call_next(envelope)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            outcome = outcome_of(error)
+            if error is None and result.replayed:
+                outcome = "replayed"
+            elapsed = time.perf_counter() - started
+            for hook in self.hooks:
+                try:
+                    hook(envelope.command_type, outcome, elapsed)
+                except Exception as exc:  # a metrics bug must not refuse commands
+                    _log.warning("metric_hook_failed", error=repr(exc))
+
+
+# --- refusals before any I/O -----------------------------------------------------------------
+
+
+class ValidationMiddleware:
+    """Field types (``command.invalid``), then the domain's stateless rules."""
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        check_command(envelope.command)
+        envelope.route.validate(envelope.command)
+        return await call_next(envelope)
+
+
+#: ``authorize(command, context)`` → allowed? May be async; may raise its own error.
+Authorize = Callable[[Any, CommandContext], bool | Awaitable[bool]]
+
+
+class AuthorizationMiddleware:
+    def __init__(self, authorize: Authorize) -> None:
+        self.authorize = authorize
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        allowed = self.authorize(envelope.command, envelope.context)
+        if inspect.isawaitable(allowed):
+            allowed = await allowed
+        if not allowed:
+            raise ApplicationError(
+                "auth.forbidden",
+                f"{envelope.context.user or 'anonymous'} may not {envelope.command_type}",
+                status=403,
+            )
+        return await call_next(envelope)
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the active OpenTelemetry span, if one is recording."""
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
+        return None
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    flags = int(span_context.trace_flags)
+    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+
+
+class CorrelationMiddleware:
+    """Fills the command id (made up when missing), correlation and causation ids (default: the
+    command id) and the active trace context into the context every event's metadata comes from.
+    """
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        ctx = envelope.context
+        given = ctx.command_id is not None and ctx.command_id_given
+        command_id = ctx.command_id if ctx.command_id is not None else str(uuid.uuid4())
+        ctx = ctx.with_(
+            command_id=command_id,
+            command_id_given=given,
+            correlation_id=ctx.correlation_id or command_id,
+            causation_id=ctx.causation_id or command_id,
+            traceparent=ctx.traceparent or current_traceparent(),
+        )
+        return await call_next(envelope.with_context(ctx))
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retry with exponential backoff and full jitter."""
+
+    attempts: int = 6
+    base_delay: float = 0.002
+    max_delay: float = 0.1
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class RetryMiddleware:
+    """Re-runs the rest of the pipeline (a fresh load, a fresh decision) when another writer got
+    to the stream first. A caller's own precondition (``expected_version``) is never retried:
+    its conflict is the answer."""
+
+    def __init__(self, policy: RetryPolicy | None = None) -> None:
+        self.policy = policy or RetryPolicy()
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        attempt = 0
+        while True:
+            try:
+                return await call_next(envelope)
+            except ConcurrencyError as conflict:
+                attempt += 1
+                if envelope.context.expected_version is not None:
+                    raise
+                if attempt >= self.policy.attempts:
+                    _log.warning(
+                        "command_conflict_gave_up",
+                        command=envelope.command_type,
+                        stream_id=conflict.stream_id,
+                        attempts=attempt,
+                    )
+                    raise
+                await asyncio.sleep(self.policy.delay(attempt))
+
+
+class IdempotencyMiddleware:
+    """A command id already handled gets its first result back, with no further effect, even
+    after a restart: the command's events have deterministic ids (``uuid5(command id, i)``), so
+    finding the first one in the store means the command was handled. The race of two
+    concurrent deliveries is settled by the store's idempotent append (same ids, same
+    versions) or by a ConcurrencyError that the retry middleware turns into a replay."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        ctx = envelope.context
+        if ctx.command_id is None or not ctx.command_id_given:
+            return await call_next(envelope)
+        replay = await self.replay(ctx.command_id, envelope.stream_id)
+        if replay is not None:
+            return replay
+        return await call_next(envelope)
+
+    async def replay(self, command_id: str, stream_id: str) -> CommandResult | None:
+        first = await self.store.read_event(event_id_for(command_id, 0))
+        if first is None:
+            return None
+        if first.stream_id != stream_id:
+            raise ApplicationError(
+                "command.id_reused",
+                f"command id {command_id} was already used for a command on {first.stream_id}",
+                status=409,
+            )
+        following = await self.store.read_stream(stream_id, from_version=first.version)
+        events = []
+        for index, event in enumerate(following):
+            if event.id != event_id_for(command_id, index):
+                break
+            events.append(event)
+        last = events[-1]
+        return CommandResult(
+            stream_id, last.version, last.position, events, command_id, replayed=True
+        )
+
+
+def default_middleware(
+    store: EventStore,
+    *,
+    authorize: Authorize | None = None,
+    metric_hooks: Sequence[MetricHook] = (),
+    retry: RetryPolicy | None = None,
+) -> list[Middleware]:
+    """The standard pipeline (see the module docstring for the order)."""
+    chain: list[Middleware] = [
+        LoggingMiddleware(),
+        MetricsMiddleware(metric_hooks),
+        ValidationMiddleware(),
+    ]
+    if authorize is not None:
+        chain.append(AuthorizationMiddleware(authorize))
+    chain += [CorrelationMiddleware(), RetryMiddleware(retry), IdempotencyMiddleware(store)]
+    return chain

@@ -1,0 +1,286 @@
+"""Load an aggregate from its stream and save what it decided, with optimistic concurrency.
+
+Load = the latest usable snapshot (if the aggregate type has a snapshot policy) plus the events
+after it, or every event. A snapshot is an optimisation only: one whose ``schema`` does not match
+the state classes' current shape, or that cannot be decoded, is ignored and the stream folded
+from the start, so deleting every snapshot changes no result. Save appends with the loaded
+version as ``expected_version`` and, when the policy says so, stores a new snapshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Generic, Protocol, TypeVar
+
+import structlog
+
+from cairn.application.codec import from_recorded, to_new_events
+from cairn.domain import codec, inventory, orders, payments, shipping
+from cairn.domain.decider import Decider, fold
+from cairn.errors import CairnError
+from cairn.store.base import AppendResult, EventStore, ExpectedVersion, RecordedEvent, Snapshot
+
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E")
+
+_log = structlog.get_logger("cairn.repository")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AggregateType(Generic[C, S, E]):
+    """One kind of aggregate: its stream category, decider and closed state union."""
+
+    category: str
+    decider: Decider[C, S, E]
+    state_union: Any
+
+    def stream_id(self, key: str) -> str:
+        return f"{self.category}-{key}"
+
+    @property
+    def snapshot_schema(self) -> str:
+        return _schema_of(self)
+
+
+_schemas: dict[int, str] = {}
+
+
+def _schema_of(aggregate: AggregateType[Any, Any, Any]) -> str:
+    key = id(aggregate)
+    schema = _schemas.get(key)
+    if schema is None:
+        schema = _schemas[key] = (
+            f"{aggregate.category}:{codec.schema_fingerprint(aggregate.state_union)}"
+        )
+    return schema
+
+
+INVENTORY: AggregateType[Any, Any, Any] = AggregateType(
+    "inventory", inventory.decider, inventory.InventoryState
+)
+ORDER: AggregateType[Any, Any, Any] = AggregateType("order", orders.decider, orders.OrderState)
+PAYMENT: AggregateType[Any, Any, Any] = AggregateType(
+    "payment", payments.decider, payments.PaymentState
+)
+SHIPMENT: AggregateType[Any, Any, Any] = AggregateType(
+    "shipment", shipping.decider, shipping.ShipmentState
+)
+AGGREGATES: tuple[AggregateType[Any, Any, Any], ...] = (INVENTORY, ORDER, PAYMENT, SHIPMENT)
+
+
+# --- snapshot policies -----------------------------------------------------------------------
+
+
+class SnapshotPolicy(Protocol):
+    """Decides after each save whether to store a snapshot of the new state."""
+
+    def should_snapshot(self, previous_version: int, new_version: int, state: Any) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EveryNEvents:
+    """Snapshot whenever a save crosses a multiple of ``n`` events."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("snapshot interval must be >= 1")
+
+    def should_snapshot(self, previous_version: int, new_version: int, state: Any) -> bool:
+        return previous_version // self.n != new_version // self.n
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWhen:
+    """Snapshot when ``predicate(previous_version, new_version, state)`` says so (a strategy)."""
+
+    predicate: Callable[[int, int, Any], bool]
+
+    def should_snapshot(self, previous_version: int, new_version: int, state: Any) -> bool:
+        return self.predicate(previous_version, new_version, state)
+
+
+# --- loading and saving ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[S]):
+    """An aggregate as loaded: its state, the stream version it reflects, and the global
+    position of that version's event (0 for an empty stream)."""
+
+    stream_id: str
+    state: S
+    version: int
+    position: int
+    from_snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Saved(Generic[S]):
+    stream_id: str
+    state: S
+    result: AppendResult
+
+
+class Repository(Generic[C, S, E]):
+    """Loads and saves one aggregate type on one store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate: AggregateType[C, S, E],
+        *,
+        snapshots: SnapshotPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.aggregate = aggregate
+        self.snapshots = snapshots
+
+    @cached_property
+    def _schema(self) -> str:
+        return self.aggregate.snapshot_schema
+
+    def _fold(self, records: Sequence[RecordedEvent], state: S | None = None) -> S:
+        return fold(self.aggregate.decider, (from_recorded(r) for r in records), state)
+
+    async def load(self, stream_id: str) -> Loaded[S]:
+        """The current state of ``stream_id`` (the initial state if it has no events)."""
+        if self.snapshots is not None:
+            snapshot = await self.store.load_snapshot(stream_id)
+            restored = self._restore(snapshot) if snapshot is not None else None
+            if snapshot is not None and restored is not None:
+                state, position = restored
+                later = await self.store.read_stream(stream_id, from_version=snapshot.version + 1)
+                if later:
+                    return Loaded(
+                        stream_id,
+                        self._fold(later, state),
+                        later[-1].version,
+                        later[-1].position,
+                        from_snapshot=True,
+                    )
+                return Loaded(stream_id, state, snapshot.version, position, from_snapshot=True)
+        records = await self.store.read_stream(stream_id)
+        if not records:
+            return Loaded(stream_id, self.aggregate.decider.initial_state(), 0, 0)
+        return Loaded(stream_id, self._fold(records), records[-1].version, records[-1].position)
+
+    async def load_at(
+        self, stream_id: str, *, until: datetime | None = None, version: int | None = None
+    ) -> Loaded[S]:
+        """The state as it was at instant ``until`` and/or at stream version ``version``,
+        folded from the events (snapshots describe the present, not the past)."""
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        records = await self.store.read_stream(stream_id, to_version=version, until=until)
+        if not records:
+            return Loaded(stream_id, self.aggregate.decider.initial_state(), 0, 0)
+        return Loaded(stream_id, self._fold(records), records[-1].version, records[-1].position)
+
+    async def history(self, stream_id: str) -> list[RecordedEvent]:
+        return await self.store.read_stream(stream_id)
+
+    async def save(
+        self,
+        loaded: Loaded[S],
+        events: Sequence[E],
+        *,
+        event_ids: Sequence[uuid.UUID] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expected_version: ExpectedVersion | None = None,
+    ) -> Saved[S]:
+        """Append ``events`` with ``loaded.version`` as the expected version (raises
+        ConcurrencyError, writing nothing, if the stream moved), then snapshot per policy."""
+        ids = list(event_ids) if event_ids is not None else [uuid.uuid4() for _ in events]
+        new_events = to_new_events(events, ids, metadata or {})
+        expected = loaded.version if expected_version is None else expected_version
+        result = await self.store.append(loaded.stream_id, new_events, expected_version=expected)
+        state = fold(self.aggregate.decider, events, loaded.state)
+        if self.snapshots is not None and self.snapshots.should_snapshot(
+            loaded.version, result.version, state
+        ):
+            await self._snapshot(loaded.stream_id, state, result)
+        return Saved(loaded.stream_id, state, result)
+
+    async def snapshot_now(self, stream_id: str) -> Snapshot | None:
+        """Take a snapshot of the current state (an admin action); ``None`` for no events."""
+        loaded = await self.load(stream_id)
+        if loaded.version == 0:
+            return None
+        return await self._snapshot(
+            stream_id, loaded.state, AppendResult(loaded.version, loaded.position)
+        )
+
+    async def _snapshot(self, stream_id: str, state: S, at: AppendResult) -> Snapshot | None:
+        snapshot = Snapshot(
+            stream_id=stream_id,
+            version=at.version,
+            state={"state": codec.encode_state(state), "position": at.position},
+            schema=self._schema,
+            recorded_at=datetime.now(UTC),
+        )
+        try:
+            await self.store.save_snapshot(snapshot)
+        except (CairnError, OSError) as exc:
+            # A snapshot is an optimisation: failing to store one must not fail the command.
+            _log.warning("snapshot_failed", stream_id=stream_id, error=str(exc))
+            return None
+        return snapshot
+
+    def _restore(self, snapshot: Snapshot) -> tuple[S, int] | None:
+        if snapshot.schema != self._schema:
+            return None
+        try:
+            state: S = codec.decode_state(self.aggregate.state_union, snapshot.state["state"])
+            position = int(snapshot.state.get("position", 0))
+        except (CairnError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            _log.warning("snapshot_ignored", stream_id=snapshot.stream_id, error=repr(exc))
+            return None
+        return state, position
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    """One repository per aggregate type of the order domain."""
+
+    inventory: Repository[Any, inventory.InventoryState, Any]
+    orders: Repository[Any, orders.OrderState, Any]
+    payments: Repository[Any, payments.PaymentState, Any]
+    shipments: Repository[Any, shipping.ShipmentState, Any]
+
+    @classmethod
+    def build(
+        cls,
+        store: EventStore,
+        *,
+        snapshots: SnapshotPolicy | Mapping[str, SnapshotPolicy | None] | None = None,
+    ) -> Repositories:
+        """Repositories on ``store``; ``snapshots`` is one policy for every type, or a policy
+        per category (``{"order": EveryNEvents(50)}``)."""
+
+        def policy(category: str) -> SnapshotPolicy | None:
+            if snapshots is None or not isinstance(snapshots, Mapping):
+                return snapshots
+            return snapshots.get(category)
+
+        return cls(
+            inventory=Repository(store, INVENTORY, snapshots=policy("inventory")),
+            orders=Repository(store, ORDER, snapshots=policy("order")),
+            payments=Repository(store, PAYMENT, snapshots=policy("payment")),
+            shipments=Repository(store, SHIPMENT, snapshots=policy("shipment")),
+        )
+
+    def for_category(self, category: str) -> Repository[Any, Any, Any]:
+        for repository in self.all():
+            if repository.aggregate.category == category:
+                return repository
+        raise KeyError(category)
+
+    def all(self) -> tuple[Repository[Any, Any, Any], ...]:
+        return (self.inventory, self.orders, self.payments, self.shipments)

@@ -1,21 +1,23 @@
 """The background work of a cairn process: projections, sagas and their deadlines, the relay.
 
 ``cairn serve`` runs them beside the API (unless ``--no-workers``); ``cairn worker`` runs them
-alone, for scale-out. Each component runs as one task that owns its own lease (advisory lock on
-PostgreSQL, ``flock`` on SQLite), so several processes can run workers against one database and
-each projection, saga partition and the relay has one owner at a time; ownership moves when a
-process dies.
+alone, for scale-out. :func:`build_components` builds each component from the composition
+root's container (the API uses the same objects for its operator routes, running or not);
+:class:`Workers` runs them. Each component owns its leases (advisory locks on PostgreSQL,
+``flock`` on SQLite), so several processes can run workers against one database and each
+projection, saga partition and the relay has one owner at a time; ownership moves when a process
+dies.
 
-A component task that crashes is restarted after a short backoff (the error is logged), so one
-poison component cannot stop the others, and a stopped process loses nothing: every component
-resumes from its own durable checkpoint.
+A component whose ``run()`` crashes is restarted after a short backoff (the error is logged), so
+one failing component cannot stop the others; a stopped process loses nothing, because every
+component resumes from its own durable checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,119 +31,136 @@ RESTART_BACKOFF_MAX = 5.0
 
 
 @dataclass
-class Component:
-    """One long-running piece of work: ``run()`` forever, ``close()`` to release resources."""
+class Components:
+    """The long-running parts of the system, built but not started."""
 
+    projections: Any | None = None
+    sagas: Any | None = None
+    relay: Any | None = None
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [
+            (name, obj)
+            for name, obj in (
+                ("projections", self.projections),
+                ("sagas", self.sagas),
+                ("relay", self.relay),
+            )
+            if obj is not None
+        ]
+
+    async def close(self) -> None:
+        for name, obj in reversed(self.items()):
+            close = getattr(obj, "close", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception as exc:
+                _log.warning("component_close_failed", component=name, error=str(exc))
+
+
+async def build_components(settings: Settings, container: Any) -> Components:
+    """Projections, the fulfilment saga runner and (when a broker is configured) the relay."""
+    components = Components()
+    try:
+        components.projections = await _build_projections(settings, container)
+        from cairn.sagas import build_saga_runner
+
+        components.sagas = await build_saga_runner(
+            settings,
+            container.store,
+            container.command_bus,
+            container.gateway,
+            container.carrier,
+        )
+        if settings.broker_url:
+            from cairn.relay import build_relay
+
+            components.relay = build_relay(settings, container.store)
+    except BaseException:
+        await components.close()
+        raise
+    return components
+
+
+async def _build_projections(settings: Settings, container: Any) -> Any | None:
+    try:
+        projections = importlib.import_module("cairn.projections")
+    except ImportError:  # the read side is optional for the command side to work
+        return None
+    build = getattr(projections, "build_projections", None)
+    if build is None:
+        return None
+    return await build(settings, container.store)
+
+
+@dataclass
+class _Running:
     name: str
-    run: Callable[[], Awaitable[Any]]
-    close: Callable[[], Awaitable[Any]] | None = None
-    target: Any = None
+    target: Any
     restarts: int = 0
     last_error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def components_for(settings: Settings, container: Any) -> list[Component]:
-    """Every component the container provides (projections, sagas + deadlines, relay)."""
-    found: list[Component] = []
-    projections = getattr(container, "projections", None)
-    if projections is not None and hasattr(projections, "run"):
-        found.append(
-            Component(
-                "projections", projections.run, getattr(projections, "close", None), projections
-            )
-        )
-    sagas = getattr(container, "sagas", None)
-    if sagas is not None and hasattr(sagas, "run"):
-        found.append(Component("sagas", sagas.run, getattr(sagas, "close", None), sagas))
-    if settings.broker_url:
-        relay = getattr(container, "relay", None)
-        if relay is None:
-            from cairn.relay import build_relay
-
-            relay = build_relay(settings, container.store)
-        if relay is not None:
-            found.append(Component("relay", relay.run, relay.close, relay))
-    return found
-
-
 class Workers:
-    """Starts and stops the components of one process."""
+    """Runs the components of one process; ``stop()`` cancels them (closing is the owner's)."""
 
-    def __init__(self, settings: Settings, container: Any) -> None:
-        self.settings = settings
-        self.container = container
-        self.components: list[Component] = []
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self._running: list[_Running] = []
         self._stopping = False
 
     async def start(self) -> None:
-        self.components = components_for(self.settings, self.container)
-        for component in self.components:
-            component.task = asyncio.create_task(
-                self._supervise(component), name=f"cairn-worker:{component.name}"
-            )
-        _log.info("workers_started", components=[c.name for c in self.components])
-
-    def component(self, name: str) -> Any:
-        """The object behind a running component (``relay``, ``projections``, ``sagas``)."""
-        for c in self.components:
-            if c.name == name:
-                return c.target
-        return None
+        for name, target in self.components.items():
+            running = _Running(name, target)
+            running.task = asyncio.create_task(self._supervise(running), name=f"cairn:{name}")
+            self._running.append(running)
+        _log.info("workers_started", components=[r.name for r in self._running])
 
     def alive(self) -> bool:
-        return not self._stopping and all(
-            c.task is not None and not c.task.done() for c in self.components
+        return (
+            not self._stopping
+            and bool(self._running)
+            and all(r.task is not None and not r.task.done() for r in self._running)
         )
 
-    async def _supervise(self, component: Component) -> None:
+    async def _supervise(self, running: _Running) -> None:
         backoff = RESTART_BACKOFF_INITIAL
         while not self._stopping:
             try:
-                await component.run()
+                await running.target.run()
                 if self._stopping:
                     return
-                _log.warning("worker_returned", component=component.name)
+                _log.warning("worker_returned", component=running.name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                component.restarts += 1
-                component.last_error = f"{type(exc).__name__}: {exc}"
-                _log.error("worker_crashed", component=component.name, exc_info=exc)
+                running.restarts += 1
+                running.last_error = f"{type(exc).__name__}: {exc}"
+                _log.error("worker_crashed", component=running.name, exc_info=exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
 
     async def stop(self) -> None:
         self._stopping = True
-        for component in self.components:
-            if component.task is not None:
-                component.task.cancel()
-        for component in self.components:
-            if component.task is not None:
+        for running in self._running:
+            if running.task is not None:
+                running.task.cancel()
+        for running in self._running:
+            if running.task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await component.task
-            if component.close is not None:
-                try:
-                    await component.close()
-                except Exception as exc:
-                    _log.warning("worker_close_failed", component=component.name, error=str(exc))
+                    await running.task
         _log.info("workers_stopped")
-
-    async def run_forever(self) -> None:
-        """``cairn worker``: start, then wait until cancelled."""
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
 
     def status(self) -> list[dict[str, Any]]:
         return [
             {
-                "name": c.name,
-                "running": c.task is not None and not c.task.done(),
-                "restarts": c.restarts,
-                "last_error": c.last_error,
+                "name": r.name,
+                "running": r.task is not None and not r.task.done(),
+                "restarts": r.restarts,
+                "last_error": r.last_error,
             }
-            for c in self.components
+            for r in self._running
         ]

@@ -29,6 +29,7 @@ class Runtime:
     idempotency: IdempotencyStore
     metrics: Metrics
     auth: Authenticator
+    components: Any = None
     workers: Any | None = None
     started_at: float = field(default_factory=time.time)
     owns_container: bool = True
@@ -40,6 +41,8 @@ class Runtime:
             except Exception as exc:  # shutting down: log and carry on closing
                 _log.warning("workers_stop_failed", error=str(exc))
         await self.idempotency.close()
+        if self.components is not None:
+            await self.components.close()
         if self.owns_container:
             await close_container(self.container)
 
@@ -64,9 +67,15 @@ async def start_runtime(
     owns = container is None
     if container is None:
         container = await build_container(settings)
+    from cairn.workers import build_components
+
+    components = None
     try:
         idem = await open_idempotency_store(settings.database_url)
+        components = await build_components(settings, container)
     except BaseException:
+        if components is not None:
+            await components.close()
         if owns:
             await close_container(container)
         raise
@@ -78,10 +87,11 @@ async def start_runtime(
         metrics=metrics,
         auth=authenticator,
         owns_container=owns,
+        components=components,
     )
     if run_workers:
         from cairn.workers import Workers
 
-        runtime.workers = Workers(settings, container)
+        runtime.workers = Workers(components)
         await runtime.workers.start()
     return runtime

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.api.auth import Principal
 from cairn.api.runtime import Runtime
 
 
 async def projection_statuses(runtime: Runtime) -> list[dict[str, Any]]:
     """``[{"name", "position", "lag_events", "lag_seconds", "state", "errors", "parked"}]``."""
-    projections = getattr(runtime.container, "projections", None)
+    projections = runtime.components.projections if runtime.components else None
     if projections is None:
         return []
     raw = await projections.status()
@@ -43,20 +44,124 @@ def _plain(value: Any) -> bool:
 
 
 async def saga_status_counts(runtime: Runtime) -> dict[str, int]:
-    sagas = getattr(runtime.container, "sagas", None)
+    sagas = runtime.components.sagas if runtime.components else None
     if sagas is None:
         return {}
-    counts = await sagas.counts()
-    return {str(k): int(v) for k, v in dict(counts).items()}
+    counts = getattr(sagas, "counts", None)
+    if counts is not None:
+        return {str(k): int(v) for k, v in dict(await counts()).items()}
+    rows = await sagas.db.fetchall("SELECT status, count(*) FROM saga_instances GROUP BY status")
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 async def relay_status(runtime: Runtime) -> dict[str, Any] | None:
     if not runtime.settings.broker_url:
         return None
-    relay = runtime.workers.component("relay") if runtime.workers is not None else None
+    relay = runtime.components.relay if runtime.components else None
     if relay is None:
         return {"status": "not_running", "broker": runtime.settings.broker_url.split("://")[0]}
     status = await relay.status()
     data: dict[str, Any] = status.as_dict()
     data["status"] = "ok" if data.get("state") in ("running", "standby") else "degraded"
     return data
+
+
+async def dispatch(
+    runtime: Runtime,
+    command: Any,
+    *,
+    principal: Principal,
+    command_id: str | None,
+    expected_version: int | None,
+    correlation_id: str | None,
+    metadata: dict[str, Any],
+) -> Any:
+    """Send ``command`` through the command bus; returns its ``CommandResult``."""
+    from cairn.application.messages import CommandContext
+
+    context = CommandContext(
+        command_id=command_id,
+        user=principal.name,
+        roles=frozenset({principal.role.value}),
+        correlation_id=correlation_id,
+        expected_version=expected_version,
+        metadata=metadata,
+        command_id_given=command_id is not None,
+    )
+    return await runtime.container.command_bus.dispatch(command, context)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def _read_models(runtime: Runtime) -> Any:
+    return runtime.components.projections if runtime.components else None
+
+
+def _unavailable(what: str) -> Exception:
+    from cairn.api.problems import ProblemError
+
+    return ProblemError(
+        503, "app.read_model_unavailable", f"{what} is not available", headers={"Retry-After": "1"}
+    )
+
+
+async def order_owner(runtime: Runtime, order_id: str) -> str | None:
+    """The customer of an order, from its first event (``None`` if there is no such order)."""
+    from cairn.domain import orders
+
+    first = await runtime.store.read_stream(orders.stream_id(order_id), to_version=1)
+    if not first:
+        return None
+    return str(first[0].data.get("customer_id"))
+
+
+async def wait_for_read_models(runtime: Runtime, min_position: int | None) -> None:
+    """Read-your-writes: wait (bounded) until every read model has reached ``min_position``;
+    503 with ``Retry-After`` when they have not."""
+    if not min_position:
+        return
+    models = _read_models(runtime)
+    if models is None:
+        return
+    reached = await models.wait_for(min_position, timeout=runtime.settings.read_your_writes_timeout)
+    if not reached:
+        from cairn.api.problems import ProblemError
+
+        raise ProblemError(
+            503,
+            "app.read_model_behind",
+            f"the read models have not reached position {min_position} yet",
+            headers={"Retry-After": "1"},
+            min_position=min_position,
+        )
+
+
+async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
+    models = _read_models(runtime)
+    if models is None:
+        from cairn.api.temporal import order_at
+
+        return await order_at(runtime.store, order_id)
+    result: dict[str, Any] | None = await models.get_order(order_id)
+    return result
+
+
+async def list_orders(runtime: Runtime, **filters: Any) -> dict[str, Any]:
+    models = _read_models(runtime)
+    if models is None:
+        raise _unavailable("the order list")
+    result: dict[str, Any] = await models.list_orders(**filters)
+    return result
+
+
+async def search_orders(
+    runtime: Runtime, q: str, *, limit: int, customer_id: str | None
+) -> list[dict[str, Any]]:
+    models = _read_models(runtime)
+    if models is None:
+        raise _unavailable("order search")
+    result: list[dict[str, Any]] = await models.search_orders(
+        q, limit=limit, customer_id=customer_id
+    )
+    return result

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import httpx
 import pytest
 from api_tokens import TOKENS
 
 from cairn.api.app import create_app
+from cairn.bootstrap import bootstrap
 from cairn.settings import Settings
 from cairn.store.memory import MemoryEventStore
 
@@ -21,11 +21,14 @@ def bare_store() -> MemoryEventStore:
 
 @pytest.fixture
 async def bare_client(bare_store: MemoryEventStore) -> AsyncIterator[httpx.AsyncClient]:
-    """The API over a container that has only a store (no command side, no workers)."""
+    """The API over an in-memory container, without workers (nothing runs in the background)."""
     settings = Settings(database_url="memory://", tokens=TOKENS, max_body_bytes=2048)
-    container = SimpleNamespace(store=bare_store)
+    container = await bootstrap(settings, store=bare_store)
     app = create_app(settings, container, run_workers=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as client:
-            yield client
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as client:
+                yield client
+    finally:
+        await container.close()

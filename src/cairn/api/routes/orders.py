@@ -1,7 +1,317 @@
-"""Routes: orders."""
+"""Orders: commands (create, items, place, cancel, ship, deliver) and queries (one order, as it
+was at a version or an instant, its history, lists with cursor pagination, search).
+
+Customers act on and see only their own orders: another customer's order is a 404, exactly like
+an order that does not exist.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
-router = APIRouter(tags=["orders"])
+from fastapi import APIRouter, Body, Path, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from cairn.api import commands, services, temporal
+from cairn.api.auth import Principal, Role, require_same_customer
+from cairn.api.deps import AnyUser, RuntimeDep, Staff
+from cairn.api.problems import ProblemError
+from cairn.api.runtime import Runtime
+from cairn.api.schemas import (
+    AddItemRequest,
+    CancelOrderRequest,
+    CreatedOrderResult,
+    CreateOrderRequest,
+    EmptyRequest,
+    OrderResult,
+    OrderView,
+    PlaceOrderRequest,
+)
+from cairn.domain import orders
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+OrderId = Annotated[str, Path(min_length=1, max_length=100)]
+SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (problem+json)"},
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Wrong role or another customer"},
+    404: {"description": "Unknown order or SKU"},
+    409: {"description": "Conflict"},
+    412: {"description": "If-Match mismatch"},
+    413: {"description": "Body too large"},
+    422: {"description": "Invalid field or refused by a business rule"},
+}
+
+
+def _not_found(order_id: str) -> ProblemError:
+    return ProblemError(404, "order.not_found", f"order {order_id} does not exist")
+
+
+async def _ensure_visible(runtime: Runtime, principal: Principal, order_id: str) -> None:
+    """404 unless the order exists and (for a customer) is theirs."""
+    owner = await services.order_owner(runtime, order_id)
+    if owner is None or not principal.can_see_customer(owner):
+        raise _not_found(order_id)
+
+
+def _order_result(command: Any, result: Any) -> dict[str, Any]:
+    return {"order_id": command.order_id, "version": result.version, "position": result.position}
+
+
+def _created_result(command: Any, result: Any) -> dict[str, Any]:
+    number = command.order_number
+    for event in getattr(result, "events", ()) or ():
+        if event.type == "OrderCreated":
+            number = event.data.get("order_number", number)
+    return {
+        "order_id": command.order_id,
+        "order_number": number,
+        "version": result.version,
+        "position": result.position,
+    }
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@router.post("", status_code=201, response_model=CreatedOrderResult, responses=_RESPONSES)
+async def create_order(
+    body: CreateOrderRequest, request: Request, runtime: RuntimeDep, user: AnyUser
+) -> Response:
+    """Create a draft order (with its first items); a customer creates only its own orders."""
+    require_same_customer(user, body.customer_id)
+    address = body.shipping_address
+
+    def build(derived: str | None) -> orders.CreateOrder:
+        return orders.CreateOrder(
+            order_id=body.order_id or derived or str(uuid.uuid4()),
+            customer_id=body.customer_id,
+            customer_name=body.customer_name,
+            customer_email=body.customer_email,
+            currency=body.currency,
+            shipping_address=orders.ShippingAddress(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                postal_code=address.postal_code,
+                country=address.country.upper(),
+            ),
+            items=tuple(orders.OrderItem(i.sku, i.quantity) for i in body.items),
+        )
+
+    response = await commands.execute(request, runtime, user, build, _created_result, status=201)
+    return response
+
+
+@router.post("/{order_id}/items", response_model=OrderResult, responses=_RESPONSES)
+async def add_item(
+    order_id: OrderId,
+    body: AddItemRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    user: AnyUser,
+) -> Response:
+    """Add a catalogue item (its price comes from the catalogue) to a draft order."""
+    await _ensure_visible(runtime, user, order_id)
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.AddItem(order_id=order_id, sku=body.sku, quantity=body.quantity),
+        _order_result,
+        status=200,
+    )
+
+
+@router.delete("/{order_id}/items/{sku}", response_model=OrderResult, responses=_RESPONSES)
+async def remove_item(
+    order_id: OrderId, sku: SkuPath, request: Request, runtime: RuntimeDep, user: AnyUser
+) -> Response:
+    """Remove a whole line from a draft order (404 when the SKU is not on it)."""
+    await _ensure_visible(runtime, user, order_id)
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.RemoveItem(order_id=order_id, sku=sku),
+        _order_result,
+        status=200,
+    )
+
+
+@router.post("/{order_id}/place", status_code=202, response_model=OrderResult, responses=_RESPONSES)
+async def place_order(
+    order_id: OrderId,
+    request: Request,
+    runtime: RuntimeDep,
+    user: AnyUser,
+    body: Annotated[PlaceOrderRequest | None, Body()] = None,
+) -> Response:
+    """Place a draft order; fulfilment (stock, payment, shipment) continues asynchronously."""
+    await _ensure_visible(runtime, user, order_id)
+    method = (body or PlaceOrderRequest()).payment_method
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.PlaceOrder(order_id=order_id, payment_method=method),
+        _order_result,
+        status=202,
+    )
+
+
+@router.post("/{order_id}/cancel", response_model=OrderResult, responses=_RESPONSES)
+async def cancel_order(
+    order_id: OrderId,
+    request: Request,
+    runtime: RuntimeDep,
+    user: AnyUser,
+    body: Annotated[CancelOrderRequest | None, Body()] = None,
+) -> Response:
+    """Cancel a draft, placed or confirmed order (never after shipping)."""
+    await _ensure_visible(runtime, user, order_id)
+    reason = (body or CancelOrderRequest()).reason
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.CancelOrder(order_id=order_id, reason=reason),
+        _order_result,
+        status=200,
+    )
+
+
+@router.post("/{order_id}/ship", response_model=OrderResult, responses=_RESPONSES)
+async def ship_order(
+    order_id: OrderId,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Staff,
+    body: Annotated[EmptyRequest | None, Body()] = None,
+) -> Response:
+    """Ship a confirmed order (operator or admin); the payment is captured."""
+    await _ensure_visible(runtime, user, order_id)
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.ShipOrder(order_id=order_id),
+        _order_result,
+        status=200,
+    )
+
+
+@router.post("/{order_id}/deliver", response_model=OrderResult, responses=_RESPONSES)
+async def deliver_order(
+    order_id: OrderId,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Staff,
+    body: Annotated[EmptyRequest | None, Body()] = None,
+) -> Response:
+    """Mark a shipped order delivered (operator or admin)."""
+    await _ensure_visible(runtime, user, order_id)
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        lambda _: orders.DeliverOrder(order_id=order_id),
+        _order_result,
+        status=200,
+    )
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def _customer_filter(user: Principal, customer_id: str | None) -> str | None:
+    if user.role is not Role.CUSTOMER:
+        return customer_id
+    if customer_id is not None and customer_id != user.customer_id:
+        raise ProblemError(403, "auth.forbidden_customer", "customers see only their own orders")
+    return user.customer_id
+
+
+@router.get("", responses=_RESPONSES)
+async def list_orders(
+    runtime: RuntimeDep,
+    user: AnyUser,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """Orders newest first, filtered; ``next_cursor`` fetches the next page."""
+    await services.wait_for_read_models(runtime, min_position)
+    page = await services.list_orders(
+        runtime,
+        customer_id=_customer_filter(user, customer_id),
+        status=status,
+        created_from=from_,
+        created_to=to,
+        cursor=cursor,
+        limit=limit,
+    )
+    return JSONResponse(page)
+
+
+@router.get("/search", responses=_RESPONSES)
+async def search_orders(
+    runtime: RuntimeDep,
+    user: AnyUser,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """Full-text search over order number, customer, SKUs and item names."""
+    await services.wait_for_read_models(runtime, min_position)
+    results = await services.search_orders(
+        runtime, q, limit=limit, customer_id=_customer_filter(user, None)
+    )
+    return JSONResponse({"query": q, "orders": results})
+
+
+@router.get("/{order_id}", response_model=OrderView, responses=_RESPONSES)
+async def get_order(
+    order_id: OrderId,
+    runtime: RuntimeDep,
+    user: AnyUser,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of: Annotated[datetime | None, Query()] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The order (read model); ``?version=N`` or ``?as_of=`` answer from the events."""
+    if version is not None or as_of is not None:
+        if as_of is not None and as_of.tzinfo is None:
+            raise ProblemError(
+                422, "app.validation", "as_of needs a time zone (e.g. 2026-01-01T12:00:00Z)"
+            )
+        view = await temporal.order_at(runtime.store, order_id, version=version, as_of=as_of)
+    else:
+        await services.wait_for_read_models(runtime, min_position)
+        view = await services.get_order(runtime, order_id)
+    if view is None or not user.can_see_customer(view.get("customer_id")):
+        raise _not_found(order_id)
+    return JSONResponse(view, headers={"ETag": f'"{view["version"]}"'})
+
+
+@router.get("/{order_id}/history", responses=_RESPONSES)
+async def order_history(order_id: OrderId, runtime: RuntimeDep, user: AnyUser) -> Response:
+    """Every event of the order, oldest first."""
+    events = await temporal.order_history(runtime.store, order_id)
+    if not events:
+        raise _not_found(order_id)
+    owner = events[0]["data"].get("customer_id")
+    if not user.can_see_customer(owner):
+        raise _not_found(order_id)
+    return JSONResponse(
+        {"order_id": order_id, "events": events},
+        headers={"ETag": f'"{events[-1]["version"]}"'},
+    )

@@ -1,0 +1,187 @@
+"""Running one command for an HTTP request: If-Match, Idempotency-Key, metrics, ETag.
+
+- ``If-Match: "<version>"`` becomes the command's expected version: a mismatch is 412.
+- ``Idempotency-Key``: a retry with the same key and body replays the stored first response
+  (``Idempotent-Replayed: true``) and writes nothing; the same key with a different body is 422
+  ``app.idempotency_key_reused``. The command id (and a new order's id) derive from the key, so
+  even two processes racing on one key write the command's events once (the command bus ignores
+  a re-delivered command id).
+- The response carries ``ETag: "<version>"`` and the log ``position`` for read-your-writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from cairn.api.auth import Principal
+from cairn.api.idempotency import MAX_KEY_LENGTH, StoredResponse
+from cairn.api.problems import ProblemError
+from cairn.api.runtime import Runtime
+from cairn.errors import CairnError, ConcurrencyError, DomainError
+from cairn.observability.logging import current_correlation_id
+from cairn.observability.tracing import trace_metadata
+
+#: Namespace for ids derived from an Idempotency-Key. Never change it.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("8f0e7a52-3c1d-4e59-9a8b-6d2f4c7b1e03")
+
+_REPLAYED_HEADERS = ("etag", "location", "content-type")
+
+
+def parse_if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if value == "*":
+        return None
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit() or len(value) > 18:
+        raise ProblemError(
+            400,
+            "app.bad_if_match",
+            'If-Match must be a stream version in quotes, e.g. If-Match: "3"',
+        )
+    return int(value)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ProblemError(
+            400,
+            "app.bad_idempotency_key",
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
+        )
+    return key
+
+
+def derived_uuid(principal: Principal, key: str, purpose: str) -> str:
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.name}\x1f{key}\x1f{purpose}"))
+
+
+async def _request_hash(request: Request) -> str:
+    body = await request.body()
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body.decode("latin-1")
+    text = f"{request.method}\x1f{request.url.path}\x1f{canonical}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _outcome(exc: BaseException | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, ConcurrencyError):
+        return "conflict"
+    if isinstance(exc, (DomainError, ProblemError)) or (
+        isinstance(exc, CairnError) and getattr(exc, "status", 500) < 500
+    ):
+        return "rejected"
+    return "error"
+
+
+def _json_response(body: dict[str, Any], status: int, version: int | None) -> Response:
+    headers = {"ETag": f'"{version}"'} if version is not None else {}
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def execute(
+    request: Request,
+    runtime: Runtime,
+    principal: Principal,
+    build: Callable[[str | None], Any],
+    respond: Callable[[Any, Any], dict[str, Any]],
+    *,
+    status: int,
+) -> Response:
+    """Dispatch ``build(new_id)`` (``new_id`` derives from the Idempotency-Key when there is
+    one) and answer ``respond(command, result)`` with ``status``."""
+    expected = parse_if_match(request)
+    key = idempotency_key(request)
+    if key is None:
+        return await _dispatch_and_respond(
+            runtime, principal, build(None), respond, status, expected, None
+        )
+    request_hash = await _request_hash(request)
+    async with runtime.idempotency.locked(principal.name, key):
+        stored = await runtime.idempotency.get(principal.name, key)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                raise ProblemError(
+                    422,
+                    "app.idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request",
+                )
+            headers = dict(stored.headers)
+            headers["Idempotent-Replayed"] = "true"
+            return Response(stored.body, status_code=stored.status, headers=headers)
+        command_id = derived_uuid(principal, key, "command")
+        response = await _dispatch_and_respond(
+            runtime,
+            principal,
+            build(derived_uuid(principal, key, "entity")),
+            respond,
+            status,
+            expected,
+            command_id,
+        )
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
+        await runtime.idempotency.put(
+            principal.name,
+            key,
+            StoredResponse(request_hash, response.status_code, bytes(response.body), headers),
+        )
+        return response
+
+
+async def _dispatch_and_respond(
+    runtime: Runtime,
+    principal: Principal,
+    command: Any,
+    respond: Callable[[Any, Any], dict[str, Any]],
+    status: int,
+    expected: int | None,
+    command_id: str | None,
+) -> Response:
+    from cairn.api.services import dispatch
+
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        result = await dispatch(
+            runtime,
+            command,
+            principal=principal,
+            command_id=command_id,
+            expected_version=expected,
+            correlation_id=current_correlation_id(),
+            metadata=trace_metadata(),
+        )
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        runtime.metrics.observe_command(
+            type(command).__name__, _outcome(error), time.perf_counter() - started
+        )
+    body = respond(command, result)
+    return _json_response(body, status, body.get("version"))

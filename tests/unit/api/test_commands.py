@@ -1,0 +1,160 @@
+"""Commands over HTTP: shapes of SPEC §10, ETag / If-Match, Idempotency-Key, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from api_tokens import ADMIN, CUSTOMER_1, CUSTOMER_2, OPERATOR
+
+from cairn.store.memory import MemoryEventStore
+
+MUG = {"sku": "MUG-1", "name": "Mug", "price": "12.50", "currency": "EUR", "initial_stock": 10}
+
+
+def order_body(customer_id: str = "c-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "currency": "EUR",
+        "shipping_address": {
+            "line1": "1 Main St",
+            "city": "Paris",
+            "postal_code": "75001",
+            "country": "FR",
+        },
+        "items": [{"sku": "MUG-1", "quantity": 2}],
+        **extra,
+    }
+
+
+async def register_mug(client: httpx.AsyncClient) -> dict[str, Any]:
+    r = await client.post("/api/v1/products", json=MUG, headers=OPERATOR)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_registering_a_product_answers_version_and_position(
+    bare_client: httpx.AsyncClient,
+) -> None:
+    r = await bare_client.post("/api/v1/products", json=MUG, headers=OPERATOR)
+    assert r.status_code == 201
+    assert r.json() == {"sku": "MUG-1", "version": 2, "position": 2}
+    assert r.headers["etag"] == '"2"'
+
+
+async def test_replenishing_stock_bumps_the_version(bare_client: httpx.AsyncClient) -> None:
+    await register_mug(bare_client)
+    r = await bare_client.post("/api/v1/products/MUG-1/stock", json={"quantity": 5}, headers=ADMIN)
+    assert r.status_code == 200
+    assert r.json()["version"] == 3
+
+
+async def test_replenishing_an_unknown_sku_is_404(bare_client: httpx.AsyncClient) -> None:
+    r = await bare_client.post("/api/v1/products/NOPE/stock", json={"quantity": 5}, headers=ADMIN)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_creating_an_order_answers_its_number(bare_client: httpx.AsyncClient) -> None:
+    await register_mug(bare_client)
+    r = await bare_client.post("/api/v1/orders", json=order_body(), headers=CUSTOMER_1)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["order_number"].startswith("ORD-")
+    assert body["version"] == 2
+    assert r.headers["etag"] == '"2"'
+
+
+async def test_a_customer_cannot_create_for_another_customer(
+    bare_client: httpx.AsyncClient,
+) -> None:
+    await register_mug(bare_client)
+    r = await bare_client.post("/api/v1/orders", json=order_body("c-2"), headers=CUSTOMER_1)
+    assert r.status_code == 403
+
+
+async def test_another_customers_order_is_404(bare_client: httpx.AsyncClient) -> None:
+    await register_mug(bare_client)
+    created = (
+        await bare_client.post("/api/v1/orders", json=order_body(), headers=CUSTOMER_1)
+    ).json()
+    r = await bare_client.get(f"/api/v1/orders/{created['order_id']}", headers=CUSTOMER_2)
+    assert r.status_code == 404
+    r = await bare_client.post(
+        f"/api/v1/orders/{created['order_id']}/cancel", json={}, headers=CUSTOMER_2
+    )
+    assert r.status_code == 404
+
+
+async def test_if_match_mismatch_is_412_and_writes_nothing(
+    bare_client: httpx.AsyncClient, bare_store: MemoryEventStore
+) -> None:
+    await register_mug(bare_client)
+    created = (await bare_client.post("/api/v1/orders", json=order_body(), headers=ADMIN)).json()
+    head = await bare_store.head_position()
+    r = await bare_client.post(
+        f"/api/v1/orders/{created['order_id']}/items",
+        json={"sku": "MUG-1", "quantity": 1},
+        headers={**ADMIN, "If-Match": '"1"'},
+    )
+    assert r.status_code == 412
+    assert await bare_store.head_position() == head
+    r = await bare_client.post(
+        f"/api/v1/orders/{created['order_id']}/items",
+        json={"sku": "MUG-1", "quantity": 1},
+        headers={**ADMIN, "If-Match": '"2"'},
+    )
+    assert r.status_code == 200
+    assert r.headers["etag"] == '"3"'
+
+
+async def test_idempotency_key_replays_the_first_response(
+    bare_client: httpx.AsyncClient, bare_store: MemoryEventStore
+) -> None:
+    await register_mug(bare_client)
+    headers = {**ADMIN, "Idempotency-Key": "k-1"}
+    first = await bare_client.post("/api/v1/orders", json=order_body(), headers=headers)
+    head = await bare_store.head_position()
+    again = await bare_client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert again.status_code == first.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await bare_store.head_position() == head
+
+
+async def test_idempotency_key_with_another_body_is_refused(
+    bare_client: httpx.AsyncClient, bare_store: MemoryEventStore
+) -> None:
+    await register_mug(bare_client)
+    headers = {**ADMIN, "Idempotency-Key": "k-2"}
+    await bare_client.post("/api/v1/orders", json=order_body(), headers=headers)
+    head = await bare_store.head_position()
+    r = await bare_client.post("/api/v1/orders", json=order_body("c-9"), headers=headers)
+    assert r.status_code == 422
+    assert r.json()["code"] == "app.idempotency_key_reused"
+    assert await bare_store.head_position() == head
+
+
+async def test_ship_is_forbidden_to_customers(bare_client: httpx.AsyncClient) -> None:
+    await register_mug(bare_client)
+    created = (
+        await bare_client.post("/api/v1/orders", json=order_body(), headers=CUSTOMER_1)
+    ).json()
+    r = await bare_client.post(f"/api/v1/orders/{created['order_id']}/ship", headers=CUSTOMER_1)
+    assert r.status_code == 403
+
+
+async def test_temporal_query_answers_an_earlier_version(bare_client: httpx.AsyncClient) -> None:
+    await register_mug(bare_client)
+    created = (await bare_client.post("/api/v1/orders", json=order_body(), headers=ADMIN)).json()
+    oid = created["order_id"]
+    await bare_client.post(
+        f"/api/v1/orders/{oid}/items", json={"sku": "MUG-1", "quantity": 3}, headers=ADMIN
+    )
+    then = (await bare_client.get(f"/api/v1/orders/{oid}?version=2", headers=ADMIN)).json()
+    assert then["items"][0]["quantity"] == 2
+    assert then["total"] == "25.00"
+    assert then["version"] == 2

@@ -126,13 +126,45 @@ def jetstream_stream_name(topic: str) -> str:
     return topic.upper().replace(".", "_")
 
 
+class _AckTracker:
+    """Confirmations of one JetStream batch, by index: a flag per message and one future that
+    resolves when all are acked or one is refused (cheaper than a future per message)."""
+
+    def __init__(self, size: int) -> None:
+        self.acked = [False] * size
+        self.remaining = size
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def ack(self, index: int) -> None:
+        if 0 <= index < len(self.acked) and not self.acked[index]:
+            self.acked[index] = True
+            self.remaining -= 1
+            if self.remaining == 0 and not self.done.done():
+                self.done.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+    def confirmed_prefix(self) -> int:
+        try:
+            return self.acked.index(False)
+        except ValueError:
+            return len(self.acked)
+
+
 class NatsPublisher(Publisher):
+    """JetStream publishes, pipelined: every message of a batch goes out with its own reply
+    subject ``<inbox>.<batch>.<index>`` and the acks come back to one subscription."""
+
     kind = "nats"
 
     def __init__(self, url: str, topic: str, **kwargs: Any) -> None:
         super().__init__(url, topic, **kwargs)
         self._nc: Any = None
-        self._js: Any = None
+        self._reply_prefix = ""
+        self._batch = 0
+        self._tracker: _AckTracker | None = None
 
     async def connect(self) -> None:
         import nats
@@ -142,50 +174,90 @@ class NatsPublisher(Publisher):
         async def _ignore(*_: Any) -> None:
             return None
 
+        async def _lost(*_: Any) -> None:
+            # Fail the batch in flight now rather than at its confirm timeout.
+            if self._tracker is not None:
+                self._tracker.fail(ConnectionError("connection to NATS lost"))
+
         # allow_reconnect=False: a dead connection fails the batch at once and the relay owns
-        # the retry policy (see the module docstring).
+        # the retry policy (see the module docstring). Subject validation is skipped because
+        # every subject is built from routing_token()-sanitised parts (no spaces, no CR/LF).
         self._nc = await nats.connect(
             self.url,
             allow_reconnect=False,
             connect_timeout=int(DEFAULT_CONNECT_TIMEOUT),
             error_cb=_ignore,
-            disconnected_cb=_ignore,
-            closed_cb=_ignore,
+            disconnected_cb=_lost,
+            closed_cb=_lost,
+            skip_subject_validation=True,
         )
-        self._js = self._nc.jetstream(publish_async_max_pending=100_000)
+        js = self._nc.jetstream()
         name = jetstream_stream_name(self.topic)
         try:
-            await self._js.stream_info(name)
+            await js.stream_info(name)
         except NotFoundError:
             # File storage and the server's default 2-minute duplicate window (SPEC §6): the
             # window is what makes a re-published unconfirmed tail exactly-once on the stream.
-            await self._js.add_stream(
-                name=name, subjects=[f"{self.topic}.>"], storage=StorageType.FILE
-            )
+            await js.add_stream(name=name, subjects=[f"{self.topic}.>"], storage=StorageType.FILE)
+        self._reply_prefix = self._nc.new_inbox() + "."
+        await self._nc.subscribe(self._reply_prefix + ">", cb=self._on_ack)
+
+    async def _on_ack(self, msg: Any) -> None:
+        tracker = self._tracker
+        batch, _, index = msg.subject[len(self._reply_prefix) :].partition(".")
+        if tracker is None or batch != str(self._batch):
+            return  # a late ack of an abandoned batch
+        data: bytes = msg.data or b""
+        status = (msg.headers or {}).get("Status")
+        if status == "503":
+            tracker.fail(PublishError(f"no JetStream stream for {self.topic}.>", 0))
+        elif b'"error"' in data:
+            tracker.fail(PublishError(f"JetStream refused a message: {data[:300]!r}", 0))
+        elif not data:
+            tracker.fail(PublishError(f"unexpected JetStream reply (status {status})", 0))
+        else:
+            tracker.ack(int(index))
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
-        if self._js is None:
+        nc = self._nc
+        if nc is None:
             raise PublishError("not connected to NATS", 0)
-        futures: list[asyncio.Future[Any]] = []
+        if not messages:
+            return
+        self._batch += 1
+        tracker = self._tracker = _AckTracker(len(messages))
+        prefix = f"{self._reply_prefix}{self._batch}."
+        subject_prefix = self.topic + "."
         try:
-            # Sequential awaits: each message is written to the socket before the next, so the
-            # stream stores them in position order; the acks are awaited together below.
-            for message in messages:
+            # Sequential awaits on one connection: the stream stores the messages in position
+            # order; the acks are awaited together below.
+            for index, message in enumerate(messages):
                 headers = {"Nats-Msg-Id": message.id, "Content-Type": CONTENT_TYPE}
-                headers.update(message.headers)
-                futures.append(
-                    await self._js.publish_async(
-                        f"{self.topic}.{message.routing_key}", message.body, headers=headers
-                    )
+                if message.headers:
+                    headers.update(message.headers)
+                await nc.publish(
+                    subject_prefix + message.routing_key,
+                    message.body,
+                    reply=prefix + str(index),
+                    headers=headers,
                 )
+            await asyncio.wait_for(asyncio.shield(tracker.done), self.confirm_timeout)
         except Exception as exc:
-            with contextlib.suppress(PublishError):
-                await _await_all(futures, 0, "NATS")
-            raise PublishError(f"NATS publish failed: {exc!r}", _confirmed_prefix(futures)) from exc
-        await _await_all(futures, self.confirm_timeout, "NATS")
+            confirmed = tracker.confirmed_prefix()
+            if tracker.done.done() and not tracker.done.cancelled():
+                tracker.done.exception()  # retrieved: it is reported below
+            else:
+                tracker.done.cancel()
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"no JetStream ack within {self.confirm_timeout:g} s")
+            raise PublishError(
+                f"NATS: {confirmed} of {len(messages)} messages confirmed; {exc!r}", confirmed
+            ) from exc
+        finally:
+            self._tracker = None
 
     async def close(self) -> None:
-        nc, self._nc, self._js = self._nc, None, None
+        nc, self._nc, self._tracker = self._nc, None, None
         if nc is not None:
             with contextlib.suppress(Exception):
                 await nc.close()

@@ -11,7 +11,6 @@ effects in :mod:`.fulfilment_effects`). See docs/sagas.md.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from cairn.adapters.carrier import Carrier
@@ -61,10 +60,10 @@ def fulfilment_saga_id(order_id: str) -> str:
 def bus_dispatch(bus: Any) -> Any:
     """Adapt the command bus to the effects' ``dispatch(command, step)``: the step's
     deterministic id becomes the command id; causation and correlation follow the saga."""
-    context_type = importlib.import_module("cairn.application.bus").CommandContext
+    from cairn.application.messages import CommandContext
 
     async def dispatch(command: object, step: StepContext) -> Any:
-        context = context_type(
+        context = CommandContext(
             command_id=step.command_id,
             causation_id=step.causation_id,
             correlation_id=step.correlation_id,

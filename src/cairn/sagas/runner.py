@@ -660,6 +660,15 @@ class SagaRunner(Generic[S]):
             )
         if status is not SagaStatus.RUNNING:
             await deadlines.cancel(tx, saga_id=saga_id, kind=deadlines.DEADLINE)
+        if status is SagaStatus.COMPENSATING and before != status.value:
+            # Forward steps are no longer wanted: let the attempt in flight (if any) be their
+            # last, so compensation waits for at most one step timeout, not every retry.
+            await tx.execute(
+                "UPDATE saga_actions SET max_attempts = CASE WHEN max_attempts > attempts + 1"
+                " THEN attempts + 1 ELSE max_attempts END"
+                " WHERE saga_id = ? AND status = 'pending' AND compensation = 0",
+                (saga_id,),
+            )
         await self._log(
             tx,
             saga_id,

@@ -272,7 +272,7 @@ class AmqpPublisher(Publisher):
     def __init__(self, url: str, topic: str, **kwargs: Any) -> None:
         super().__init__(url, topic, **kwargs)
         self._connection: Any = None
-        self._exchange: Any = None
+        self._channel: Any = None
 
     async def connect(self) -> None:
         import aio_pika
@@ -280,40 +280,50 @@ class AmqpPublisher(Publisher):
         self._connection = await aio_pika.connect(self.url, timeout=DEFAULT_CONNECT_TIMEOUT)
         channel = await self._connection.channel(publisher_confirms=True)
         # Durable, not auto-delete, no arguments (SPEC §6): consumers bind their own queues.
-        self._exchange = await channel.declare_exchange(
+        await channel.declare_exchange(
             self.topic, aio_pika.ExchangeType.TOPIC, durable=True, auto_delete=False
         )
+        # Publishing goes through the underlying aiormq channel: aio-pika's Exchange.publish
+        # waits for each frame to be written before the next can start, which caps a batch at a
+        # few thousand messages per second.
+        self._channel = await channel.get_underlay_channel()
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
-        import aio_pika
+        from aiormq import spec
 
-        if self._exchange is None:
+        channel = self._channel
+        if channel is None:
             raise PublishError("not connected to RabbitMQ", 0)
-        exchange = self._exchange
-        # Tasks start in creation order and aiormq serialises frames under a FIFO channel lock,
-        # so the broker receives the batch in position order; confirms are awaited together.
-        futures: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(
-                exchange.publish(
-                    aio_pika.Message(
-                        message.body,
-                        content_type=CONTENT_TYPE,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=message.id,
-                        headers=dict(message.headers),
-                    ),
-                    routing_key=message.routing_key,
-                    # Unroutable (no queue bound yet) is not a failure: the exchange fans out
-                    # to whoever subscribed, like a NATS subject.
-                    mandatory=False,
-                )
+
+        async def confirmed(message: OutgoingMessage) -> None:
+            result = await channel.basic_publish(
+                message.body,
+                exchange=self.topic,
+                routing_key=message.routing_key,
+                properties=spec.Basic.Properties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,  # persistent
+                    message_id=message.id,
+                    headers=dict(message.headers),
+                ),
+                # Unroutable (no queue bound yet) is not a failure: the exchange fans out to
+                # whoever subscribed, like a NATS subject.
+                mandatory=False,
+                wait=False,
             )
-            for message in messages
+            if not isinstance(result, spec.Basic.Ack):
+                raise PublishError(f"RabbitMQ did not confirm {message.id}: {result!r}", 0)
+
+        # Tasks start in creation order and none yields before taking aiormq's FIFO channel
+        # lock (wait=False queues the frames without waiting for the socket), so the broker
+        # receives the batch in position order; the confirms are awaited together.
+        futures: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(confirmed(message)) for message in messages
         ]
         await _await_all(futures, self.confirm_timeout, "RabbitMQ")
 
     async def close(self) -> None:
-        connection, self._connection, self._exchange = self._connection, None, None
+        connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()

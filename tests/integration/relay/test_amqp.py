@@ -46,7 +46,7 @@ async def test_events_reach_the_topic_exchange_in_order_with_spec_routing_keys(
 ) -> None:
     received, topic = bound_queue
     async with cairn.open_store("memory://") as store:
-        last = await append_orders(store, 30)
+        last = await append_orders(store, 400)  # 1,200 events: more than one relay batch
         async with running(make_relay(store, "memory://", amqp_url, topic)) as relay:
             await relay.wait_until(last)
             await wait_for(lambda: len(received) >= last, what=f"{last} AMQP messages")

@@ -50,7 +50,7 @@ async def test_events_reach_the_topic_exchange_in_order_with_spec_routing_keys(
         async with running(make_relay(store, "memory://", amqp_url, topic)) as relay:
             await relay.wait_until(last)
             await wait_for(lambda: len(received) >= last, what=f"{last} AMQP messages")
-        events = await store.read_all(limit=1000)
+        events = await store.read_all(limit=10_000)
 
     bodies = [json.loads(m.body) for m in received]
     assert [b["position"] for b in bodies] == list(range(1, last + 1))

@@ -1,0 +1,683 @@
+"""``postgresql://user@host:port/db``: the production backend (psycopg 3, async pool).
+
+Gap safety (SPEC §1 "no skipped events") without a global write lock and without a timer; the
+full argument is in ``docs/adr/0001-gap-free-global-order-on-postgresql.md``. In short:
+
+* Writers (``cairn_append``, one server-side call per append): (1) take a transaction id
+  first, (2) allocate positions from a sequence, (3) in a later statement, whose snapshot is
+  therefore taken after the allocation, store on every row ``horizon = xmax`` of that snapshot.
+  Any transaction that allocated a smaller position already had an xid, and it is < horizon.
+* Readers (``read_all``): fetch rows after ``after`` in position order together with the
+  ``xmin`` of the same snapshot. A row that directly follows the previous one is returned. A row
+  after a hole is returned only if ``horizon <= xmin``: every transaction that could own the hole
+  has ended, so the hole is a rollback, never an event that will commit later. Otherwise the
+  batch stops before the hole; a stuck writer holds readers back visibly (``horizon()``).
+
+Live wake-up: no NOTIFY inside the append transaction (it takes a global lock at commit on
+PostgreSQL 15 and would serialise writers again). After commit, appends flag a background task
+that sends at most one ``pg_notify`` every couple of milliseconds; subscribers LISTEN on a
+dedicated connection and still re-read every ``poll_interval * 20`` s as a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Final, Self
+from urllib.parse import urlsplit
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cairn.errors import (
+    ConcurrencyError,
+    InvalidEventError,
+    SchemaMissingError,
+    StoreUnavailableError,
+    StreamDeletedError,
+)
+from cairn.store.base import (
+    ANY,
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    HorizonStatus,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamInfo,
+    encode_json,
+)
+from cairn.store.upcasting import Upcasters
+from cairn.store.urls import postgres_conninfo
+
+CHANNEL: Final = "cairn_events"
+CONNECT_TIMEOUT: Final = 5
+
+#: Versioned schema: append only, never edit an applied entry.
+MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
+    (
+        "0001_events",
+        """
+        CREATE SEQUENCE IF NOT EXISTS events_position_seq AS bigint MINVALUE 1 START 1;
+        CREATE TABLE IF NOT EXISTS events (
+            position       bigint      PRIMARY KEY,
+            stream_id      text        NOT NULL,
+            version        bigint      NOT NULL,
+            id             uuid        NOT NULL UNIQUE,
+            type           text        NOT NULL,
+            data           jsonb       NOT NULL,
+            metadata       jsonb       NOT NULL,
+            schema_version integer     NOT NULL DEFAULT 1,
+            recorded_at    timestamptz NOT NULL,
+            tx_id          xid8        NOT NULL,
+            horizon        xid8        NOT NULL,
+            CONSTRAINT events_stream_version UNIQUE (stream_id, version)
+        );
+        CREATE TABLE IF NOT EXISTS streams (
+            stream_id       text    PRIMARY KEY,
+            version         bigint  NOT NULL,
+            deleted         boolean NOT NULL DEFAULT false,
+            truncate_before bigint  NOT NULL DEFAULT 0,
+            max_age_seconds double precision
+        );
+        """,
+    ),
+    (
+        "0002_snapshots",
+        """
+        CREATE TABLE IF NOT EXISTS snapshots (
+            stream_id   text        PRIMARY KEY,
+            version     bigint      NOT NULL,
+            state       jsonb       NOT NULL,
+            schema      text        NOT NULL,
+            recorded_at timestamptz NOT NULL
+        );
+        """,
+    ),
+    (
+        "0003_append_function",
+        # One round trip per append. plpgsql takes a fresh snapshot for every statement of a
+        # VOLATILE function under READ COMMITTED, which is what step (3) relies on.
+        # Error codes: CA409 version mismatch (DETAIL = actual), CA410 deleted stream,
+        # CA400 an event id stored elsewhere.
+        """
+        CREATE OR REPLACE FUNCTION cairn_append(
+            p_stream text, p_expected bigint, p_ids uuid[], p_types text[],
+            p_data text[], p_metadata text[], p_schema integer[]
+        ) RETURNS TABLE (r_version bigint, r_position bigint)
+        LANGUAGE plpgsql VOLATILE AS $fn$
+        DECLARE
+            n integer := cardinality(p_ids);
+            v_first_stream text;
+            v_first_version bigint;
+            v_stored uuid[];
+            v_last_position bigint;
+            v_actual bigint;
+            v_deleted boolean;
+            v_positions bigint[];
+            v_horizon xid8;
+            v_now timestamptz := clock_timestamp();
+        BEGIN
+            -- (1) Take an xid before any position is allocated: a reader proves a hole by
+            -- seeing every xid below our horizon finished, so the allocating transaction must
+            -- already be one of them.
+            PERFORM pg_current_xact_id();
+
+            -- Idempotent retry: the same ids at the same versions return the original result.
+            SELECT stream_id, version INTO v_first_stream, v_first_version
+              FROM events WHERE id = p_ids[1];
+            IF FOUND THEN
+                IF v_first_stream <> p_stream THEN
+                    RAISE EXCEPTION 'event id % is already stored in another stream', p_ids[1]
+                        USING ERRCODE = 'CA400';
+                END IF;
+                SELECT array_agg(id ORDER BY version), max(position) INTO v_stored, v_last_position
+                  FROM events
+                 WHERE stream_id = p_stream AND version >= v_first_version
+                   AND version < v_first_version + n;
+                IF v_stored IS DISTINCT FROM p_ids THEN
+                    RAISE EXCEPTION 'event ids of this batch are already stored at other places '
+                        'in stream %; a retry must resend the same batch', p_stream
+                        USING ERRCODE = 'CA400';
+                END IF;
+                RETURN QUERY SELECT v_first_version + n - 1, v_last_position;
+                RETURN;
+            END IF;
+
+            -- The stream row lock serialises writers of ONE stream (versions stay dense and the
+            -- check below cannot race); writers of different streams never wait for each other.
+            -- A new stream's row is created first so that concurrent creators queue on it.
+            SELECT version, deleted INTO v_actual, v_deleted
+              FROM streams WHERE stream_id = p_stream FOR UPDATE;
+            IF NOT FOUND THEN
+                INSERT INTO streams (stream_id, version) VALUES (p_stream, 0)
+                    ON CONFLICT (stream_id) DO NOTHING;
+                SELECT version, deleted INTO v_actual, v_deleted
+                  FROM streams WHERE stream_id = p_stream FOR UPDATE;
+            END IF;
+            IF v_deleted THEN
+                RAISE EXCEPTION 'stream % is deleted', p_stream USING ERRCODE = 'CA410';
+            END IF;
+            IF (p_expected = -2 AND v_actual = 0) OR (p_expected >= 0 AND p_expected <> v_actual)
+            THEN
+                RAISE EXCEPTION 'stream % is at version %', p_stream, v_actual
+                    USING ERRCODE = 'CA409', DETAIL = v_actual::text;
+            END IF;
+
+            -- (2) Allocate the positions.
+            SELECT array_agg(p ORDER BY p) INTO v_positions
+              FROM (SELECT nextval('events_position_seq') AS p FROM generate_series(1, n)) s;
+
+            -- (3) A later statement, so its snapshot is taken after (2): its xmax is above the
+            -- xid of every transaction that allocated a smaller position.
+            SELECT pg_snapshot_xmax(pg_current_snapshot()) INTO v_horizon;
+
+            INSERT INTO events (position, stream_id, version, id, type, data, metadata,
+                                schema_version, recorded_at, tx_id, horizon)
+            SELECT v_positions[i], p_stream, v_actual + i, p_ids[i], p_types[i],
+                   p_data[i]::jsonb, p_metadata[i]::jsonb, p_schema[i], v_now,
+                   pg_current_xact_id(), v_horizon
+              FROM generate_series(1, n) AS i;
+
+            UPDATE streams SET version = v_actual + n WHERE stream_id = p_stream;
+            RETURN QUERY SELECT v_actual + n, v_positions[n];
+        END
+        $fn$;
+        """,
+    ),
+)
+
+_COLUMNS: Final = (
+    "e.id, e.stream_id, e.type, e.data, e.metadata, e.version, e.position, e.recorded_at, "
+    "e.schema_version"
+)
+
+
+def _decode(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(
+        id=row[0],
+        stream_id=row[1],
+        type=row[2],
+        data=row[3],
+        metadata=row[4],
+        version=row[5],
+        position=row[6],
+        recorded_at=row[7],
+        schema_version=row[8],
+    )
+
+
+def describe(conninfo: str) -> str:
+    """``host:port/db`` for messages (never the password)."""
+    parts = urlsplit(conninfo)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
+    try:
+        return await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+        )
+    except psycopg.Error as exc:
+        raise StoreUnavailableError(
+            f"cannot connect to PostgreSQL at {describe(conninfo)}: {_first_line(exc)}"
+        ) from None
+
+
+async def applied_migrations(conn: psycopg.AsyncConnection[Any]) -> set[str]:
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return set()
+    cur = await conn.execute("SELECT name FROM schema_migrations")
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def apply_migrations(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    """Apply what is missing, each migration in its own transaction; returns their names."""
+    applied: list[str] = []
+    for name, sql in MIGRATIONS:
+        async with conn.transaction():
+            # Two processes starting at once must not both run a migration: the advisory lock
+            # queues the second until the first has committed, then it sees the row and skips.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cairn.schema_migrations'))")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT 1 FROM schema_migrations WHERE name = %s", (name,))
+            if await cur.fetchone() is None:
+                await conn.execute(sql.encode())
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                applied.append(name)
+    return applied
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply the PostgreSQL schema at ``url``; returns the names of the migrations applied."""
+    conn = await connect(postgres_conninfo(url))
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+def _expected_code(expected: ExpectedVersion) -> int:
+    if expected is ANY:
+        return -1
+    if expected is STREAM_EXISTS:
+        return -2
+    assert isinstance(expected, int)
+    return expected
+
+
+class PostgresEventStore(EventStore):
+    poll_interval = 0.05
+    #: Coalescing window of the post-commit wake-up: at most one NOTIFY per window.
+    notify_interval = 0.002
+
+    def __init__(
+        self, conninfo: str, pool: AsyncConnectionPool, *, upcasters: Upcasters | None = None
+    ) -> None:
+        super().__init__(upcasters=upcasters)
+        self.conninfo = conninfo
+        self._pool = pool
+        self._wakeup = asyncio.Event()
+        self._notify_pending = asyncio.Event()
+        self._notifier: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listener_ready: asyncio.Event | None = None
+        self._proven_head = 0
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, url: str, *, upcasters: Upcasters | None = None, migrate: bool = True
+    ) -> Self:
+        conninfo = postgres_conninfo(url)
+        conn = await connect(conninfo)
+        try:
+            if migrate:
+                await apply_migrations(conn)
+            elif {name for name, _ in MIGRATIONS} - await applied_migrations(conn):
+                raise SchemaMissingError(
+                    f"PostgreSQL database {describe(conninfo)} has no (or an outdated) cairn "
+                    "schema; run `cairn migrate` or open with migrate=True"
+                )
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            conninfo,
+            min_size=2,
+            max_size=16,
+            open=False,
+            timeout=CONNECT_TIMEOUT * 2,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+                "options": "-c TimeZone=UTC",
+            },
+        )
+        try:
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
+        except PoolTimeout:
+            await pool.close()
+            raise StoreUnavailableError(
+                f"cannot open a connection pool to PostgreSQL at {describe(conninfo)}"
+            ) from None
+        return cls(conninfo, pool, upcasters=upcasters)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in (self._notifier, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreUnavailableError(
+                f"no connection to PostgreSQL at {describe(self.conninfo)} became available"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL at {describe(self.conninfo)}: {_first_line(exc)}"
+            ) from None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def _append(
+        self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
+    ) -> AppendResult:
+        params = (
+            stream_id,
+            _expected_code(expected),
+            [e.event_id for e in events],
+            [e.type for e in events],
+            [encode_json(e.data, "data") for e in events],
+            [encode_json(e.metadata or {}, "metadata") for e in events],
+            [self.schema_version_for(e) for e in events],
+        )
+        try:
+            async with self._connection() as conn:
+                cur = await conn.execute(
+                    "SELECT r_version, r_position FROM cairn_append"
+                    "(%s, %s, %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[])",
+                    params,
+                )
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            # A failed writer may have left a hole that readers wait on: wake them to re-check.
+            self._signal()
+            raise self._translate(exc, stream_id, expected) from None
+        assert row is not None
+        self._signal()
+        return AppendResult(version=row[0], position=row[1])
+
+    def _translate(
+        self, exc: psycopg.Error, stream_id: str, expected: ExpectedVersion
+    ) -> Exception:
+        state = exc.sqlstate or ""
+        diag = exc.diag
+        if state == "CA409":
+            return ConcurrencyError(stream_id, expected, int(diag.message_detail or 0))
+        if state == "CA410":
+            return StreamDeletedError(f"stream {stream_id!r} is deleted")
+        if state == "CA400":
+            return InvalidEventError(diag.message_primary or "event id already stored")
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            if diag.constraint_name == "events_stream_version":  # pragma: no cover - row lock
+                return ConcurrencyError(stream_id, expected, -1)
+            return InvalidEventError(
+                f"an event id of this batch is already stored: {diag.message_detail}"
+            )
+        if isinstance(exc, psycopg.DataError):
+            return InvalidEventError(f"event rejected by PostgreSQL: {_first_line(exc)}")
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreUnavailableError(
+                f"PostgreSQL at {describe(self.conninfo)}: {_first_line(exc)}"
+            )
+        return exc
+
+    def _signal(self) -> None:
+        """Wake in-process waiters now, and other processes through one coalesced NOTIFY."""
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
+        if self._closed:
+            return
+        self._notify_pending.set()
+        if self._notifier is None or self._notifier.done():
+            self._notifier = asyncio.create_task(self._notify_loop())
+
+    async def _notify_loop(self) -> None:
+        while not self._closed:
+            await self._notify_pending.wait()
+            self._notify_pending.clear()
+            # After commit and outside any append transaction: NOTIFY inside the append would
+            # take the global notify-queue lock at commit and serialise every writer again.
+            with contextlib.suppress(psycopg.Error, StoreUnavailableError):
+                async with self._connection() as conn:
+                    await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+            await asyncio.sleep(self.notify_interval)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read_stream(
+        self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]:
+        # No horizon check here: the stream row lock makes versions of one stream commit in
+        # order, so a stream read never sees version v+1 before v.
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM events e LEFT JOIN streams s USING (stream_id) "
+                "WHERE e.stream_id = %(sid)s AND NOT COALESCE(s.deleted, false) "
+                "AND e.version >= GREATEST(%(lo)s, COALESCE(s.truncate_before, 0)) "
+                "AND (%(hi)s::bigint IS NULL OR e.version <= %(hi)s::bigint) "
+                "AND (%(until)s::timestamptz IS NULL OR e.recorded_at <= %(until)s::timestamptz) "
+                "AND (s.max_age_seconds IS NULL "
+                "     OR e.recorded_at >= now() - make_interval(secs => s.max_age_seconds)) "
+                "ORDER BY e.version",
+                {"sid": stream_id, "lo": from_version, "hi": to_version, "until": until},
+            )
+            return [_decode(r) for r in await cur.fetchall()]
+
+    async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
+        events, _ = await self._read_all_proven(after, limit)
+        return events
+
+    async def _read_all_proven(self, after: int, limit: int) -> tuple[list[RecordedEvent], bool]:
+        """Events after ``after`` up to the first unproven hole; also whether one stopped us."""
+        async with self._connection() as conn:
+            # xmin comes from the same snapshot as the rows: every xid below it has finished,
+            # and the committed ones among them are visible in exactly these rows.
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS}, e.horizon <= pg_snapshot_xmin(pg_current_snapshot()) "
+                "FROM events e WHERE e.position > %s ORDER BY e.position LIMIT %s",
+                (after, limit),
+            )
+            rows = await cur.fetchall()
+        events: list[RecordedEvent] = []
+        previous = after
+        for row in rows:
+            if row[6] != previous + 1 and not row[9]:
+                return events, True
+            events.append(_decode(row))
+            previous = row[6]
+        return events, False
+
+    async def subscribe(
+        self, after: int = 0, *, batch_size: int = 1000
+    ) -> AsyncIterator[RecordedEvent]:
+        await self._ensure_listener()
+        position = after
+        while True:
+            # Take the wake-up handle before reading, so an append that commits between the
+            # read and the wait still wakes us.
+            waiter = self._wakeup
+            batch, blocked = await self._read_all_proven(position, batch_size)
+            for event in batch:
+                yield self.upcasters.upcast(event)
+                position = event.position
+            if len(batch) < batch_size:
+                # Blocked behind an open writer: its end may not be announced (a rollback by
+                # another client), so look again soon.
+                timeout = self.poll_interval if blocked else self.poll_interval * 20
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), timeout)
+
+    async def wait_for_append(self, after: int, timeout: float) -> None:
+        await self._ensure_listener()
+        waiter = self._wakeup
+        if await self.head_position() > after:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), timeout)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.done():
+            return
+        self._listener_ready = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listener_ready.wait(), CONNECT_TIMEOUT)
+
+    async def _listen(self) -> None:
+        """A dedicated connection LISTENs for appends made by any process; reconnects on loss."""
+        while not self._closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                )
+                try:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    if self._listener_ready is not None:
+                        self._listener_ready.set()
+                    async for _ in conn.notifies():
+                        self._wakeup.set()
+                        self._wakeup = asyncio.Event()
+                finally:
+                    await conn.close()
+            except psycopg.Error:
+                if self._listener_ready is not None:
+                    self._listener_ready.set()  # fall back to polling while reconnecting
+                await asyncio.sleep(self.poll_interval * 20)
+
+    async def head_position(self) -> int:
+        # Walk positions only (no payloads) from the last proven head; the proven head only
+        # ever moves forward, so this scans the recent tail.
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT position, horizon <= pg_snapshot_xmin(pg_current_snapshot()) "
+                "FROM events WHERE position > %s ORDER BY position",
+                (self._proven_head,),
+            )
+            rows = await cur.fetchall()
+        head = self._proven_head
+        for position, proven in rows:
+            if position != head + 1 and not proven:
+                break
+            head = position
+        self._proven_head = head
+        return head
+
+    async def horizon(self) -> HorizonStatus:
+        head = await self.head_position()
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM events WHERE position > %s", (head,))
+            lag_row = await cur.fetchone()
+            cur = await conn.execute(
+                "SELECT COALESCE(EXTRACT(epoch FROM clock_timestamp() - min(xact_start)), 0), "
+                "count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            writer_row = await cur.fetchone()
+        assert lag_row is not None
+        assert writer_row is not None
+        return HorizonStatus(
+            head=head,
+            lag_events=int(lag_row[0]),
+            oldest_writer_seconds=float(writer_row[0]),
+            details={"open_write_transactions": int(writer_row[1])},
+        )
+
+    async def stream_version(self, stream_id: str) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT version FROM streams WHERE stream_id = %s", (stream_id,)
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+        key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
+        async with self._connection() as conn:
+            cur = await conn.execute(f"SELECT {_COLUMNS} FROM events e WHERE e.id = %s", (key,))
+            row = await cur.fetchone()
+        return None if row is None else self.upcasters.upcast(_decode(row))
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        state = encode_json(snapshot.state, "snapshot state")
+        async with self._connection() as conn:
+            # The latest version wins: an older snapshot saved late never replaces a newer one.
+            await conn.execute(
+                "INSERT INTO snapshots (stream_id, version, state, schema, recorded_at) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s) ON CONFLICT (stream_id) DO UPDATE SET "
+                "version = excluded.version, state = excluded.state, schema = excluded.schema, "
+                "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshots.version",
+                (
+                    snapshot.stream_id,
+                    snapshot.version,
+                    state,
+                    snapshot.schema,
+                    snapshot.recorded_at,
+                ),
+            )
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT stream_id, version, state, schema, recorded_at FROM snapshots "
+                "WHERE stream_id = %s",
+                (stream_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Snapshot(
+            stream_id=row[0], version=row[1], state=row[2], schema=row[3], recorded_at=row[4]
+        )
+
+    async def delete_snapshots(self, stream_id: str | None = None) -> int:
+        async with self._connection() as conn:
+            if stream_id is None:
+                cur = await conn.execute("DELETE FROM snapshots")
+            else:
+                cur = await conn.execute("DELETE FROM snapshots WHERE stream_id = %s", (stream_id,))
+            return cur.rowcount
+
+    # -- lifecycle of streams -----------------------------------------------------------------
+
+    async def stream_info(self, stream_id: str) -> StreamInfo:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT version, deleted, truncate_before, max_age_seconds FROM streams "
+                "WHERE stream_id = %s",
+                (stream_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return StreamInfo(stream_id=stream_id, version=0)
+        return StreamInfo(
+            stream_id=stream_id,
+            version=row[0],
+            deleted=row[1],
+            truncate_before=row[2],
+            max_age_seconds=row[3],
+        )
+
+    async def delete_stream(self, stream_id: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO streams (stream_id, version, deleted) VALUES (%s, 0, true) "
+                "ON CONFLICT (stream_id) DO UPDATE SET deleted = true",
+                (stream_id,),
+            )
+
+    async def set_retention(
+        self,
+        stream_id: str,
+        *,
+        truncate_before: int | None = None,
+        max_age_seconds: float | None = None,
+    ) -> None:
+        self.check_retention_allowed(stream_id)
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO streams (stream_id, version, truncate_before, max_age_seconds) "
+                "VALUES (%(sid)s, 0, COALESCE(%(tb)s::bigint, 0), %(age)s::double precision) "
+                "ON CONFLICT (stream_id) DO UPDATE SET "
+                "truncate_before = COALESCE(%(tb)s::bigint, streams.truncate_before), "
+                "max_age_seconds = COALESCE(%(age)s::double precision, streams.max_age_seconds)",
+                {"sid": stream_id, "tb": truncate_before, "age": max_age_seconds},
+            )

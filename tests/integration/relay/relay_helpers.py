@@ -190,3 +190,36 @@ class PrivateServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+# --- relay processes (crash and failover tests) ----------------------------------------------
+
+WORKER = str(__import__("pathlib").Path(__file__).with_name("relay_worker.py"))
+
+
+def start_worker(database_url: str, broker_url: str, topic: str, batch_size: int) -> Any:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, WORKER, database_url, broker_url, topic, str(batch_size)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != "started":
+        process.kill()
+        process.wait()
+        raise AssertionError(f"relay worker did not start: {line!r}")
+    return process
+
+
+def kill_9(process: Any) -> None:
+    import signal
+
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()

@@ -1,0 +1,34 @@
+"""A relay in its own process, for crash and failover tests:
+
+    python relay_worker.py <database_url> <broker_url> <topic> [batch_size]
+
+Runs until killed. Prints ``started`` once the store is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import cairn
+from cairn.relay import build_relay
+from cairn.settings import Settings
+
+
+async def main(database_url: str, broker_url: str, topic: str, batch_size: int) -> None:
+    settings = Settings(database_url=database_url, broker_url=broker_url, broker_topic=topic)
+    async with cairn.open_store(database_url) as store:
+        relay = build_relay(
+            settings, store, batch_size=batch_size, backoff_max=0.5, lease_retry=0.2
+        )
+        assert relay is not None
+        print("started", flush=True)
+        try:
+            await relay.run()
+        finally:
+            await relay.close()
+
+
+if __name__ == "__main__":
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], batch))

@@ -13,6 +13,7 @@ from typing import Any
 
 from cairn.api.auth import Authenticator, parse_tokens
 from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
+from cairn.api.jobs import Jobs
 from cairn.observability.logging import get_logger
 from cairn.observability.metrics import Metrics
 from cairn.settings import Settings
@@ -32,9 +33,11 @@ class Runtime:
     components: Any = None
     workers: Any | None = None
     started_at: float = field(default_factory=time.time)
+    jobs: Jobs = field(default_factory=Jobs)
     owns_container: bool = True
 
     async def close(self) -> None:
+        await self.jobs.close()
         if self.workers is not None:
             try:
                 await asyncio.wait_for(self.workers.stop(), timeout=10)

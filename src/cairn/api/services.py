@@ -137,31 +137,107 @@ async def wait_for_read_models(runtime: Runtime, min_position: int | None) -> No
         )
 
 
-async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
+def _queries(runtime: Runtime) -> Any:
     models = _read_models(runtime)
     if models is None:
+        raise _unavailable("the read models")
+    return getattr(models, "queries", models)
+
+
+async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
+    if _read_models(runtime) is None:
+        # No read side configured (a library user's container): answer from the events.
         from cairn.api.temporal import order_at
 
         return await order_at(runtime.store, order_id)
-    result: dict[str, Any] | None = await models.get_order(order_id)
+    result: dict[str, Any] | None = await _queries(runtime).get_order(order_id)
     return result
 
 
-async def list_orders(runtime: Runtime, **filters: Any) -> dict[str, Any]:
-    models = _read_models(runtime)
-    if models is None:
-        raise _unavailable("the order list")
-    result: dict[str, Any] = await models.list_orders(**filters)
-    return result
+async def list_orders(
+    runtime: Runtime,
+    *,
+    customer_id: str | None,
+    status: str | None,
+    created_from: Any,
+    created_to: Any,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    from cairn.api.problems import ProblemError
+
+    try:
+        page = await _queries(runtime).list_orders(
+            customer_id=customer_id,
+            status=status,
+            from_=created_from,
+            to=created_to,
+            cursor=cursor,
+            limit=limit,
+        )
+    except (ValueError, KeyError, TypeError) as exc:  # a cursor that is not one of ours
+        raise ProblemError(400, "app.bad_cursor", f"invalid cursor: {exc}") from None
+    return {"orders": page.orders, "next_cursor": page.next_cursor}
 
 
 async def search_orders(
     runtime: Runtime, q: str, *, limit: int, customer_id: str | None
 ) -> list[dict[str, Any]]:
-    models = _read_models(runtime)
-    if models is None:
-        raise _unavailable("order search")
-    result: list[dict[str, Any]] = await models.search_orders(
-        q, limit=limit, customer_id=customer_id
+    found: list[dict[str, Any]] = await _queries(runtime).search_orders(
+        q, limit=limit if customer_id is None else 200
     )
+    if customer_id is not None:
+        found = [o for o in found if o.get("customer_id") == customer_id][:limit]
+    return found
+
+
+async def get_inventory(runtime: Runtime, sku: str) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = await _queries(runtime).get_inventory(sku)
     return result
+
+
+async def list_inventory(runtime: Runtime, *, after: str | None, limit: int) -> list[Any]:
+    result: list[Any] = await _queries(runtime).list_inventory(after=after, limit=limit)
+    return result
+
+
+async def customer_summary(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = await _queries(runtime).customer_summary(customer_id)
+    return result
+
+
+async def sales_by_day(
+    runtime: Runtime, *, from_: str | None, to: str | None, currency: str | None
+) -> list[Any]:
+    result: list[Any] = await _queries(runtime).sales_by_day(from_=from_, to=to, currency=currency)
+    return result
+
+
+async def top_customers(runtime: Runtime, *, limit: int, currency: str | None) -> list[Any]:
+    result: list[Any] = await _queries(runtime).top_customers(limit, currency=currency)
+    return result
+
+
+# --- projections (admin) ---------------------------------------------------------------------
+
+
+def _projections(runtime: Runtime) -> Any:
+    projections = runtime.components.projections if runtime.components else None
+    if projections is None:
+        raise _unavailable("projections")
+    return projections
+
+
+async def rebuild_projection(runtime: Runtime, name: str, progress: Any) -> None:
+    await _projections(runtime).rebuild(name, progress=progress)
+
+
+async def parked_events(runtime: Runtime, name: str) -> list[dict[str, Any]]:
+    from cairn.api.status import _as_dict
+
+    return [_as_dict(p) for p in await _projections(runtime).parked(name)]
+
+
+async def retry_parked(runtime: Runtime, name: str, position: int | None) -> dict[str, Any]:
+    result = await _projections(runtime).retry_parked(name, position)
+    return {"retried": result}

@@ -20,6 +20,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cairn.errors import CairnError
 from cairn.settings import Settings
@@ -53,7 +54,9 @@ _state = _State()
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True
+    )
     return typer.Exit(code=1)
 
 
@@ -192,19 +195,24 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def run() -> None:
-        container = await _open_container(settings)
-        workers = Workers(settings, container)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await workers.start()
-            await stop.wait()
-        finally:
-            await workers.stop()
-            from cairn.api.runtime import close_container
+        from cairn.api.runtime import close_container
+        from cairn.workers import build_components
 
+        container = await _open_container(settings)
+        try:
+            components = await _bounded(build_components(settings, container))
+            workers = Workers(components)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await workers.start()
+                await stop.wait()
+            finally:
+                await workers.stop()
+                await components.close()
+        finally:
             await close_container(container)
 
     _run(run())
@@ -219,24 +227,15 @@ def migrate() -> None:
     """Create or upgrade every schema (event store, read models, sagas, checkpoints).
 
     Idempotent: a second run changes nothing and exits 0."""
+    from cairn.cli import ops
+
     settings = _settings()
-
-    async def run() -> None:
-        from cairn.api.idempotency import open_idempotency_store
-        from cairn.api.runtime import close_container
-
-        container = await _open_container(settings)
-        try:
-            migrate_fn = getattr(container, "migrate", None)
-            if migrate_fn is not None:
-                await _bounded(migrate_fn())
-            idem = await _bounded(open_idempotency_store(settings.database_url))
-            await idem.close()
-        finally:
-            await close_container(container)
-
-    _run(run())
-    console.print(f"schema up to date: {_redact(settings.database_url)}", highlight=False)
+    applied = _run(ops.migrate(settings))
+    for name in applied:
+        console.print(f"applied {name}", highlight=False, markup=False)
+    console.print(
+        f"schema up to date: {_redact(settings.database_url)}", highlight=False, markup=False
+    )
 
 
 def _redact(url: str) -> str:
@@ -282,7 +281,7 @@ def events(
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         return
     if not recorded:
-        err_console.print(f"stream {stream!r} has no events", highlight=False)
+        err_console.print(f"stream {stream!r} has no events", highlight=False, markup=False)
         raise typer.Exit(code=1)
     table = Table(title=f"{stream} ({len(recorded)} events)")
     table.add_column("version", justify="right")
@@ -295,7 +294,7 @@ def events(
         row = [str(ev.version), str(ev.position), ev.type, ev.recorded_at.isoformat()]
         if data:
             row.append(json.dumps(ev.data, ensure_ascii=False))
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 
 
@@ -335,7 +334,7 @@ def projections_rebuild(
     from cairn.cli import ops
 
     settings = _settings()
-    _run(ops.rebuild_with_progress(settings, name, console))
+    _run(ops.rebuild_with_progress(settings, [name], console))
 
 
 @app.command()
@@ -349,13 +348,7 @@ def replay(
     from cairn.cli import ops
 
     settings = _settings()
-
-    async def run() -> None:
-        names = [name] if name else [p["name"] for p in await ops.projection_status(settings)]
-        for each in names:
-            await ops.rebuild_with_progress_async(settings, each, console)
-
-    _run(run())
+    _run(ops.rebuild_with_progress(settings, [name] if name else None, console))
 
 
 @sagas_app.command("list")
@@ -387,7 +380,7 @@ def sagas_retry(saga_id: Annotated[str, typer.Argument(help="Saga id to retry.")
 
     settings = _settings()
     result = _run(ops.retry_saga(settings, saga_id))
-    console.print(f"saga {saga_id}: {result}", highlight=False)
+    console.print(f"saga {saga_id}: {result}", highlight=False, markup=False)
 
 
 # --- demo / bench ----------------------------------------------------------------------------

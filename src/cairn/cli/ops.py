@@ -1,7 +1,10 @@
-"""Operations the CLI runs against the composition root (projections, sagas)."""
+"""Operations the CLI runs against the composition root (projections, sagas, schema)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from rich.console import Console
@@ -10,70 +13,102 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cairn.api.runtime import build_container, close_container
 from cairn.errors import ApplicationError
 from cairn.settings import Settings
+from cairn.workers import Components, build_components
+
+#: Bound on everything that talks to the database at start-up.
+CONNECT_TIMEOUT = 20.0
+
+
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[tuple[Any, Components]]:
+    """The container and its components (not running), closed on exit."""
+    container = await asyncio.wait_for(build_container(settings), CONNECT_TIMEOUT)
+    try:
+        components = await asyncio.wait_for(build_components(settings, container), CONNECT_TIMEOUT)
+        try:
+            yield container, components
+        finally:
+            await components.close()
+    finally:
+        await close_container(container)
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Every schema: the store's versioned migrations, then the tables the other components
+    create when they open (saga state, read models, checkpoints, idempotency records)."""
+    from cairn.api.idempotency import open_idempotency_store
+    from cairn.store.migrate import migrate as migrate_store
+
+    applied = await asyncio.wait_for(migrate_store(settings.database_url), CONNECT_TIMEOUT)
+    async with opened(settings):
+        pass
+    idem = await asyncio.wait_for(open_idempotency_store(settings.database_url), CONNECT_TIMEOUT)
+    await idem.close()
+    return applied
+
+
+def _projections(components: Components) -> Any:
+    if components.projections is None:
+        raise ApplicationError("app.unavailable", "no projections are configured")
+    return components.projections
+
+
+def _sagas(components: Components) -> Any:
+    if components.sagas is None:
+        raise ApplicationError("app.unavailable", "no sagas are configured")
+    return components.sagas
 
 
 async def projection_status(settings: Settings) -> list[dict[str, Any]]:
     from cairn.api.services import _projection_row
 
-    container = await build_container(settings)
-    try:
-        projections = getattr(container, "projections", None)
-        if projections is None:
-            raise ApplicationError("app.unavailable", "no projections are configured")
-        return [_projection_row(row) for row in await projections.status()]
-    finally:
-        await close_container(container)
+    async with opened(settings) as (_, components):
+        return [_projection_row(row) for row in await _projections(components).status()]
 
 
-def rebuild_with_progress(settings: Settings, name: str, console: Console) -> Any:
-    return rebuild_with_progress_async(settings, name, console)
+async def rebuild_with_progress(
+    settings: Settings, names: list[str] | None, console: Console
+) -> None:
+    """Rebuild projections (all when ``names`` is None), each with a progress bar."""
+    async with opened(settings) as (container, components):
+        projections = _projections(components)
+        if names is None:
+            names = [str(_row(p)["name"]) for p in await projections.status()]
+        for name in names:
+            await rebuild_one(container, projections, name, console)
 
 
-async def rebuild_with_progress_async(settings: Settings, name: str, console: Console) -> None:
-    container = await build_container(settings)
-    try:
-        projections = getattr(container, "projections", None)
-        if projections is None:
-            raise ApplicationError("app.unavailable", "no projections are configured")
-        head = await container.store.head_position()
-        with Progress(
-            TextColumn(f"rebuilding [bold]{name}[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task(name, total=max(head, 1))
+def _row(value: Any) -> dict[str, Any]:
+    from cairn.api.status import _as_dict
 
-            def on_progress(position: int, total: int | None = None) -> None:
-                progress.update(task, completed=position, total=max(total or head, 1))
+    return _as_dict(value)
 
-            await projections.rebuild(name, progress=on_progress)
-            progress.update(task, completed=max(head, 1))
-    finally:
-        await close_container(container)
+
+async def rebuild_one(container: Any, projections: Any, name: str, console: Console) -> None:
+    head = await container.store.head_position()
+    with Progress(
+        TextColumn(f"rebuilding [bold]{name}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(name, total=max(head, 1))
+
+        def on_progress(position: int, total: int | None = None) -> None:
+            progress.update(task, completed=position, total=max(total or head, 1))
+
+        await projections.rebuild(name, progress=on_progress)
+        progress.update(task, completed=max(head, 1), total=max(head, 1))
 
 
 async def list_sagas(settings: Settings, status: str | None, limit: int) -> list[dict[str, Any]]:
-    from cairn.api.status import _as_dict
-
-    container = await build_container(settings)
-    try:
-        sagas = getattr(container, "sagas", None)
-        if sagas is None:
-            raise ApplicationError("app.unavailable", "no sagas are configured")
-        return [_as_dict(s) for s in await sagas.list(status=status, limit=limit)]
-    finally:
-        await close_container(container)
+    async with opened(settings) as (_, components):
+        records = await _sagas(components).list(status, limit)
+        return [r.to_dict() for r in records]
 
 
 async def retry_saga(settings: Settings, saga_id: str) -> str:
-    container = await build_container(settings)
-    try:
-        sagas = getattr(container, "sagas", None)
-        if sagas is None:
-            raise ApplicationError("app.unavailable", "no sagas are configured")
-        await sagas.retry(saga_id)
-        return "retry scheduled"
-    finally:
-        await close_container(container)
+    async with opened(settings) as (_, components):
+        record = await _sagas(components).retry(saga_id)
+        return f"{record.status.value} (step {record.step})"

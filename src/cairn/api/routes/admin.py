@@ -1,7 +1,246 @@
-"""Routes: admin."""
+"""The admin API (role ``admin``): the log and streams, projections (status, rebuild, parked
+events), replay jobs, sagas (list, detail, retry), snapshots, forget-customer."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter(tags=["admin"])
+from fastapi import APIRouter, Path, Query
+from starlette.responses import JSONResponse, Response
+
+from cairn.api import services
+from cairn.api.deps import Admin, RuntimeDep
+from cairn.api.problems import ProblemError
+from cairn.api.runtime import Runtime
+from cairn.store.base import RecordedEvent, category_of
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+MAX_EVENTS = 10_000
+StreamId = Annotated[str, Path(min_length=1, max_length=255)]
+Name = Annotated[str, Path(min_length=1, max_length=100)]
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Not an admin"},
+    404: {"description": "Unknown stream, projection, saga or job"},
+}
+
+
+def _event(e: RecordedEvent) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "stream_id": e.stream_id,
+        "type": e.type,
+        "version": e.version,
+        "position": e.position,
+        "data": e.data,
+        "metadata": e.metadata,
+        "recorded_at": e.recorded_at.isoformat(),
+        "schema_version": e.schema_version,
+    }
+
+
+# --- the log ---------------------------------------------------------------------------------
+
+
+@router.get("/events", responses=_RESPONSES)
+async def all_events(
+    runtime: RuntimeDep,
+    _: Admin,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
+) -> Response:
+    """The ``$all`` log after a position; page on with ``next_after``."""
+    events = await runtime.store.read_all(after=after, limit=limit)
+    next_after = events[-1].position if events else after
+    return JSONResponse({"events": [_event(e) for e in events], "next_after": next_after})
+
+
+@router.get("/streams/{stream_id}", responses=_RESPONSES)
+async def stream(
+    stream_id: StreamId,
+    runtime: RuntimeDep,
+    _: Admin,
+    from_version: Annotated[int, Query(ge=1)] = 1,
+    to_version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """One stream's events (oldest first) and its lifecycle settings."""
+    events = await runtime.store.read_stream(
+        stream_id, from_version=from_version, to_version=to_version
+    )
+    info = await runtime.store.stream_info(stream_id)
+    if info.version == 0:
+        raise ProblemError(404, "stream.not_found", f"stream {stream_id!r} does not exist")
+    return JSONResponse(
+        {
+            "stream_id": stream_id,
+            "version": info.version,
+            "deleted": info.deleted,
+            "events": [_event(e) for e in events],
+        },
+        headers={"ETag": f'"{info.version}"'},
+    )
+
+
+# --- projections -----------------------------------------------------------------------------
+
+
+@router.get("/projections", responses=_RESPONSES)
+async def projections(runtime: RuntimeDep, _: Admin) -> Response:
+    """Position, lag (events and seconds), state, errors and parked count of each projection."""
+    return JSONResponse({"projections": await services.projection_statuses(runtime)})
+
+
+async def _known_projection(runtime: Runtime, name: str) -> None:
+    names = {p["name"] for p in await services.projection_statuses(runtime)}
+    if name not in names:
+        raise ProblemError(404, "projection.not_found", f"no projection named {name!r}")
+
+
+def _start_rebuild(runtime: Runtime, name: str, kind: str) -> Any:
+    running = runtime.jobs.running_for(name)
+    if running is not None:
+        return running
+
+    async def work(progress: Any) -> None:
+        await services.rebuild_projection(runtime, name, progress)
+
+    return runtime.jobs.start(kind, name, 0, work)
+
+
+@router.post("/projections/{name}/rebuild", status_code=202, responses=_RESPONSES)
+async def rebuild(name: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    """Rebuild from position 0 into fresh tables, then swap; queries keep answering from the
+    old tables meanwhile. Follow the job at ``/api/v1/admin/replays/{job_id}``."""
+    await _known_projection(runtime, name)
+    job = _start_rebuild(runtime, name, "rebuild")
+    job.total = job.total or await runtime.store.head_position()
+    return JSONResponse(
+        {"name": name, "state": "rebuilding", "job_id": job.job_id}, status_code=202
+    )
+
+
+@router.get("/projections/{name}/parked", responses=_RESPONSES)
+async def parked(name: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    """Events the projection parked (dead-lettered), with their errors."""
+    await _known_projection(runtime, name)
+    return JSONResponse({"name": name, "parked": await services.parked_events(runtime, name)})
+
+
+@router.post("/projections/{name}/parked/retry", responses=_RESPONSES)
+async def retry_parked(
+    name: Name,
+    runtime: RuntimeDep,
+    _: Admin,
+    position: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Re-apply parked events (one ``position``, or all of them)."""
+    await _known_projection(runtime, name)
+    result = await services.retry_parked(runtime, name, position)
+    return JSONResponse({"name": name, **result})
+
+
+# --- replay jobs -----------------------------------------------------------------------------
+
+
+@router.post("/replays", status_code=202, responses=_RESPONSES)
+async def start_replay(
+    runtime: RuntimeDep,
+    _: Admin,
+    projection: Annotated[str, Query(min_length=1, max_length=100)],
+) -> Response:
+    """Replay the log into a projection (rebuild-and-swap) as a job with progress."""
+    await _known_projection(runtime, projection)
+    job = _start_rebuild(runtime, projection, "replay")
+    job.total = job.total or await runtime.store.head_position()
+    return JSONResponse(job.as_dict(), status_code=202)
+
+
+@router.get("/replays", responses=_RESPONSES)
+async def list_replays(runtime: RuntimeDep, _: Admin) -> Response:
+    return JSONResponse({"jobs": [j.as_dict() for j in runtime.jobs.list()]})
+
+
+@router.get("/replays/{job_id}", responses=_RESPONSES)
+async def replay_job(job_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    job = runtime.jobs.get(job_id)
+    if job is None:
+        raise ProblemError(404, "job.not_found", f"no replay job {job_id!r}")
+    return JSONResponse(job.as_dict())
+
+
+# --- sagas -----------------------------------------------------------------------------------
+
+
+def _sagas(runtime: Runtime) -> Any:
+    sagas = runtime.components.sagas if runtime.components else None
+    if sagas is None:
+        raise ProblemError(503, "saga.unavailable", "sagas are not configured")
+    return sagas
+
+
+@router.get("/sagas", responses=_RESPONSES)
+async def list_sagas(
+    runtime: RuntimeDep,
+    _: Admin,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Sagas, most recently active first, optionally of one status."""
+    records = await _sagas(runtime).list(status, limit)
+    return JSONResponse({"sagas": [r.to_dict() for r in records]})
+
+
+@router.get("/sagas/{saga_id}", responses=_RESPONSES)
+async def saga_detail(saga_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    """One saga and its history (messages received, commands sent, answers)."""
+    sagas = _sagas(runtime)
+    record = await sagas.get(saga_id)
+    if record is None:
+        raise ProblemError(404, "saga.not_found", f"no saga {saga_id!r}")
+    history = await sagas.history(saga_id)
+    return JSONResponse({**record.to_dict(), "history": [h.to_dict() for h in history]})
+
+
+@router.post("/sagas/{saga_id}/retry", status_code=202, responses=_RESPONSES)
+async def retry_saga(saga_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    """Retry a failed saga from its failed steps."""
+    record = await _sagas(runtime).retry(saga_id)
+    return JSONResponse(record.to_dict(), status_code=202)
+
+
+# --- snapshots and personal data ------------------------------------------------------------
+
+
+@router.post("/snapshots/{stream_id}", status_code=201, responses=_RESPONSES)
+async def create_snapshot(stream_id: StreamId, runtime: RuntimeDep, _: Admin) -> Response:
+    """Snapshot an aggregate stream now (an optimisation only)."""
+    try:
+        repository = runtime.container.repositories.for_category(category_of(stream_id))
+    except KeyError:
+        raise ProblemError(
+            404, "snapshot.unsupported", f"{stream_id!r} is not an aggregate stream"
+        ) from None
+    snapshot = await repository.snapshot_now(stream_id)
+    if snapshot is None:
+        raise ProblemError(404, "stream.not_found", f"stream {stream_id!r} does not exist")
+    return JSONResponse(
+        {
+            "stream_id": snapshot.stream_id,
+            "version": snapshot.version,
+            "recorded_at": snapshot.recorded_at.isoformat(),
+        },
+        status_code=201,
+    )
+
+
+@router.post("/customers/{customer_id}/forget", responses={501: {"description": "Not built"}})
+async def forget_customer(customer_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
+    """Crypto-shred a customer's personal data (when the store supports it)."""
+    forget = getattr(runtime.store, "forget_customer", None)
+    if forget is None:
+        raise ProblemError(
+            501, "app.not_implemented", "forgetting a customer is not available on this store"
+        )
+    await forget(customer_id)
+    return JSONResponse({"customer_id": customer_id, "forgotten": True})

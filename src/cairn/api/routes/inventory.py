@@ -1,7 +1,52 @@
-"""Routes: inventory."""
+"""Inventory read model: ``GET /api/v1/inventory/{sku}``, ``GET /api/v1/inventory``
+(operator or admin)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter(tags=["inventory"])
+from fastapi import APIRouter, Path, Query
+from starlette.responses import JSONResponse, Response
+
+from cairn.api import services
+from cairn.api.deps import RuntimeDep, Staff
+from cairn.api.problems import ProblemError
+
+router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token"},
+    403: {"description": "Wrong role"},
+    404: {"description": "Unknown SKU"},
+    503: {"description": "Read model behind min_position"},
+}
+
+
+@router.get("", responses=_RESPONSES)
+async def list_inventory(
+    runtime: RuntimeDep,
+    _: Staff,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """Every SKU in order; ``next_after`` pages on."""
+    await services.wait_for_read_models(runtime, min_position)
+    items = await services.list_inventory(runtime, after=after, limit=limit)
+    next_after = items[-1]["sku"] if len(items) == limit else None
+    return JSONResponse({"inventory": items, "next_after": next_after})
+
+
+@router.get("/{sku}", responses=_RESPONSES)
+async def get_inventory(
+    sku: Annotated[str, Path(min_length=1, max_length=64)],
+    runtime: RuntimeDep,
+    _: Staff,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """On hand, reserved and available units of one SKU."""
+    await services.wait_for_read_models(runtime, min_position)
+    item = await services.get_inventory(runtime, sku)
+    if item is None:
+        raise ProblemError(404, "product.not_found", f"product {sku!r} does not exist")
+    headers = {"ETag": f'"{item["version"]}"'} if "version" in item else {}
+    return JSONResponse(item, headers=headers)

@@ -1,0 +1,81 @@
+"""Optional Redis cache of hot order views; every answer stays correct without it.
+
+Keys carry the table version (``cairn:order:v3:<id>``), so a rebuild's swap invalidates them all.
+Readers fill a missing key with ``SET NX`` only; the projection overwrites keys after each commit
+(never during a rebuild). So a reader that read an older row cannot overwrite a newer value the
+projection wrote. If Redis fails, the cache switches itself off for a few seconds and every
+call falls through to SQL; the TTL bounds staleness after an invalidation that could not reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+TTL_SECONDS = 60
+PAUSE_AFTER_ERROR = 5.0
+
+
+class OrderCache:
+    def __init__(self, redis_url: str, *, prefix: str = "cairn:order") -> None:
+        import redis.asyncio as aioredis
+
+        self._client: Any = aioredis.Redis.from_url(
+            redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+        )
+        self._prefix = prefix
+        self._paused_until = 0.0
+
+    def _key(self, version: int, order_id: str) -> str:
+        return f"{self._prefix}:v{version}:{order_id}"
+
+    def _usable(self) -> bool:
+        return time.monotonic() >= self._paused_until
+
+    def _failed(self) -> None:
+        self._paused_until = time.monotonic() + PAUSE_AFTER_ERROR
+
+    async def get(self, version: int, order_id: str) -> dict[str, Any] | None:
+        if not self._usable():
+            return None
+        try:
+            raw = await self._client.get(self._key(version, order_id))
+        except Exception:
+            self._failed()
+            return None
+        if raw is None:
+            return None
+        value: dict[str, Any] = json.loads(raw)
+        return value
+
+    async def fill(self, version: int, order: dict[str, Any]) -> None:
+        if not self._usable():
+            return
+        try:
+            await self._client.set(
+                self._key(version, order["order_id"]), json.dumps(order), nx=True, ex=TTL_SECONDS
+            )
+        except Exception:
+            self._failed()
+
+    async def store(self, version: int, orders: Iterable[dict[str, Any]]) -> None:
+        """Called by the projection after a commit: overwrite with the new views."""
+        batch = list(orders)
+        if not batch or not self._usable():
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for order in batch:
+                    pipe.set(
+                        self._key(version, order["order_id"]), json.dumps(order), ex=TTL_SECONDS
+                    )
+                await pipe.execute()
+        except Exception:
+            self._failed()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.aclose()

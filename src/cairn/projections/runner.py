@@ -1,0 +1,810 @@
+"""The projection runner: ``$all`` in batches → read model rows + checkpoint, in one transaction.
+
+Per projection, per table version, the bookkeeping lives beside the read model:
+
+- ``projection_checkpoints(name, version, position, state, owner, errors, last_error, …)``
+- ``read_model_versions(projection, active_version, rebuilding_version)``: which tables queries
+  read, and which version a rebuild is filling.
+- ``projection_parked(id, projection, version, position, event_id, …, error, attempts)``: events
+  whose handler kept failing; the projection went on without them.
+
+Effectively-once: a batch's row changes and its checkpoint commit together, and the transaction
+first re-reads the checkpoint it is about to advance (compare-and-set). Two runners that both
+believed they owned a projection could therefore never apply the same batch twice; the lease
+(advisory lock / flock) is what keeps that from even being attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cairn.leases import Lease, lease_for
+from cairn.projections.cache import OrderCache
+from cairn.projections.db import Database, Dialect, Tx
+from cairn.projections.read_models.base import ReadModel, Rows
+from cairn.projections.read_models.orders import ORDERS, public_order
+from cairn.store.base import EventStore, RecordedEvent
+from cairn.store.urls import Backend, backend_of
+
+ProgressCallback = Callable[[int, int], None]
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS projection_checkpoints (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        owner TEXT,
+        errors BIGINT NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (name, version))""",
+    """CREATE TABLE IF NOT EXISTS read_model_versions (
+        projection TEXT PRIMARY KEY,
+        active_version BIGINT NOT NULL,
+        rebuilding_version BIGINT,
+        updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS projection_parked (
+        id TEXT PRIMARY KEY,
+        projection TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        parked_at TEXT NOT NULL)""",
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _fix(sql: str, dialect: Dialect) -> str:
+    return sql.replace("BIGINT", "INTEGER") if dialect is Dialect.SQLITE else sql
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    """An event a projection gave up on, with the error it raised."""
+
+    id: str
+    projection: str
+    version: int
+    position: int
+    event_id: str
+    event_type: str
+    stream_id: str
+    error: str
+    attempts: int
+    parked_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """What ``GET /api/v1/admin/projections`` shows for one projection."""
+
+    name: str
+    position: int
+    lag_events: int
+    lag_seconds: float
+    state: str  # running | catching_up | rebuilding | stopped | failed
+    errors: int
+    last_error: str | None
+    parked: int
+    owner: str | None
+    version: int
+    rebuild_done: int | None = None
+    rebuild_total: int | None = None
+    rebuild_rate: float | None = None
+    rebuild_eta_seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RebuildProgress:
+    """done / total, rate and ETA of a running rebuild."""
+
+    def __init__(self, total: int) -> None:
+        self.started = time.monotonic()
+        self.done = 0
+        self.total = total
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return max(self.total - self.done, 0) / rate if rate > 0 else None
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, event: RecordedEvent, error: BaseException) -> None:
+        super().__init__(f"{event.type} at {event.position}: {error!r}")
+        self.event = event
+        self.error = error
+
+
+class _Stale(Exception):
+    """The checkpoint or the active version moved under us: re-read and go on."""
+
+
+@dataclass
+class RunnerConfig:
+    batch_size: int = 500
+    rebuild_batch_size: int = 2000
+    handler_attempts: int = 3
+    retry_backoff: float = 0.05
+    lease_retry: float = 0.5
+    idle_wait: float = 1.0
+
+
+class ProjectionRunner:
+    """Keeps one read model up to date; one owner at a time (its lease)."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        store: EventStore,
+        db: Database,
+        lease: Lease,
+        owner: str,
+        config: RunnerConfig,
+        cache: OrderCache | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.db = db
+        self.lease = lease
+        self.owner = owner
+        self.config = config
+        self.cache = cache
+        self.version = 1
+        self.position = 0
+        self.state = "stopped"
+        self.errors = 0
+        self.last_error: str | None = None
+        self.rebuild: RebuildProgress | None = None
+        self._advanced = asyncio.Condition()
+        self._attempts: dict[str, int] = {}
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    # -- the live loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Wait for the lease, then follow ``$all`` forever (cancel to stop)."""
+        try:
+            while True:
+                self.state = "stopped"
+                await self.lease.acquire(retry_interval=self.config.lease_retry)
+                try:
+                    await self._follow()
+                except _LeaseLost:
+                    self.state = "stopped"
+                    continue
+        finally:
+            self.state = "stopped"
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.lease.release())
+
+    async def _follow(self) -> None:
+        await self._load_position()
+        self.state = "catching_up"
+        failures = 0
+        while True:
+            try:
+                processed = await self.step()
+                failures = 0
+            except _LeaseLost:
+                raise
+            except Exception as exc:  # the database or store failed: back off and retry
+                failures += 1
+                self.state = "failed"
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                with contextlib.suppress(Exception):
+                    await self._load_position()
+                continue
+            if processed < self.config.batch_size:
+                self.state = "running"
+                if processed == 0:
+                    await self.store.wait_for_append(self.position, timeout=self.config.idle_wait)
+                    if not await self.lease.still_held():
+                        raise _LeaseLost
+            else:
+                self.state = "catching_up"
+
+    async def _load_position(self) -> None:
+        row = await self.db.fetchone(
+            "SELECT active_version FROM read_model_versions WHERE projection = ?", (self.name,)
+        )
+        self.version = int(row["active_version"]) if row else 1
+        cp = await self.db.fetchone(
+            "SELECT position FROM projection_checkpoints WHERE name = ? AND version = ?",
+            (self.name, self.version),
+        )
+        self.position = int(cp["position"]) if cp else 0
+
+    async def step(self) -> int:
+        """Apply the next batch (at most ``batch_size`` events); return how many were read."""
+        events = await self.store.read_all(after=self.position, limit=self.config.batch_size)
+        if not events:
+            return 0
+        if not await self.lease.still_held():
+            raise _LeaseLost
+        try:
+            changed = await self._apply_with_retries(events, self.version, live=True)
+        except _Stale:
+            await self._load_position()
+            return 0
+        self.position = events[-1].position
+        if self.cache is not None and changed:
+            await self.cache.store(self.version, changed)
+        async with self._advanced:
+            self._advanced.notify_all()
+        return len(events)
+
+    async def _apply_with_retries(
+        self, events: Sequence[RecordedEvent], version: int, *, live: bool
+    ) -> list[dict[str, Any]]:
+        """Retry a batch whose handler failed, with backoff; after ``handler_attempts`` park the
+        failing event and apply the rest without it."""
+        park: dict[str, str] = {}
+        while True:
+            try:
+                return await self._apply_batch(events, version, park, live=live)
+            except _HandlerFailed as failure:
+                key = str(failure.event.id)
+                attempts = self._attempts.get(key, 0) + 1
+                self._attempts[key] = attempts
+                self.errors += 1
+                self.last_error = (
+                    f"{failure.event.type} at {failure.event.position}: {failure.error!r}"
+                )
+                if attempts >= self.config.handler_attempts:
+                    park[key] = self.last_error
+                else:
+                    await asyncio.sleep(self.config.retry_backoff * 2 ** (attempts - 1))
+
+    async def _apply_batch(
+        self,
+        events: Sequence[RecordedEvent],
+        version: int,
+        park: dict[str, str],
+        *,
+        live: bool,
+    ) -> list[dict[str, Any]]:
+        start = events[0].position - 1
+        relevant = [e for e in events if self.model.accepts(e)]
+        tables = {t.base: t for t in self.model.tables}
+        async with self.db.transaction() as tx:
+            # The version row lock serialises this batch with a rebuild's swap and with a
+            # retry of parked events: without it a swap could land between our read of the
+            # active version and our commit, and this batch would go to tables no query reads.
+            pointer = await tx.fetchone(
+                "SELECT active_version, rebuilding_version FROM read_model_versions "
+                "WHERE projection = ?" + self.db.for_update(),
+                (self.name,),
+            )
+            if pointer is None:
+                raise _Stale
+            expected_version = pointer["active_version"] if live else pointer["rebuilding_version"]
+            if expected_version is None or int(expected_version) != version:
+                raise _Stale
+            # Compare-and-set on the checkpoint: if another owner already applied this batch
+            # (we lost the lease without noticing), applying it again would double-count.
+            cp = await tx.fetchone(
+                "SELECT position FROM projection_checkpoints WHERE name = ? AND version = ?",
+                (self.name, version),
+            )
+            if int(cp["position"] if cp else 0) != start:
+                raise _Stale
+            rows = Rows(tx, tables, version)
+            await rows.prefetch(k for e in relevant for k in self.model.prefetch(e))
+            parked_now: list[RecordedEvent] = []
+            for event in relevant:
+                if str(event.id) in park:
+                    parked_now.append(event)
+                    continue
+                mark = rows.mark()
+                try:
+                    await self.model.apply(rows, event)
+                except Exception as exc:
+                    rows.rollback_to(mark)
+                    raise _HandlerFailed(event, exc) from exc
+            await rows.save()
+            await self.model.after_save(tx, rows, version, self.db.dialect)
+            for event in parked_now:
+                await self._park(tx, event, version, park[str(event.id)])
+            await self._save_checkpoint(
+                tx, version, events[-1].position, "running" if live else "rebuilding"
+            )
+        for event in parked_now:
+            self._attempts.pop(str(event.id), None)
+        if not live or self.model.name != "orders":
+            return []
+        return [
+            public_order(row)
+            for (table, _), row in rows.dirty.items()
+            if table == ORDERS.base and row is not None
+        ]
+
+    async def _save_checkpoint(self, tx: Tx, version: int, position: int, state: str) -> None:
+        await tx.execute(
+            "INSERT INTO projection_checkpoints "
+            "(name, version, position, state, owner, errors, last_error, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO UPDATE SET "
+            "position = excluded.position, state = excluded.state, owner = excluded.owner, "
+            "errors = excluded.errors, last_error = excluded.last_error, "
+            "updated_at = excluded.updated_at",
+            (self.name, version, position, state, self.owner, self.errors, self.last_error, _now()),
+        )
+
+    async def _park(self, tx: Tx, event: RecordedEvent, version: int, error: str) -> None:
+        await tx.execute(
+            "INSERT INTO projection_parked (id, projection, version, position, event_id, "
+            "event_type, stream_id, error, attempts, parked_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at",
+            (
+                f"{self.name}:{version}:{event.id}",
+                self.name,
+                version,
+                event.position,
+                str(event.id),
+                event.type,
+                event.stream_id,
+                error,
+                self._attempts.get(str(event.id), self.config.handler_attempts),
+                _now(),
+            ),
+        )
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    async def wait_local(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with self._advanced:
+                await asyncio.wait_for(self._advanced.wait(), timeout)
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class ProjectionEngine:
+    """Every projection of one process: run, status, rebuild, parked events, read-your-writes.
+
+    Built by :func:`build_projections`; nothing connects until first use.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        database_url: str,
+        models: Sequence[ReadModel],
+        *,
+        config: RunnerConfig | None = None,
+        redis_url: str | None = None,
+        read_model_url: str | None = None,
+    ) -> None:
+        from cairn.projections.db import open_database
+        from cairn.projections.queries import ReadModelQueries
+
+        self.store = store
+        self.database_url = database_url
+        target = read_model_url or database_url
+        self.db: Database = open_database(target)
+        self.config = config or RunnerConfig()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.cache = OrderCache(redis_url) if redis_url else None
+        self.queries = ReadModelQueries(self.db, self.cache)
+        # A memory store (or a private in-memory read-model database) lives in this process
+        # only: its leases must not collide with another engine's in the same process.
+        private = backend_of(target) is Backend.MEMORY or target.rstrip("/") in (
+            "sqlite:",
+            "sqlite:///:memory:",
+        )
+        self._lease_scope = f"@{self.owner}" if private else ""
+        self._lease_url = "memory://" if private else target
+        self.runners: dict[str, ProjectionRunner] = {
+            m.name: ProjectionRunner(
+                m,
+                store,
+                self.db,
+                lease_for(self._lease_url, f"projection:{m.name}{self._lease_scope}"),
+                self.owner,
+                self.config,
+                self.cache if m.name == "orders" else None,
+            )
+            for m in models
+        }
+        self._migrated = False
+        self._migrate_lock = asyncio.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.runners)
+
+    def runner(self, name: str) -> ProjectionRunner:
+        try:
+            return self.runners[name]
+        except KeyError:
+            from cairn.errors import NotFoundError
+
+            raise NotFoundError(
+                "projection.not_found", f"no projection named {name!r}", name=name
+            ) from None
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Create bookkeeping and read-model tables if missing (idempotent)."""
+        if self._migrated:
+            return
+        async with self._migrate_lock:
+            if self._migrated:
+                return
+            dialect = self.db.dialect
+            async with self.db.transaction() as tx:
+                if dialect is Dialect.POSTGRES:
+                    # Two workers starting together would both run CREATE … IF NOT EXISTS and
+                    # one could fail on the catalogue's unique index; this lock makes the
+                    # check-and-create one at a time.
+                    await tx.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext('cairn.projections.ddl'))"
+                    )
+                for sql in _DDL:
+                    await tx.execute(_fix(sql, dialect))
+                for runner in self.runners.values():
+                    await tx.execute(
+                        "INSERT INTO read_model_versions (projection, active_version, updated_at) "
+                        "VALUES (?, 1, ?) ON CONFLICT (projection) DO NOTHING",
+                        (runner.name, _now()),
+                    )
+                    pointer = await tx.fetchone(
+                        "SELECT active_version, rebuilding_version FROM read_model_versions "
+                        "WHERE projection = ?",
+                        (runner.name,),
+                    )
+                    assert pointer is not None
+                    versions = {int(pointer["active_version"])}
+                    if pointer["rebuilding_version"] is not None:
+                        versions.add(int(pointer["rebuilding_version"]))
+                    for version in sorted(versions):
+                        for sql in runner.model.ddl(version, dialect):
+                            await tx.execute(sql)
+                        await tx.execute(
+                            "INSERT INTO projection_checkpoints "
+                            "(name, version, position, state, errors, updated_at) "
+                            "VALUES (?, ?, 0, 'stopped', 0, ?) ON CONFLICT (name, version) "
+                            "DO NOTHING",
+                            (runner.name, version, _now()),
+                        )
+            self._migrated = True
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run every projection until cancelled."""
+        await self.migrate()
+        async with asyncio.TaskGroup() as group:
+            for runner in self.runners.values():
+                group.create_task(runner.run(), name=f"projection:{runner.name}")
+
+    async def run_until_caught_up(self, name: str | None = None) -> None:
+        """Apply everything currently in the log (tests and one-off jobs; takes the lease)."""
+        await self.migrate()
+        for runner in [self.runner(name)] if name else list(self.runners.values()):
+            await runner.lease.acquire(retry_interval=self.config.lease_retry)
+            try:
+                await runner._load_position()
+                while await runner.step():
+                    pass
+            finally:
+                await runner.lease.release()
+
+    async def close(self) -> None:
+        for runner in self.runners.values():
+            with contextlib.suppress(Exception):
+                await runner.lease.release()
+        if self.cache is not None:
+            await self.cache.close()
+        await self.db.close()
+
+    # -- status ---------------------------------------------------------------------------------
+
+    async def status(self) -> list[ProjectionStatus]:
+        await self.migrate()
+        head = await self.store.head_position()
+        return [await self._status(runner, head) for runner in self.runners.values()]
+
+    async def _status(self, runner: ProjectionRunner, head: int) -> ProjectionStatus:
+        pointer = await self.db.fetchone(
+            "SELECT active_version, rebuilding_version FROM read_model_versions "
+            "WHERE projection = ?",
+            (runner.name,),
+        )
+        version = int(pointer["active_version"]) if pointer else 1
+        cp = await self.db.fetchone(
+            "SELECT * FROM projection_checkpoints WHERE name = ? AND version = ?",
+            (runner.name, version),
+        )
+        parked = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM projection_parked WHERE projection = ? AND version = ?",
+            (runner.name, version),
+        )
+        position = int(cp["position"]) if cp else 0
+        lag_events = max(head - position, 0)
+        lag_seconds = 0.0
+        if lag_events:
+            nxt = await self.store.read_all(after=position, limit=1)
+            if nxt:
+                lag_seconds = max((datetime.now(UTC) - nxt[0].recorded_at).total_seconds(), 0.0)
+        if runner.lease.held:
+            state = runner.state
+        else:
+            state = str(cp["state"]) if cp else "stopped"
+            if state != "failed":
+                state = "stopped" if not cp or cp["owner"] is None else state
+        if pointer is not None and pointer["rebuilding_version"] is not None:
+            state = "rebuilding"
+        elif state == "running" and lag_events > self.config.batch_size:
+            state = "catching_up"
+        errors = max(runner.errors, int(cp["errors"]) if cp else 0)
+        last_error = runner.last_error or (cp["last_error"] if cp else None)
+        rebuild = runner.rebuild
+        return ProjectionStatus(
+            name=runner.name,
+            position=position,
+            lag_events=lag_events,
+            lag_seconds=round(lag_seconds, 3),
+            state=state,
+            errors=errors,
+            last_error=last_error,
+            parked=int(parked["n"]) if parked else 0,
+            owner=(cp["owner"] if cp else None),
+            version=version,
+            rebuild_done=rebuild.done if rebuild else None,
+            rebuild_total=rebuild.total if rebuild else None,
+            rebuild_rate=round(rebuild.rate, 1) if rebuild else None,
+            rebuild_eta_seconds=(
+                round(rebuild.eta_seconds, 1)
+                if rebuild and rebuild.eta_seconds is not None
+                else None
+            ),
+        )
+
+    # -- read-your-writes -------------------------------------------------------------------------
+
+    async def position_of(self, name: str) -> int:
+        row = await self.db.fetchone(
+            "SELECT c.position FROM projection_checkpoints c JOIN read_model_versions v "
+            "ON v.projection = c.name AND v.active_version = c.version WHERE c.name = ?",
+            (name,),
+        )
+        return int(row["position"]) if row else 0
+
+    async def wait_for(self, name: str, position: int, timeout: float) -> bool:
+        """True once projection ``name`` has applied the log up to ``position`` (its live
+        tables), False if ``timeout`` seconds pass first."""
+        runner = self.runner(name)
+        await self.migrate()
+        deadline = time.monotonic() + timeout
+        while True:
+            if await self.position_of(name) >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if runner.lease.held:
+                await runner.wait_local(min(remaining, 0.05))
+            else:  # another process runs it: poll its checkpoint briefly
+                await asyncio.sleep(min(remaining, 0.01))
+
+    # -- parked events --------------------------------------------------------------------------
+
+    async def parked(self, name: str) -> list[ParkedEvent]:
+        """Events projection ``name`` parked (its live tables), oldest first."""
+        self.runner(name)
+        await self.migrate()
+        rows = await self.db.fetchall(
+            "SELECT p.* FROM projection_parked p JOIN read_model_versions v "
+            "ON v.projection = p.projection AND v.active_version = p.version "
+            "WHERE p.projection = ? ORDER BY p.position",
+            (name,),
+        )
+        return [
+            ParkedEvent(
+                **{
+                    **r,
+                    "version": int(r["version"]),
+                    "position": int(r["position"]),
+                    "attempts": int(r["attempts"]),
+                }
+            )
+            for r in rows
+        ]
+
+    async def retry_parked(self, name: str, ids: Sequence[str] | None = None) -> dict[str, int]:
+        """Re-apply parked events (all, or those ``ids``) to the live tables. An event that
+        succeeds leaves the parking lot; one that fails again stays, with its new error."""
+        runner = self.runner(name)
+        fixed = failed = 0
+        for parked in await self.parked(name):
+            if ids is not None and parked.id not in ids:
+                continue
+            event = await self.store.read_event(parked.event_id)
+            if event is None:
+                continue
+            try:
+                await self._reapply(runner, parked, event)
+                fixed += 1
+            except _HandlerFailed as failure:
+                failed += 1
+                async with self.db.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE projection_parked SET error = ?, attempts = attempts + 1, "
+                        "parked_at = ? WHERE id = ?",
+                        (f"{event.type} at {event.position}: {failure.error!r}", _now(), parked.id),
+                    )
+        return {"retried": fixed, "failed": failed}
+
+    async def _reapply(
+        self, runner: ProjectionRunner, parked: ParkedEvent, event: RecordedEvent
+    ) -> None:
+        tables = {t.base: t for t in runner.model.tables}
+        async with self.db.transaction() as tx:
+            pointer = await tx.fetchone(
+                "SELECT active_version FROM read_model_versions WHERE projection = ?"
+                + self.db.for_update(),
+                (runner.name,),
+            )
+            assert pointer is not None
+            version = int(pointer["active_version"])
+            rows = Rows(tx, tables, version)
+            try:
+                await runner.model.apply(rows, event)
+            except Exception as exc:
+                raise _HandlerFailed(event, exc) from exc
+            await rows.save()
+            await runner.model.after_save(tx, rows, version, self.db.dialect)
+            await tx.execute("DELETE FROM projection_parked WHERE id = ?", (parked.id,))
+
+    # -- rebuild ----------------------------------------------------------------------------------
+
+    async def rebuild(self, name: str, progress: ProgressCallback | None = None) -> int:
+        """Replay the whole log into fresh tables (version n+1) while queries keep reading
+        version n, then swap the pointer; returns the new version. ``progress(done, total)``
+        is called after each batch (positions). No side effects (no cache writes) meanwhile."""
+        runner = self.runner(name)
+        await self.migrate()
+        lease = lease_for(self._lease_url, f"projection:{name}:rebuild{self._lease_scope}")
+        await lease.acquire(retry_interval=self.config.lease_retry)
+        try:
+            version = await self._start_rebuild(runner)
+            builder = ProjectionRunner(
+                runner.model, self.store, self.db, lease, self.owner, self.config, cache=None
+            )
+            builder.version = version
+            head = await self.store.head_position()
+            track = RebuildProgress(head)
+            runner.rebuild = track
+            size = self.config.rebuild_batch_size
+            try:
+                while True:
+                    events = await self.store.read_all(after=builder.position, limit=size)
+                    if events:
+                        await builder._apply_with_retries(events, version, live=False)
+                        builder.position = events[-1].position
+                    track.done = builder.position
+                    track.total = max(track.total, builder.position)
+                    if progress is not None:
+                        progress(track.done, track.total)
+                    if len(events) < size and await self._try_swap(
+                        runner, version, builder.position
+                    ):
+                        break
+                    if len(events) < size:
+                        track.total = await self.store.head_position()
+            finally:
+                runner.rebuild = None
+            async with runner._advanced:
+                runner._advanced.notify_all()
+            return version
+        finally:
+            await lease.release()
+
+    async def _start_rebuild(self, runner: ProjectionRunner) -> int:
+        dialect = self.db.dialect
+        async with self.db.transaction() as tx:
+            pointer = await tx.fetchone(
+                "SELECT active_version, rebuilding_version FROM read_model_versions "
+                "WHERE projection = ?" + self.db.for_update(),
+                (runner.name,),
+            )
+            assert pointer is not None
+            active = int(pointer["active_version"])
+            version = active + 1
+            # Keep the live tables and nothing older: a query that read the pointer just before
+            # the last swap may still be reading version active-1, but never anything older.
+            stale = await tx.fetchall(
+                "SELECT version FROM projection_checkpoints WHERE name = ? AND version <> ?",
+                (runner.name, active),
+            )
+            for row in stale:
+                old = int(row["version"])
+                for sql in runner.model.drop_ddl(old, dialect):
+                    await tx.execute(sql)
+                await tx.execute(
+                    "DELETE FROM projection_checkpoints WHERE name = ? AND version = ?",
+                    (runner.name, old),
+                )
+                await tx.execute(
+                    "DELETE FROM projection_parked WHERE projection = ? AND version = ?",
+                    (runner.name, old),
+                )
+            for sql in runner.model.ddl(version, dialect):
+                await tx.execute(sql)
+            await tx.execute(
+                "INSERT INTO projection_checkpoints "
+                "(name, version, position, state, owner, errors, updated_at) "
+                "VALUES (?, ?, 0, 'rebuilding', ?, 0, ?)",
+                (runner.name, version, self.owner, _now()),
+            )
+            await tx.execute(
+                "UPDATE read_model_versions SET rebuilding_version = ?, updated_at = ? "
+                "WHERE projection = ?",
+                (version, _now(), runner.name),
+            )
+        return version
+
+    async def _try_swap(self, runner: ProjectionRunner, version: int, position: int) -> bool:
+        async with self.db.transaction() as tx:
+            # Same row lock as every live batch: the live runner cannot commit between our
+            # comparison and the pointer move, so the new tables are never behind the old.
+            pointer = await tx.fetchone(
+                "SELECT active_version FROM read_model_versions WHERE projection = ?"
+                + self.db.for_update(),
+                (runner.name,),
+            )
+            assert pointer is not None
+            live = await tx.fetchone(
+                "SELECT position FROM projection_checkpoints WHERE name = ? AND version = ?",
+                (runner.name, int(pointer["active_version"])),
+            )
+            if live is not None and int(live["position"]) > position:
+                return False
+            await tx.execute(
+                "UPDATE read_model_versions SET active_version = ?, rebuilding_version = NULL, "
+                "updated_at = ? WHERE projection = ?",
+                (version, _now(), runner.name),
+            )
+            await tx.execute(
+                "UPDATE projection_checkpoints SET state = 'running' "
+                "WHERE name = ? AND version = ?",
+                (runner.name, version),
+            )
+        return True

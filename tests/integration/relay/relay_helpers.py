@@ -223,3 +223,9 @@ def kill_9(process: Any) -> None:
     process.wait()
     if process.stdout is not None:
         process.stdout.close()
+
+
+async def next_line(process: Any, timeout: float) -> str:
+    """The next line the worker prints (read in a thread so the event loop keeps running)."""
+    line: str = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), timeout)
+    return line.strip()

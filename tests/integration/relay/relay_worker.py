@@ -2,7 +2,8 @@
 
     python relay_worker.py <database_url> <broker_url> <topic> [batch_size]
 
-Runs until killed. Prints ``started`` once the store is open.
+Runs until killed. Prints ``started`` once the store is open and ``owner`` when it holds the
+relay lease.
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ async def main(database_url: str, broker_url: str, topic: str, batch_size: int) 
         )
         assert relay is not None
         print("started", flush=True)
+
+        async def announce_ownership() -> None:
+            while not relay.lease.held:
+                await asyncio.sleep(0.02)
+            print("owner", flush=True)
+
+        watcher = asyncio.create_task(announce_ownership())
         try:
             await relay.run()
         finally:
+            watcher.cancel()
             await relay.close()
 
 

@@ -1,0 +1,169 @@
+"""The command side on the real backends (SQLite file, PostgreSQL): idempotency across a
+reopened store, concurrent writers on one aggregate, order-number uniqueness across processes,
+snapshots and upcasting. Two stores opened on one URL stand for two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from cairn.application import (
+    CommandBus,
+    CommandContext,
+    EveryNEvents,
+    Repositories,
+    domain_upcasters,
+)
+from cairn.domain import inventory, orders
+from cairn.domain.money import Money
+from cairn.store import EventStore, NewEvent, open_store
+
+ADDRESS = orders.ShippingAddress("1 Main St", "Paris", "75001", "FR")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@asynccontextmanager
+async def process(url: str, snapshot_every: int | None = None) -> AsyncIterator[CommandBus]:
+    """One 'process': its own store connection(s) and bus."""
+    store: EventStore = await open_store(url, upcasters=domain_upcasters())
+    policy = EveryNEvents(snapshot_every) if snapshot_every else None
+    try:
+        yield CommandBus(store, repositories=Repositories.build(store, snapshots=policy))
+    finally:
+        await store.close()
+
+
+def create(order_id: str | None = None) -> orders.CreateOrder:
+    return orders.CreateOrder(
+        order_id or str(uuid.uuid4()), "c-1", "Ada", "ada@example.com", "EUR", ADDRESS, year=2026
+    )
+
+
+async def test_a_command_id_has_no_further_effect_after_the_store_is_reopened(url: str) -> None:
+    command_id = str(uuid.uuid4())
+    async with process(url) as bus:
+        await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("1.00", "EUR")))
+        first = await bus.dispatch(
+            inventory.ReplenishStock("MUG-1", 5), CommandContext(command_id=command_id)
+        )
+    async with process(url) as bus:
+        again = await bus.dispatch(
+            inventory.ReplenishStock("MUG-1", 5), CommandContext(command_id=command_id)
+        )
+        assert again.replayed
+        assert (again.version, again.position) == (first.version, first.position)
+        assert [e.id for e in again.events] == [e.id for e in first.events]
+        loaded = await bus.repositories.inventory.load("inventory-MUG-1")
+        assert loaded.state.on_hand == 5
+
+
+async def test_a_redelivered_create_order_after_a_restart_keeps_its_number(url: str) -> None:
+    command = create()
+    context = CommandContext(command_id=str(uuid.uuid4()))
+    async with process(url) as bus:
+        first = await bus.dispatch(command, context)
+    async with process(url) as bus:
+        again = await bus.dispatch(command, context)
+        assert again.events[0].data["order_number"] == first.events[0].data["order_number"]
+        assert await bus.store.stream_version("ordernumbers-2026") == 1
+
+
+async def test_concurrent_commands_on_one_aggregate_lose_no_update(url: str) -> None:
+    async with process(url) as a, process(url) as b:
+        await a.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("1.00", "EUR")))
+        buses = [a, b] * 5
+        results = await asyncio.gather(
+            *(
+                bus.dispatch(inventory.ReplenishStock("MUG-1", i + 1))
+                for i, bus in enumerate(buses)
+            ),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert failures == []
+        loaded = await a.repositories.inventory.load("inventory-MUG-1")
+        assert loaded.state.on_hand == sum(range(1, 11))
+        assert loaded.version == 11
+
+
+async def test_concurrent_deliveries_of_one_command_id_write_once(url: str) -> None:
+    async with process(url) as a, process(url) as b:
+        await a.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("1.00", "EUR")))
+        context = CommandContext(command_id=str(uuid.uuid4()))
+        results = await asyncio.gather(
+            *(bus.dispatch(inventory.ReplenishStock("MUG-1", 7), context) for bus in (a, b, a, b))
+        )
+        assert len({(r.version, r.position) for r in results}) == 1
+        loaded = await b.repositories.inventory.load("inventory-MUG-1")
+        assert (loaded.version, loaded.state.on_hand) == (2, 7)
+
+
+async def test_order_numbers_are_unique_across_concurrent_processes(url: str) -> None:
+    async with process(url) as a, process(url) as b:
+        results = await asyncio.gather(*(bus.dispatch(create()) for bus in [a, b] * 6))
+        numbers = sorted(r.events[0].data["order_number"] for r in results)
+        assert numbers == [f"ORD-2026-{n:06d}" for n in range(1, 13)]
+
+
+async def test_snapshots_on_the_backend_give_the_same_state_as_the_events(url: str) -> None:
+    async with process(url, snapshot_every=3) as bus:
+        await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("2.50", "EUR"), 1))
+        for i in range(8):
+            await bus.dispatch(inventory.ReserveStock("MUG-1", f"o{i}", 1))
+            await bus.dispatch(inventory.ReplenishStock("MUG-1", 2))
+        from_snapshot = await bus.repositories.inventory.load("inventory-MUG-1")
+        assert from_snapshot.from_snapshot
+        plain = await Repositories.build(bus.store).inventory.load("inventory-MUG-1")
+        assert (from_snapshot.state, from_snapshot.version, from_snapshot.position) == (
+            plain.state,
+            plain.version,
+            plain.position,
+        )
+        assert await bus.store.delete_snapshots() >= 1
+        reloaded = await bus.repositories.inventory.load("inventory-MUG-1")
+        assert (reloaded.state, reloaded.version) == (plain.state, plain.version)
+
+
+async def test_stored_v1_events_read_back_upcast_on_the_backend(url: str) -> None:
+    async with process(url) as bus:
+        stream = "order-v1"
+        await bus.store.append(
+            stream,
+            [
+                NewEvent(
+                    "OrderCreated",
+                    {
+                        "order_id": "v1",
+                        "order_number": "ORD-2024-000001",
+                        "customer_id": "c",
+                        "customer_name": "G",
+                        "customer_email": "g@example.com",
+                        "currency": "EUR",
+                        "shipping_address": {
+                            "line1": "1",
+                            "city": "L",
+                            "postal_code": "1",
+                            "country": "FR",
+                            "line2": None,
+                        },
+                    },
+                ),
+                NewEvent(
+                    "ItemAdded",
+                    {"order_id": "v1", "sku": "MUG-1", "quantity": 2, "price": 0.1},
+                    schema_version=1,
+                ),
+            ],
+            expected_version=0,
+        )
+        loaded = await bus.repositories.orders.load(stream)
+        assert loaded.state.order.total == Money.of("0.20", "EUR")

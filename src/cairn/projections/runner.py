@@ -607,22 +607,30 @@ class ProjectionEngine:
         )
         return int(row["position"]) if row else 0
 
-    async def wait_for(self, name: str, position: int, timeout: float) -> bool:
+    async def wait_for(
+        self, name: str | int, position: int | None = None, timeout: float = 5.0
+    ) -> bool:
         """True once projection ``name`` has applied the log up to ``position`` (its live
-        tables), False if ``timeout`` seconds pass first."""
-        runner = self.runner(name)
+        tables), False if ``timeout`` seconds pass first. ``wait_for(position, timeout=…)``
+        waits for every projection."""
+        if isinstance(name, int):
+            names, target = self.names, name
+        else:
+            self.runner(name)
+            names, target = [name], int(position or 0)
         await self.migrate()
         deadline = time.monotonic() + timeout
-        while True:
-            if await self.position_of(name) >= position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if runner.lease.held:
-                await runner.wait_local(min(remaining, 0.05))
-            else:  # another process runs it: poll its checkpoint briefly
-                await asyncio.sleep(min(remaining, 0.01))
+        for one in names:
+            runner = self.runner(one)
+            while await self.position_of(one) < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if runner.lease.held:
+                    await runner.wait_local(min(remaining, 0.05))
+                else:  # another process runs it: poll its checkpoint briefly
+                    await asyncio.sleep(min(remaining, 0.01))
+        return True
 
     # -- parked events --------------------------------------------------------------------------
 
@@ -648,13 +656,18 @@ class ProjectionEngine:
             for r in rows
         ]
 
-    async def retry_parked(self, name: str, ids: Sequence[str] | None = None) -> dict[str, int]:
-        """Re-apply parked events (all, or those ``ids``) to the live tables. An event that
-        succeeds leaves the parking lot; one that fails again stays, with its new error."""
+    async def retry_parked(
+        self, name: str, position: int | None = None, *, ids: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """Re-apply parked events (all; the one at ``position``; or those ``ids``) to the live
+        tables. An event that succeeds leaves the parking lot; one that fails again stays, with
+        its new error. Returns ``{"retried": n, "failed": m}``."""
         runner = self.runner(name)
         fixed = failed = 0
         for parked in await self.parked(name):
             if ids is not None and parked.id not in ids:
+                continue
+            if position is not None and parked.position != position:
                 continue
             event = await self.store.read_event(parked.event_id)
             if event is None:

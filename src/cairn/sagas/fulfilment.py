@@ -289,8 +289,14 @@ def transition(state: Fulfilment, message: Message) -> Result:
     if kind == "PaymentCaptured":
         return replace(state, captured=True), []
     if kind == "OrderCancelled":
+        if state.order_cancelled:
+            return state, []  # our own cancel_order (its success may be applied first)
         state = replace(state, order_cancelled=True)
-        if state.status in ("running", "completed") and not state.shipped:
+        if (
+            state.status in ("running", "completed")
+            and state.outcome != "cancelled"
+            and (not state.shipped)
+        ):
             return _compensate(state, str(d.get("reason") or "cancelled by the customer"))
         return state, []
     if kind == STEP_SUCCEEDED:

@@ -210,3 +210,17 @@ def test_state_survives_a_dump_and_load() -> None:
 def test_events_of_other_orders_do_not_route_to_a_saga() -> None:
     assert SAGA.route(Message(id="1", type="ProductRegistered", data={"sku": "A"})) is None
     assert SAGA.route(RESERVED_A) == ORDER
+
+
+def test_the_event_of_its_own_cancel_order_after_completion_changes_nothing() -> None:
+    state = given(
+        placed(("A", 1)),
+        RESERVED_A,
+        msg("PaymentDeclined", reason="no"),
+        ok("release:A"),
+        ok("cancel_order"),
+    )
+    assert SAGA.status(state) is SagaStatus.COMPLETED
+    sends, after = when(state, msg("OrderCancelled", reason="payment declined: no"))
+    assert sends == []
+    assert after == state

@@ -200,7 +200,7 @@ class CorrelationMiddleware:
 class RetryPolicy:
     """Bounded retry with exponential backoff and full jitter."""
 
-    attempts: int = 6
+    attempts: int = 10
     base_delay: float = 0.002
     max_delay: float = 0.1
 

@@ -26,8 +26,8 @@ async def test_events_are_xadded_to_the_topic_in_order_with_id_and_event_fields(
 async def test_a_second_relay_run_resumes_from_its_checkpoint_without_republishing(
     redis_url: str, redis_topic: str, sqlite_url: str
 ) -> None:
-    # The checkpoint lives in the SQLite database; the log itself may be any store.
-    async with cairn.open_store("memory://") as store:
+    # The checkpoint lives in the store's own SQLite file, beside the events.
+    async with cairn.open_store(sqlite_url) as store:
         first = await append_orders(store, 5)
         async with running(make_relay(store, sqlite_url, redis_url, redis_topic)) as relay:
             await relay.wait_until(first)

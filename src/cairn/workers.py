@@ -92,7 +92,10 @@ async def _build_projections(settings: Settings, container: Any) -> Any | None:
     build = getattr(projections, "build_projections", None)
     if build is None:
         return None
-    return await build(settings, container.store)
+    engine = build(settings, container.store)
+    # Create the read-model tables now, so queries answer (empty) before any runner starts.
+    await engine.migrate()
+    return engine
 
 
 @dataclass

@@ -116,22 +116,26 @@ async def order_owner(runtime: Runtime, order_id: str) -> str | None:
     return str(first[0].data.get("customer_id"))
 
 
-async def wait_for_read_models(runtime: Runtime, min_position: int | None) -> None:
-    """Read-your-writes: wait (bounded) until every read model has reached ``min_position``;
-    503 with ``Retry-After`` when they have not."""
+async def wait_for_read_models(
+    runtime: Runtime, min_position: int | None, projection: str = "orders"
+) -> None:
+    """Read-your-writes: wait (bounded) until the ``projection`` answering this query has
+    reached ``min_position``; 503 with ``Retry-After`` when it has not."""
     if not min_position:
         return
     models = _read_models(runtime)
     if models is None:
         return
-    reached = await models.wait_for(min_position, timeout=runtime.settings.read_your_writes_timeout)
+    reached = await models.wait_for(
+        projection, min_position, timeout=runtime.settings.read_your_writes_timeout
+    )
     if not reached:
         from cairn.api.problems import ProblemError
 
         raise ProblemError(
             503,
             "app.read_model_behind",
-            f"the read models have not reached position {min_position} yet",
+            f"the {projection} read model has not reached position {min_position} yet",
             headers={"Retry-After": "1"},
             min_position=min_position,
         )
@@ -238,6 +242,7 @@ async def parked_events(runtime: Runtime, name: str) -> list[dict[str, Any]]:
     return [_as_dict(p) for p in await _projections(runtime).parked(name)]
 
 
-async def retry_parked(runtime: Runtime, name: str, position: int | None) -> dict[str, Any]:
-    result = await _projections(runtime).retry_parked(name, position)
-    return {"retried": result}
+async def retry_parked(runtime: Runtime, name: str, parked_id: str | None) -> dict[str, Any]:
+    ids = None if parked_id is None else [parked_id]
+    result: dict[str, Any] = await _projections(runtime).retry_parked(name, ids)
+    return result

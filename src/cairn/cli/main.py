@@ -166,7 +166,10 @@ def serve(
     )
     server = uvicorn.Server(config)
     # uvicorn installs SIGINT/SIGTERM handlers: it stops accepting, finishes in-flight requests,
-    # then runs the lifespan shutdown (workers stopped, connections closed).
+    # then runs the lifespan shutdown (workers stopped, connections closed), and afterwards
+    # re-raises the signal to the handler that was there before. A SIGTERM is the normal way to
+    # stop a service, so that handler is a no-op and a clean shutdown exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server.run()
     if not server.started:
         raise _fail("the server did not start (see the log above)")

@@ -40,8 +40,9 @@ async def migrate(settings: Settings) -> list[str]:
     from cairn.store.migrate import migrate as migrate_store
 
     applied = await asyncio.wait_for(migrate_store(settings.database_url), CONNECT_TIMEOUT)
-    async with opened(settings):
-        pass
+    async with opened(settings) as (_, components):
+        if components.projections is not None:
+            await asyncio.wait_for(components.projections.migrate(), CONNECT_TIMEOUT)
     idem = await asyncio.wait_for(open_idempotency_store(settings.database_url), CONNECT_TIMEOUT)
     await idem.close()
     return applied

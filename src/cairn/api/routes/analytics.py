@@ -30,7 +30,7 @@ async def sales(
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """Orders and revenue per day (UTC) and currency, oldest day first."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, "analytics")
     days = await services.sales_by_day(
         runtime,
         from_=from_.isoformat() if from_ else None,
@@ -49,6 +49,6 @@ async def top_customers(
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """Customers by revenue (placed, not cancelled orders), highest first."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, "analytics")
     customers = await services.top_customers(runtime, limit=limit, currency=currency)
     return JSONResponse({"customers": customers})

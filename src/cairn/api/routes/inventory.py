@@ -30,7 +30,7 @@ async def list_inventory(
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """Every SKU in order; ``next_after`` pages on."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, "inventory")
     items = await services.list_inventory(runtime, after=after, limit=limit)
     next_after = items[-1]["sku"] if len(items) == limit else None
     return JSONResponse({"inventory": items, "next_after": next_after})
@@ -44,7 +44,7 @@ async def get_inventory(
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """On hand, reserved and available units of one SKU."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, "inventory")
     item = await services.get_inventory(runtime, sku)
     if item is None:
         raise ProblemError(404, "product.not_found", f"product {sku!r} does not exist")

@@ -4,9 +4,9 @@ Gap safety (SPEC §1 "no skipped events") without a global write lock and withou
 full argument is in ``docs/adr/0001-gap-free-global-order-on-postgresql.md``. In short:
 
 * Writers (``cairn_append``, one server-side call per append): (1) take a transaction id
-  first, (2) allocate positions from a sequence, (3) in a later statement, whose snapshot is
-  therefore taken after the allocation, store on every row ``horizon = xmax`` of that snapshot.
-  Any transaction that allocated a smaller position already had an xid, and it is < horizon.
+  first, (2) allocate positions from a sequence, (3) then read the xid counter (by taking a
+  subtransaction xid) and store it on every row as ``horizon``. Any transaction that allocated
+  a smaller position already had an xid, and it is < horizon.
 * Readers (``read_all``): fetch rows after ``after`` in position order together with the
   ``xmin`` of the same snapshot. A row that directly follows the previous one is returned. A row
   after a hole is returned only if ``horizon <= xmin``: every transaction that could own the hole
@@ -122,6 +122,8 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
             v_deleted boolean;
             v_positions bigint[];
             v_horizon xid8;
+            v_sub xid;
+            v_top bigint;
             v_now timestamptz := clock_timestamp();
         BEGIN
             -- (1) Take an xid before any position is allocated: a reader proves a hole by
@@ -174,18 +176,31 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
             SELECT array_agg(p ORDER BY p) INTO v_positions
               FROM (SELECT nextval('events_position_seq') AS p FROM generate_series(1, n)) s;
 
-            -- (3) A later statement, so its snapshot is taken after (2): its xmax is above the
-            -- xid of every transaction that allocated a smaller position.
-            SELECT pg_snapshot_xmax(pg_current_snapshot()) INTO v_horizon;
+            -- (3) Read the xid counter AFTER (2): every transaction that allocated a smaller
+            -- position had taken its xid before, so its xid is below this reading.
+            -- pg_snapshot_xmax() is NOT such a reading: it is one past the latest COMPLETED
+            -- xid, and a running transaction's xid may lie above it (ADR 0001). A fresh
+            -- subtransaction xid is: xids come from one counter, so a subxid assigned now is
+            -- above every xid assigned before. The block with an EXCEPTION clause is that
+            -- subtransaction; the stream row update inside it gets the subxid as its xmin.
+            BEGIN
+                UPDATE streams SET version = v_actual + n WHERE stream_id = p_stream
+                    RETURNING xmin INTO v_sub;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE;
+            END;
+            v_top := pg_current_xact_id()::text::bigint;
+            -- Widen the 32-bit subxid to xid8 using our top xid8 (the subxid is just above it).
+            v_horizon := (v_top + ((v_sub::text::bigint - v_top % 4294967296 + 4294967296)
+                                   % 4294967296))::text::xid8;
 
             INSERT INTO events (position, stream_id, version, id, type, data, metadata,
                                 schema_version, recorded_at, tx_id, horizon)
             SELECT v_positions[i], p_stream, v_actual + i, p_ids[i], p_types[i],
                    p_data[i]::jsonb, p_metadata[i]::jsonb, p_schema[i], v_now,
-                   pg_current_xact_id(), v_horizon
+                   v_top::text::xid8, v_horizon
               FROM generate_series(1, n) AS i;
 
-            UPDATE streams SET version = v_actual + n WHERE stream_id = p_stream;
             RETURN QUERY SELECT v_actual + n, v_positions[n];
         END
         $fn$;
@@ -564,10 +579,12 @@ class PostgresEventStore(EventStore):
         async with self._connection() as conn:
             cur = await conn.execute("SELECT count(*) FROM events WHERE position > %s", (head,))
             lag_row = await cur.fetchone()
+            # Cluster-wide: xids are shared by every database of the server, so a writer open in
+            # another database holds our readers back as well.
             cur = await conn.execute(
                 "SELECT COALESCE(EXTRACT(epoch FROM clock_timestamp() - min(xact_start)), 0), "
                 "count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
-                "AND datname = current_database() AND pid <> pg_backend_pid()"
+                "AND pid <> pg_backend_pid()"
             )
             writer_row = await cur.fetchone()
         assert lag_row is not None

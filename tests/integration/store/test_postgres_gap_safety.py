@@ -1,0 +1,180 @@
+"""PostgreSQL: positions are allocated in one order and committed in another; readers of ``$all``
+never pass a position that may still commit (ADR 0001), and the horizon lag shows who waits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+import cairn
+from cairn import NewEvent
+from cairn.errors import InvalidEventError
+from cairn.store import EventStore, RecordedEvent
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[EventStore]:
+    async with cairn.open_store(pg_url) as store:
+        yield store
+
+
+async def read_all_when(
+    store: EventStore, expected_positions: list[int], after: int = 0
+) -> list[RecordedEvent]:
+    """read_all until it returns ``expected_positions``. Passing a hole needs every transaction
+    of the cluster that is older than the hole's neighbour to end (other databases' too), so a
+    concurrent test run elsewhere may delay it briefly; it must not prevent it."""
+    events: list[RecordedEvent] = []
+    for _ in range(100):
+        events = await store.read_all(after=after)
+        if [e.position for e in events] == expected_positions:
+            break
+        await asyncio.sleep(0.05)
+    return events
+
+
+async def open_writer(pg_url: str, stream_id: str) -> psycopg.AsyncConnection[object]:
+    """A writer that has allocated its position and inserted its event, but not committed."""
+    conn = await psycopg.AsyncConnection.connect(pg_url)
+    await conn.execute(
+        "SELECT * FROM cairn_append(%s, 0, %s::uuid[], %s::text[], %s::text[], %s::text[], "
+        "%s::int[])",
+        (stream_id, [uuid.uuid4()], ["Slow"], ['{"slow": true}'], ["{}"], [1]),
+    )
+    return conn
+
+
+async def test_reader_does_not_pass_an_uncommitted_writer(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    slow = await open_writer(pg_url, "slow-1")
+    try:
+        await pg_store.append("fast-1", [NewEvent("Fast", {})])
+        assert await pg_store.read_all() == []
+        assert await pg_store.head_position() == 0
+    finally:
+        await slow.commit()
+        await slow.close()
+    events = await pg_store.read_all()
+    assert [(e.position, e.stream_id) for e in events] == [(1, "slow-1"), (2, "fast-1")]
+
+
+async def test_reader_passes_the_hole_once_the_writer_rolls_back(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    slow = await open_writer(pg_url, "slow-1")
+    try:
+        await pg_store.append("fast-1", [NewEvent("Fast", {})])
+        assert await pg_store.read_all() == []
+    finally:
+        await slow.rollback()
+        await slow.close()
+    events = await read_all_when(pg_store, [2])
+    assert [(e.position, e.stream_id) for e in events] == [(2, "fast-1")]
+
+
+async def test_reader_returns_events_up_to_the_open_writer(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    await pg_store.append("early-1", [NewEvent("Early", {})])
+    slow = await open_writer(pg_url, "slow-1")
+    try:
+        await pg_store.append("fast-1", [NewEvent("Fast", {})])
+        assert [e.position for e in await pg_store.read_all()] == [1]
+        assert [e.position for e in await pg_store.read_all(after=1)] == []
+    finally:
+        await slow.commit()
+        await slow.close()
+    assert [e.position for e in await pg_store.read_all(after=1)] == [2, 3]
+
+
+async def test_failed_append_leaves_a_hole_that_readers_pass(pg_store: EventStore) -> None:
+    await pg_store.append("a-1", [NewEvent("A", {})])
+    # PostgreSQL's jsonb refuses NUL characters: the append fails after allocating a position.
+    with pytest.raises(InvalidEventError):
+        await pg_store.append("a-1", [NewEvent("B", {"text": "nul\u0000"})])
+    await pg_store.append("a-1", [NewEvent("C", {})])
+    events = await read_all_when(pg_store, [1, 3])
+    assert [(e.position, e.type) for e in events] == [(1, "A"), (3, "C")]
+
+
+async def test_horizon_lag_is_visible_while_a_writer_is_held_open(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    slow = await open_writer(pg_url, "slow-1")
+    try:
+        await pg_store.append("fast-1", [NewEvent("Fast", {}), NewEvent("Fast", {})])
+        await asyncio.sleep(0.05)
+        status = await pg_store.horizon()
+        assert (status.head, status.lag_events) == (0, 2)
+        assert status.oldest_writer_seconds >= 0.05
+    finally:
+        await slow.commit()
+        await slow.close()
+    await read_all_when(pg_store, [1, 2, 3])
+    status = await pg_store.horizon()
+    assert (status.head, status.lag_events) == (3, 0)
+
+
+async def test_live_subscriber_waits_for_the_open_writer(pg_url: str, pg_store: EventStore) -> None:
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for event in pg_store.subscribe():
+            seen.append(event.stream_id)
+            if len(seen) == 2:
+                return
+
+    task = asyncio.create_task(follow())
+    slow = await open_writer(pg_url, "slow-1")
+    try:
+        await pg_store.append("fast-1", [NewEvent("Fast", {})])
+        await asyncio.sleep(0.3)
+        assert seen == []
+    finally:
+        await slow.commit()
+        await slow.close()
+    await asyncio.wait_for(task, 5)
+    assert seen == ["slow-1", "fast-1"]
+
+
+async def test_eight_writers_and_a_live_subscriber_see_every_event_once_in_order(
+    pg_url: str,
+) -> None:
+    writers_done = asyncio.Event()
+    seen: list[RecordedEvent] = []
+    async with cairn.open_store(pg_url) as reader, cairn.open_store(pg_url) as writer_store:
+
+        async def follow() -> None:
+            async for event in reader.subscribe():
+                seen.append(event)
+                if writers_done.is_set() and event.position == await reader.head_position():
+                    return
+
+        async def writer(n: int) -> list[int]:
+            written: list[int] = []
+            for i in range(40):
+                if i % 13 == 5:  # a failing append leaves a rolled-back hole
+                    with pytest.raises(InvalidEventError):
+                        await writer_store.append(f"w{n}-x", [NewEvent("Bad", {"t": "\u0000"})])
+                result = await writer_store.append(
+                    f"w{n}-{i % 4}", [NewEvent("E", {"w": n, "i": i, "k": k}) for k in range(3)]
+                )
+                written.append(result.position)
+            return written
+
+        follower = asyncio.create_task(follow())
+        results = await asyncio.gather(*(writer(n) for n in range(8)))
+        writers_done.set()
+        await writer_store.append("last-1", [NewEvent("Last", {})])
+        await asyncio.wait_for(follower, 30)
+
+    positions = [e.position for e in seen]
+    assert positions == sorted(set(positions))
+    stored = {(e.data["w"], e.data["i"], e.data["k"]) for e in seen if e.type == "E"}
+    assert len(stored) == 8 * 40 * 3
+    assert all(p in positions for written in results for p in written)

@@ -378,7 +378,16 @@ class SagaRunner(Generic[S]):
             )
 
     async def _follow(self, p: int) -> None:
-        """Follow ``$all`` for partition ``p`` while we own it."""
+        """Follow ``$all`` for partition ``p`` while we own it; a failed transaction rolls back
+        and is retried from the last checkpoint."""
+        while p in self._held:
+            try:
+                await self._follow_once(p)
+            except Exception:
+                log.exception("saga partition %s: following $all failed; retrying", p)
+                await asyncio.sleep(1.0)
+
+    async def _follow_once(self, p: int) -> None:
         position = await self._checkpoint(p)
         while p in self._held:
             batch = await self.store.read_all(after=position, limit=self.batch_size)
@@ -414,8 +423,12 @@ class SagaRunner(Generic[S]):
         while True:
             held = sorted(self._held)
             if held:
-                await self._fire_timers(held)
-                await self._start_due_steps(held, tasks)
+                try:
+                    await self._fire_timers(held)
+                    await self._start_due_steps(held, tasks)
+                except Exception:
+                    log.exception("saga timers/steps: a transaction failed; retrying")
+                    await asyncio.sleep(1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
@@ -505,6 +518,17 @@ class SagaRunner(Generic[S]):
             outcome, error = "transient", f"{type(exc).__name__}: {exc}"
         try:
             await self._record_outcome(action, outcome, error)
+        except Exception:
+            # The answer could not be recorded (database hiccup): un-claim the step so it runs
+            # again later; its command id makes the re-run harmless.
+            log.exception("could not record the outcome of %s; will re-run it", action.step)
+            with contextlib.suppress(Exception):
+                async with self.db.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE saga_actions SET claimed_by = NULL, due_at = ?"
+                        " WHERE action_id = ? AND claimed_by = ?",
+                        (time.time() + 1.0, action.action_id, self.worker_id),
+                    )
         finally:
             self._in_flight.discard(action.action_id)
             self._wake.set()
@@ -512,6 +536,12 @@ class SagaRunner(Generic[S]):
     async def _record_outcome(self, action: _Action, outcome: str, error: str | None) -> None:
         now = time.time()
         async with self.db.transaction() as tx:
+            # Lock order is always saga row, then its step rows (as in _apply_in): the reverse
+            # order deadlocks against a transition of the same saga on PostgreSQL.
+            await tx.fetchone(
+                "SELECT version FROM saga_instances WHERE saga_id = ?{for_update}",
+                (action.saga_id,),
+            )
             row = await tx.fetchone(
                 "SELECT status, claimed_by, attempts FROM saga_actions"
                 " WHERE action_id = ?{for_update}",

@@ -563,12 +563,13 @@ class ProjectionEngine:
             nxt = await self.store.read_all(after=position, limit=1)
             if nxt:
                 lag_seconds = max((datetime.now(UTC) - nxt[0].recorded_at).total_seconds(), 0.0)
+        owner = cp["owner"] if cp else None
         if runner.lease.held:
             state = runner.state
+        elif await self._nobody_owns(runner.name):
+            state, owner = "stopped", None
         else:
-            state = str(cp["state"]) if cp else "stopped"
-            if state != "failed":
-                state = "stopped" if not cp or cp["owner"] is None else state
+            state = str(cp["state"]) if cp else "running"
         if pointer is not None and pointer["rebuilding_version"] is not None:
             state = "rebuilding"
         elif state == "running" and lag_events > self.config.batch_size:
@@ -585,7 +586,7 @@ class ProjectionEngine:
             errors=errors,
             last_error=last_error,
             parked=int(parked["n"]) if parked else 0,
-            owner=(cp["owner"] if cp else None),
+            owner=owner,
             version=version,
             rebuild_done=rebuild.done if rebuild else None,
             rebuild_total=rebuild.total if rebuild else None,
@@ -596,6 +597,14 @@ class ProjectionEngine:
                 else None
             ),
         )
+
+    async def _nobody_owns(self, name: str) -> bool:
+        """Probe the projection's lease: if we can take it, no live worker owns it."""
+        probe = lease_for(self._lease_url, f"projection:{name}{self._lease_scope}")
+        try:
+            return bool(await probe.try_acquire())
+        finally:
+            await probe.release()
 
     # -- read-your-writes -------------------------------------------------------------------------
 

@@ -1,15 +1,22 @@
 """Load an aggregate from its stream and save what it decided, with optimistic concurrency.
 
 Load = the latest usable snapshot (if the aggregate type has a snapshot policy) plus the events
-after it, or every event. A snapshot is an optimisation only: one whose ``schema`` does not match
-the state classes' current shape, or that cannot be decoded, is ignored and the stream folded
-from the start, so deleting every snapshot changes no result. Save appends with the loaded
-version as ``expected_version`` and, when the policy says so, stores a new snapshot.
+after it, or every event. A snapshot is an optimisation only: one whose ``schema`` does not
+match the state classes' current shape, or that cannot be decoded, is ignored and the stream
+folded from the start, so deleting every snapshot changes no result. Save appends with the
+loaded version as ``expected_version`` and, when the policy says so, stores a new snapshot.
+
+A repository also keeps a bounded in-process cache of the states it loaded or saved, stamped
+with their stream version: a cached load reads only the events after that version (usually
+none). Events are immutable, so a cached state at version v is exactly the fold of versions
+1..v; a stale entry can only make a save fail its expected-version check (and be retried on
+fresh events), never write over another process's update.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,10 +144,32 @@ class Repository(Generic[C, S, E]):
         aggregate: AggregateType[C, S, E],
         *,
         snapshots: SnapshotPolicy | None = None,
+        cache_size: int = 10_000,
     ) -> None:
         self.store = store
         self.aggregate = aggregate
         self.snapshots = snapshots
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Loaded[S]] = OrderedDict()
+
+    def _remember(self, loaded: Loaded[S]) -> Loaded[S]:
+        if self.cache_size <= 0:
+            return loaded
+        current = self._cache.get(loaded.stream_id)
+        if current is None or current.version <= loaded.version:
+            self._cache[loaded.stream_id] = loaded
+        self._cache.move_to_end(loaded.stream_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return loaded
+
+    def forget(self, stream_id: str | None = None) -> None:
+        """Drop cached state (of one stream, or all): e.g. after soft-deleting a stream, which a
+        cached load cannot notice."""
+        if stream_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(stream_id, None)
 
     @cached_property
     def _schema(self) -> str:
@@ -151,6 +180,24 @@ class Repository(Generic[C, S, E]):
 
     async def load(self, stream_id: str) -> Loaded[S]:
         """The current state of ``stream_id`` (the initial state if it has no events)."""
+        cached = self._cache.get(stream_id)
+        if cached is not None:
+            later = await self.store.read_stream(stream_id, from_version=cached.version + 1)
+            if not later:
+                self._cache.move_to_end(stream_id)
+                return cached
+            return self._remember(
+                Loaded(
+                    stream_id,
+                    self._fold(later, cached.state),
+                    later[-1].version,
+                    later[-1].position,
+                    from_snapshot=cached.from_snapshot,
+                )
+            )
+        return self._remember(await self._load_from_store(stream_id))
+
+    async def _load_from_store(self, stream_id: str) -> Loaded[S]:
         if self.snapshots is not None:
             snapshot = await self.store.load_snapshot(stream_id)
             restored = self._restore(snapshot) if snapshot is not None else None
@@ -202,6 +249,9 @@ class Repository(Generic[C, S, E]):
         expected = loaded.version if expected_version is None else expected_version
         result = await self.store.append(loaded.stream_id, new_events, expected_version=expected)
         state = fold(self.aggregate.decider, events, loaded.state)
+        if result.version == loaded.version + len(events):
+            # Our events landed right after the loaded version (also on an idempotent retry).
+            self._remember(Loaded(loaded.stream_id, state, result.version, result.position, False))
         if self.snapshots is not None and self.snapshots.should_snapshot(
             loaded.version, result.version, state
         ):
@@ -260,6 +310,7 @@ class Repositories:
         store: EventStore,
         *,
         snapshots: SnapshotPolicy | Mapping[str, SnapshotPolicy | None] | None = None,
+        cache_size: int = 10_000,
     ) -> Repositories:
         """Repositories on ``store``; ``snapshots`` is one policy for every type, or a policy
         per category (``{"order": EveryNEvents(50)}``)."""
@@ -270,10 +321,14 @@ class Repositories:
             return snapshots.get(category)
 
         return cls(
-            inventory=Repository(store, INVENTORY, snapshots=policy("inventory")),
-            orders=Repository(store, ORDER, snapshots=policy("order")),
-            payments=Repository(store, PAYMENT, snapshots=policy("payment")),
-            shipments=Repository(store, SHIPMENT, snapshots=policy("shipment")),
+            inventory=Repository(
+                store, INVENTORY, snapshots=policy("inventory"), cache_size=cache_size
+            ),
+            orders=Repository(store, ORDER, snapshots=policy("order"), cache_size=cache_size),
+            payments=Repository(store, PAYMENT, snapshots=policy("payment"), cache_size=cache_size),
+            shipments=Repository(
+                store, SHIPMENT, snapshots=policy("shipment"), cache_size=cache_size
+            ),
         )
 
     def for_category(self, category: str) -> Repository[Any, Any, Any]:

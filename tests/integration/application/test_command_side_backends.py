@@ -33,12 +33,15 @@ def url(request: pytest.FixtureRequest) -> str:
 
 
 @asynccontextmanager
-async def process(url: str, snapshot_every: int | None = None) -> AsyncIterator[CommandBus]:
+async def process(
+    url: str, snapshot_every: int | None = None, cache_size: int = 10_000
+) -> AsyncIterator[CommandBus]:
     """One 'process': its own store connection(s) and bus."""
     store: EventStore = await open_store(url, upcasters=domain_upcasters())
     policy = EveryNEvents(snapshot_every) if snapshot_every else None
     try:
-        yield CommandBus(store, repositories=Repositories.build(store, snapshots=policy))
+        repos = Repositories.build(store, snapshots=policy, cache_size=cache_size)
+        yield CommandBus(store, repositories=repos)
     finally:
         await store.close()
 
@@ -133,14 +136,14 @@ async def test_order_numbers_are_unique_across_concurrent_processes(url: str) ->
 
 
 async def test_snapshots_on_the_backend_give_the_same_state_as_the_events(url: str) -> None:
-    async with process(url, snapshot_every=3) as bus:
+    async with process(url, snapshot_every=3, cache_size=0) as bus:
         await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("2.50", "EUR"), 1))
         for i in range(8):
             await bus.dispatch(inventory.ReserveStock("MUG-1", f"o{i}", 1))
             await bus.dispatch(inventory.ReplenishStock("MUG-1", 2))
         from_snapshot = await bus.repositories.inventory.load("inventory-MUG-1")
         assert from_snapshot.from_snapshot
-        plain = await Repositories.build(bus.store).inventory.load("inventory-MUG-1")
+        plain = await Repositories.build(bus.store, cache_size=0).inventory.load("inventory-MUG-1")
         assert (from_snapshot.state, from_snapshot.version, from_snapshot.position) == (
             plain.state,
             plain.version,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from app_fixtures import memory_store, new_order, register_mug
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from cairn.application import CommandBus, EveryNEvents, Repositories, SnapshotWhen
 from cairn.domain import inventory, orders
 from cairn.domain.money import Money
-from cairn.errors import CairnError
+from cairn.errors import CairnError, ConcurrencyError
 from cairn.store import EventStore
 
 
@@ -28,7 +29,7 @@ async def test_a_stream_without_events_loads_as_the_initial_state() -> None:
 
 async def test_saving_appends_at_the_loaded_version_and_snapshots_per_policy() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(2))
+    repos = Repositories.build(store, snapshots=EveryNEvents(2), cache_size=0)
     bus = CommandBus(store, repositories=repos)
     await register_mug(bus, stock=10)  # versions 1-2: crosses 2 → snapshot at 2
     snapshot = await store.load_snapshot("inventory-MUG-1")
@@ -44,7 +45,7 @@ async def test_saving_appends_at_the_loaded_version_and_snapshots_per_policy() -
 
 async def test_a_snapshot_taken_under_another_state_schema_is_ignored() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1))
+    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
     await register_mug(CommandBus(store, repositories=repos), stock=10)
     snapshot = await store.load_snapshot("inventory-MUG-1")
     assert snapshot is not None
@@ -61,7 +62,7 @@ async def test_a_snapshot_taken_under_another_state_schema_is_ignored() -> None:
 
 async def test_an_undecodable_snapshot_is_ignored() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1))
+    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
     await register_mug(CommandBus(store, repositories=repos), stock=10)
     snapshot = await store.load_snapshot("inventory-MUG-1")
     assert snapshot is not None
@@ -123,9 +124,12 @@ steps = st.one_of(
 )
 
 
-async def run(store: EventStore, every: int | None, commands: list[Any]) -> list[Any]:
+async def run(
+    store: EventStore, every: int | None, commands: list[Any], cache_size: int = 0
+) -> list[Any]:
     policy = EveryNEvents(every) if every else None
-    bus = CommandBus(store, repositories=Repositories.build(store, snapshots=policy))
+    repos = Repositories.build(store, snapshots=policy, cache_size=cache_size)
+    bus = CommandBus(store, repositories=repos)
     outcomes: list[Any] = []
     await register_mug(bus, stock=5, price="2.50")
     await bus.dispatch(new_order(ORDER_IDS[0]))
@@ -139,7 +143,7 @@ async def run(store: EventStore, every: int | None, commands: list[Any]) -> list
 
 
 async def states(store: EventStore) -> list[Any]:
-    repos = Repositories.build(store)  # no snapshots: the reference fold
+    repos = Repositories.build(store, cache_size=0)  # no snapshots, no cache: the reference
     return [
         (await repos.inventory.load("inventory-MUG-1")).state,
         (await repos.orders.load(f"order-{ORDER_IDS[0]}")).state,
@@ -150,9 +154,12 @@ async def states(store: EventStore) -> list[Any]:
 @given(commands=st.lists(steps, max_size=25), every=st.integers(1, 4))
 def test_deleting_every_snapshot_changes_no_result(commands: list[Any], every: int) -> None:
     async def scenario() -> None:
-        with_snapshots, without = await memory_store(), await memory_store()
-        assert await run(with_snapshots, every, commands) == await run(without, None, commands)
-        repos = Repositories.build(with_snapshots, snapshots=EveryNEvents(every))
+        with_snapshots, without, cached = [await memory_store() for _ in range(3)]
+        reference = await run(without, None, commands)
+        assert await run(with_snapshots, every, commands) == reference
+        assert await run(cached, every, commands, cache_size=100) == reference
+        assert await states(cached) == await states(without)
+        repos = Repositories.build(with_snapshots, snapshots=EveryNEvents(every), cache_size=0)
         from_snapshots = [
             (await repos.inventory.load("inventory-MUG-1")).state,
             (await repos.orders.load(f"order-{ORDER_IDS[0]}")).state,
@@ -176,9 +183,32 @@ async def test_snapshot_now_records_the_current_state() -> None:
 
 async def test_money_survives_a_snapshot_exactly() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1))
+    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
     bus = CommandBus(store, repositories=repos)
     await register_mug(bus, price="0.10")
     loaded = await repos.inventory.load("inventory-MUG-1")
     assert loaded.from_snapshot
     assert loaded.state.unit_price == Money.of("0.10", "EUR")
+
+
+async def test_a_cached_state_still_sees_events_written_by_another_process() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)  # separate repositories and caches
+    await register_mug(mine, stock=10)
+    assert (await mine.repositories.inventory.load("inventory-MUG-1")).state.on_hand == 10
+    await theirs.dispatch(inventory.ReplenishStock("MUG-1", 5))
+    loaded = await mine.repositories.inventory.load("inventory-MUG-1")
+    assert (loaded.version, loaded.state.on_hand) == (3, 15)
+
+
+async def test_a_stale_cache_never_loses_another_writers_update() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)
+    await register_mug(mine, stock=10)
+    stale = await mine.repositories.inventory.load("inventory-MUG-1")
+    await theirs.dispatch(inventory.ReplenishStock("MUG-1", 5))
+    with pytest.raises(ConcurrencyError):
+        await mine.repositories.inventory.save(stale, [inventory.StockReplenished("MUG-1", 1)])
+    await mine.dispatch(inventory.ReplenishStock("MUG-1", 1))
+    fresh = await Repositories.build(store, cache_size=0).inventory.load("inventory-MUG-1")
+    assert fresh.state.on_hand == 16

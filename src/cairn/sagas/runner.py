@@ -336,6 +336,8 @@ class SagaRunner(Generic[S]):
                     self._held.add(p)
                     tasks.create_task(self._follow(p))
                     self._wake.set()
+                    # Let workers starting together interleave, so partitions spread out.
+                    await asyncio.sleep(random.uniform(0.0, 0.2))
             await asyncio.sleep(1.0)
 
     async def _take_over(self, p: int) -> None:
@@ -479,6 +481,15 @@ class SagaRunner(Generic[S]):
                 await tx.execute(
                     "UPDATE saga_actions SET claimed_by = ? WHERE action_id = ?",
                     (self.worker_id, row[0]),
+                )
+                await self._log(
+                    tx,
+                    str(row[1]),
+                    "started",
+                    str(row[4]),
+                    None,
+                    str(row[0]),
+                    {"worker": self.worker_id, "attempt": int(row[8]) + 1},
                 )
         for row in rows:
             action = _action(row)

@@ -24,7 +24,8 @@ from cairn.domain.ids import payment_id_for
 
 WORKER = str(Path(__file__).with_name("saga_worker.py"))
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite", "postgres"])]
+pytestmark = pytest.mark.slow
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 
 
 @pytest.fixture
@@ -66,11 +67,12 @@ class Workers:
 def workers_for(tmp_path: Path) -> Iterator[Any]:
     made: list[Workers] = []
 
-    def make(url: str, latency: float = 0.0, **policy: Any) -> Workers:
+    def make(url: str, latency: float = 0.0, partitions: int = 1, **policy: Any) -> Workers:
         workers = Workers(
             {
                 "url": url,
                 "latency": latency,
+                "partitions": partitions,
                 "gateway_ledger": str(tmp_path / "gateway.jsonl"),
                 "carrier_ledger": str(tmp_path / "carrier.jsonl"),
                 "policy": {
@@ -114,6 +116,7 @@ async def wait_resting(world: Any, orders: list[str], timeout: float) -> None:
     raise AssertionError(f"sagas not finished: {[await world.saga(o) for o in orders]}")
 
 
+@BACKENDS
 async def test_killing_the_worker_at_random_points_changes_no_outcome(
     url: str, workers_for: Any, tmp_path: Path
 ) -> None:
@@ -163,6 +166,7 @@ async def test_killing_the_worker_at_random_points_changes_no_outcome(
                 assert len(types) == len(set(types)), (stream, types)
 
 
+@BACKENDS
 async def test_a_deadline_set_before_a_crash_fires_after_the_restart(
     url: str, workers_for: Any
 ) -> None:
@@ -179,3 +183,53 @@ async def test_a_deadline_set_before_a_crash_fires_after_the_restart(
         assert saga.data["reason"] == "saga deadline exceeded"
         assert await order_status(world.store, order) == "cancelled"
         assert await stock(world.store, "MUG") == (10, 0)
+
+
+def _no_step_ran_twice_at_once(history: list[Any], dead_pid: int) -> None:
+    """Between a step's ``started`` and its answer nobody starts it again, unless the worker
+    that started it was killed (its successor must re-run it)."""
+    running: dict[str, str] = {}
+    for entry in history:
+        if entry.kind == "started":
+            previous = running.get(entry.message_id)
+            if previous is not None:
+                assert previous.split(":")[1] == str(dead_pid), (
+                    f"{entry.step} started twice concurrently"
+                )
+            running[entry.message_id] = entry.detail["worker"]
+        elif entry.kind in ("succeeded", "retrying", "failed"):
+            running.pop(entry.message_id, None)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_workers_share_sagas_and_one_takes_over_when_the_other_dies(
+    url: str, workers_for: Any, tmp_path: Path
+) -> None:
+    async with observer(url) as world:
+        await world.product("MUG", 100)
+        workers = workers_for(url, latency=0.1, partitions=4)
+        first = workers.start()
+        workers.start()
+        tokens = ["tok_ok", "tok_flaky", "tok_decline", "tok_ok"] * 3
+        orders = [await world.order({"MUG": 1}, token) for token in tokens]
+        await asyncio.sleep(0.4)
+        workers.kill(first)
+        await wait_resting(world, orders, timeout=60)
+
+        confirmed = [o for o, t in zip(orders, tokens, strict=True) if t != "tok_decline"]
+        for order in orders:
+            expected = "confirmed" if order in confirmed else "cancelled"
+            assert await order_status(world.store, order) == expected
+        assert await stock(world.store, "MUG") == (100, len(confirmed))
+        gateway = Ledger(str(tmp_path / "gateway.jsonl"))
+        per_payment = Counter(e.subject for e in gateway.entries("authorize"))
+        assert sorted(per_payment) == sorted(payment_id_for(o) for o in confirmed)
+        assert set(per_payment.values()) == {1}
+        workers_seen: set[str] = set()
+        for order in orders:
+            record = await world.saga(order)
+            assert record is not None
+            history = await world.runner.history(record.saga_id)
+            _no_step_ran_twice_at_once(history, first.pid)
+            workers_seen |= {h.detail["worker"] for h in history if h.kind == "started"}
+        assert len(workers_seen) == 2

@@ -34,7 +34,7 @@ def cairn_env(database_url: str, **extra: str) -> dict[str, str]:
         {
             "CAIRN_DATABASE_URL": database_url,
             "CAIRN_TOKENS": TOKENS,
-            "CAIRN_LOG_LEVEL": "WARNING",
+            "CAIRN_LOG_LEVEL": os.environ.get("CAIRN_E2E_LOG_LEVEL", "INFO"),
         }
     )
     env.update(extra)
@@ -93,7 +93,8 @@ def problem(r: httpx.Response) -> Mapping[str, Any]:
     assert r.headers["content-type"].startswith("application/problem+json"), r.text
     body: Mapping[str, Any] = r.json()
     assert body["status"] == r.status_code
-    assert isinstance(body["code"], str) and body["code"]
+    assert isinstance(body["code"], str)
+    assert body["code"]
     return body
 
 

@@ -113,7 +113,7 @@ class RequestMiddleware:
             413,
             "app.body_too_large",
             f"the request body exceeds the limit of {self.max_body_bytes} bytes",
-            limit=self.max_body_bytes,
+            extra={"limit": self.max_body_bytes},
         )
 
     async def _too_big(self, scope: Scope, receive: Receive) -> Any:

@@ -58,8 +58,9 @@ def problem_response(
     *,
     instance: str | None = None,
     headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
+    """A problem document; ``extra`` members never override the standard ones."""
     body: dict[str, Any] = {
         "type": f"https://cairn.dev/problems/{code}",
         "title": _title(status),
@@ -72,7 +73,7 @@ def problem_response(
     cid = current_correlation_id()
     if cid:
         body["correlation_id"] = cid
-    for key, value in extra.items():
+    for key, value in (extra or {}).items():
         if key not in body:
             body[key] = _jsonable(value)
     return Response(
@@ -138,7 +139,7 @@ async def _on_cairn_error(request: Request, exc: Exception) -> Response:
         exc.message,
         instance=request.url.path,
         headers=headers,
-        **exc.details,
+        extra=exc.details,
     )
 
 
@@ -150,7 +151,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
         exc.detail,
         instance=request.url.path,
         headers=exc.headers,
-        **exc.extra,
+        extra=exc.extra,
     )
 
 
@@ -171,7 +172,7 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
         "app.validation",
         f"invalid request: {first['location']}: {first['message']}",
         instance=request.url.path,
-        errors=details,
+        extra={"errors": details},
     )
 
 

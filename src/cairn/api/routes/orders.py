@@ -30,6 +30,7 @@ from cairn.api.schemas import (
     PlaceOrderRequest,
 )
 from cairn.domain import orders
+from cairn.errors import DomainError
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -133,14 +134,19 @@ async def remove_item(
 ) -> Response:
     """Remove a whole line from a draft order (404 when the SKU is not on it)."""
     await _ensure_visible(runtime, user, order_id)
-    return await commands.execute(
-        request,
-        runtime,
-        user,
-        lambda _: orders.RemoveItem(order_id=order_id, sku=sku),
-        _order_result,
-        status=200,
-    )
+    try:
+        return await commands.execute(
+            request,
+            runtime,
+            user,
+            lambda _: orders.RemoveItem(order_id=order_id, sku=sku),
+            _order_result,
+            status=200,
+        )
+    except DomainError as exc:
+        if exc.code == "order.item_not_found":  # the path names a line that does not exist
+            raise ProblemError(404, exc.code, exc.message, sku=sku) from None
+        raise
 
 
 @router.post("/{order_id}/place", status_code=202, response_model=OrderResult, responses=_RESPONSES)

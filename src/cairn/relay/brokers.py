@@ -1,9 +1,10 @@
 """One publisher per broker, chosen by URL scheme: ``nats://``, ``amqp://``, ``redis://``.
 
-Every publisher has the same small contract: :meth:`Publisher.publish` sends a batch in order,
-pipelined, and returns only once the broker has confirmed *every* message of it. When it cannot,
-it raises :class:`PublishError` carrying how many leading messages were confirmed, so the relay
-can move its checkpoint over exactly that prefix and never past an unconfirmed event.
+Every publisher has the same small contract: :meth:`Publisher.send` writes a batch in order,
+pipelined, and returns a future that resolves only once the broker has confirmed *every* message
+of it. When it cannot, it fails with :class:`PublishError` carrying how many leading messages were
+confirmed, so the relay can move its checkpoint over exactly that prefix and never past an
+unconfirmed event.
 
 Order: each publisher writes the batch on one connection (one channel for AMQP, one pipeline
 for Redis) in position order and the broker appends in arrival order, so per stream the
@@ -66,11 +67,19 @@ class Publisher(ABC):
         """Open the connection and declare what SPEC §6 says must exist. Raises if unreachable."""
 
     @abstractmethod
-    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Publish ``messages`` in order and wait for every confirmation.
+    async def send(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[None]:
+        """Put ``messages`` on the wire in order, after anything sent before; return a future
+        that resolves once the broker confirmed every one of them, or fails with
+        :class:`PublishError` carrying the confirmed prefix length. Raises
+        :class:`PublishError` itself if the messages could not even be sent.
 
-        Raises :class:`PublishError` (with the confirmed prefix length) on any failure.
+        The relay keeps a couple of batches in flight this way, so the broker works on one
+        batch while the next is encoded and written.
         """
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send ``messages`` and wait for every confirmation (raises :class:`PublishError`)."""
+        await (await self.send(messages))
 
     @abstractmethod
     async def close(self) -> None:
@@ -164,7 +173,7 @@ class NatsPublisher(Publisher):
         self._nc: Any = None
         self._reply_prefix = ""
         self._batch = 0
-        self._tracker: _AckTracker | None = None
+        self._trackers: dict[str, _AckTracker] = {}
 
     async def connect(self) -> None:
         import nats
@@ -175,9 +184,9 @@ class NatsPublisher(Publisher):
             return None
 
         async def _lost(*_: Any) -> None:
-            # Fail the batch in flight now rather than at its confirm timeout.
-            if self._tracker is not None:
-                self._tracker.fail(ConnectionError("connection to NATS lost"))
+            # Fail the batches in flight now rather than at their confirm timeout.
+            for tracker in list(self._trackers.values()):
+                tracker.fail(ConnectionError("connection to NATS lost"))
 
         # allow_reconnect=False: a dead connection fails the batch at once and the relay owns
         # the retry policy (see the module docstring). Subject validation is skipped because
@@ -203,9 +212,9 @@ class NatsPublisher(Publisher):
         await self._nc.subscribe(self._reply_prefix + ">", cb=self._on_ack)
 
     async def _on_ack(self, msg: Any) -> None:
-        tracker = self._tracker
         batch, _, index = msg.subject[len(self._reply_prefix) :].partition(".")
-        if tracker is None or batch != str(self._batch):
+        tracker = self._trackers.get(batch)
+        if tracker is None:
             return  # a late ack of an abandoned batch
         data: bytes = msg.data or b""
         status = (msg.headers or {}).get("Status")
@@ -218,19 +227,18 @@ class NatsPublisher(Publisher):
         else:
             tracker.ack(int(index))
 
-    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+    async def send(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[None]:
         nc = self._nc
         if nc is None:
             raise PublishError("not connected to NATS", 0)
-        if not messages:
-            return
         self._batch += 1
-        tracker = self._tracker = _AckTracker(len(messages))
-        prefix = f"{self._reply_prefix}{self._batch}."
+        batch = str(self._batch)
+        tracker = self._trackers[batch] = _AckTracker(len(messages))
+        prefix = f"{self._reply_prefix}{batch}."
         subject_prefix = self.topic + "."
         try:
             # Sequential awaits on one connection: the stream stores the messages in position
-            # order; the acks are awaited together below.
+            # order; the acks are awaited together by the returned future.
             for index, message in enumerate(messages):
                 headers = {"Nats-Msg-Id": message.id, "Content-Type": CONTENT_TYPE}
                 if message.headers:
@@ -241,23 +249,42 @@ class NatsPublisher(Publisher):
                     reply=prefix + str(index),
                     headers=headers,
                 )
-            await asyncio.wait_for(asyncio.shield(tracker.done), self.confirm_timeout)
+        except Exception as exc:
+            self._trackers.pop(batch, None)
+            tracker.fail(exc)
+            tracker.done.exception()  # retrieved: reported here
+            confirmed = tracker.confirmed_prefix()
+            raise PublishError(
+                f"NATS publish failed after {confirmed}: {exc!r}", confirmed
+            ) from exc
+        return asyncio.ensure_future(self._confirmed(batch, tracker))
+
+    async def _confirmed(self, batch: str, tracker: _AckTracker) -> None:
+        try:
+            if tracker.remaining:
+                await asyncio.wait_for(asyncio.shield(tracker.done), self.confirm_timeout)
+            elif tracker.done.done():
+                tracker.done.result()
         except Exception as exc:
             confirmed = tracker.confirmed_prefix()
             if tracker.done.done() and not tracker.done.cancelled():
-                tracker.done.exception()  # retrieved: it is reported below
+                tracker.done.exception()  # retrieved: reported below
             else:
                 tracker.done.cancel()
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"no JetStream ack within {self.confirm_timeout:g} s")
+            size = len(tracker.acked)
             raise PublishError(
-                f"NATS: {confirmed} of {len(messages)} messages confirmed; {exc!r}", confirmed
+                f"NATS: {confirmed} of {size} messages confirmed; {exc!r}", confirmed
             ) from exc
         finally:
-            self._tracker = None
+            self._trackers.pop(batch, None)
 
     async def close(self) -> None:
-        nc, self._nc, self._tracker = self._nc, None, None
+        nc, self._nc = self._nc, None
+        for tracker in self._trackers.values():
+            tracker.fail(ConnectionError("publisher closed"))
+        self._trackers = {}
         if nc is not None:
             with contextlib.suppress(Exception):
                 await nc.close()
@@ -288,7 +315,7 @@ class AmqpPublisher(Publisher):
         # few thousand messages per second.
         self._channel = await channel.get_underlay_channel()
 
-    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+    async def send(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[None]:
         from aiormq import spec
 
         channel = self._channel
@@ -316,11 +343,11 @@ class AmqpPublisher(Publisher):
 
         # Tasks start in creation order and none yields before taking aiormq's FIFO channel
         # lock (wait=False queues the frames without waiting for the socket), so the broker
-        # receives the batch in position order; the confirms are awaited together.
+        # receives the batch (and the batches) in position order; confirms are awaited together.
         futures: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(confirmed(message)) for message in messages
         ]
-        await _await_all(futures, self.confirm_timeout, "RabbitMQ")
+        return asyncio.ensure_future(_await_all(futures, self.confirm_timeout, "RabbitMQ"))
 
     async def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -350,7 +377,7 @@ class RedisPublisher(Publisher):
         )
         await self._client.ping()
 
-    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+    async def send(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[None]:
         if self._client is None:
             raise PublishError("not connected to Redis", 0)
         # One pipeline, one round trip: Redis executes the XADDs in order. A reply is the
@@ -365,6 +392,11 @@ class RedisPublisher(Publisher):
         for index, result in enumerate(results):
             if isinstance(result, Exception):
                 raise PublishError(f"Redis XADD failed: {result!r}", index)
+        # The replies were the confirmations: nothing left to wait for. (Pipelines are not
+        # overlapped: two could run on two pooled connections and interleave.)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def close(self) -> None:
         client, self._client = self._client, None

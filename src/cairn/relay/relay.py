@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -28,7 +29,7 @@ from cairn.leases import Lease
 from cairn.relay.brokers import Publisher, PublishError
 from cairn.relay.checkpoints import CheckpointStore
 from cairn.relay.cloudevents import OutgoingMessage
-from cairn.store.base import EventStore
+from cairn.store.base import EventStore, RecordedEvent
 
 log = logging.getLogger("cairn.relay")
 
@@ -81,6 +82,7 @@ class Relay:
         backoff_max: float = 5.0,
         lease_retry: float = 1.0,
         idle_wait: float = 1.0,
+        pipeline_depth: int = 2,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -92,6 +94,7 @@ class Relay:
         self.backoff_max = backoff_max
         self.lease_retry = lease_retry
         self.idle_wait = idle_wait
+        self.pipeline_depth = max(1, pipeline_depth)
         self._state: RelayState = "stopped"
         self._position = 0
         self._published = 0
@@ -142,21 +145,55 @@ class Relay:
         log.info("relay %s owns the lease; resuming after position %d", self.name, self._position)
 
     async def _pump(self) -> None:
-        while not self._closed:
-            batch = await self.store.read_all(after=self._position, limit=self.batch_size)
-            if not batch:
-                self._state = "running"
-                await self.store.wait_for_append(self._position, timeout=self.idle_wait)
-                continue
-            messages = [OutgoingMessage.from_event(event) for event in batch]
-            try:
-                await self.publisher.publish(messages)
-            except PublishError as exc:
-                if exc.confirmed:
-                    await self._save(batch[exc.confirmed - 1].position, exc.confirmed)
-                raise
-            await self._save(batch[-1].position, len(batch))
-            self._state = "running"
+        # Up to ``pipeline_depth`` batches are in flight: the next batch is read, encoded and
+        # written while the broker confirms the previous one. Confirmations are settled (and the
+        # checkpoint saved) strictly oldest first, so it still never passes an unconfirmed event.
+        inflight: deque[tuple[asyncio.Future[None], list[RecordedEvent]]] = deque()
+        read_after = self._position
+        try:
+            while not self._closed:
+                batch: list[RecordedEvent] = []
+                if len(inflight) < self.pipeline_depth:
+                    batch = await self.store.read_all(after=read_after, limit=self.batch_size)
+                if batch:
+                    messages = [OutgoingMessage.from_event(event) for event in batch]
+                    try:
+                        confirmation = await self.publisher.send(messages)
+                    except PublishError as exc:
+                        while inflight:
+                            await self._settle_oldest(inflight)
+                        if exc.confirmed:
+                            await self._save(batch[exc.confirmed - 1].position, exc.confirmed)
+                        raise
+                    inflight.append((confirmation, batch))
+                    read_after = batch[-1].position
+                    # Already confirmed (Redis replies are the confirmation): save it now, so a
+                    # crash re-publishes as little as possible.
+                    while inflight and inflight[0][0].done():
+                        await self._settle_oldest(inflight)
+                elif inflight:
+                    await self._settle_oldest(inflight)
+                else:
+                    self._state = "running"
+                    await self.store.wait_for_append(self._position, timeout=self.idle_wait)
+        finally:
+            for confirmation, _ in inflight:
+                confirmation.cancel()
+                if confirmation.done() and not confirmation.cancelled():
+                    confirmation.exception()  # retrieved: superseded by the error being raised
+
+    async def _settle_oldest(
+        self, inflight: deque[tuple[asyncio.Future[None], list[RecordedEvent]]]
+    ) -> None:
+        confirmation, batch = inflight.popleft()
+        try:
+            await confirmation
+        except PublishError as exc:
+            if exc.confirmed:
+                await self._save(batch[exc.confirmed - 1].position, exc.confirmed)
+            raise
+        await self._save(batch[-1].position, len(batch))
+        self._state = "running"
 
     async def _save(self, position: int, count: int) -> None:
         # The broker has these events whatever happens next; but the checkpoint row is the

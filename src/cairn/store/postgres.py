@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -55,6 +56,8 @@ from cairn.store.base import (
 )
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import postgres_conninfo
+
+_loads = json.loads
 
 CHANNEL: Final = "cairn_events"
 CONNECT_TIMEOUT: Final = 5
@@ -208,23 +211,26 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ),
 )
 
+#: ``data`` and ``metadata`` travel as one JSON array text, decoded by one ``json.loads`` per
+#: row: half the decoder calls of two jsonb columns, which dominate a ``read_all`` scan.
 _COLUMNS: Final = (
-    "e.id, e.stream_id, e.type, e.data, e.metadata, e.version, e.position, e.recorded_at, "
-    "e.schema_version"
+    "e.id, e.stream_id, e.type, '[' || e.data::text || ',' || e.metadata::text || ']', "
+    "e.version, e.position, e.recorded_at, e.schema_version"
 )
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
+    data, metadata = _loads(row[3])
     return RecordedEvent(
         id=row[0],
         stream_id=row[1],
         type=row[2],
-        data=row[3],
-        metadata=row[4],
-        version=row[5],
-        position=row[6],
-        recorded_at=row[7],
-        schema_version=row[8],
+        data=data,
+        metadata=metadata,
+        version=row[4],
+        position=row[5],
+        recorded_at=row[6],
+        schema_version=row[7],
     )
 
 
@@ -396,7 +402,9 @@ class PostgresEventStore(EventStore):
             async with self._connection() as conn:
                 cur = await conn.execute(
                     "SELECT r_version, r_position FROM cairn_append"
-                    "(%s, %s, %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[])",
+                    # %b, binary parameters: text-format arrays would quote every JSON string
+                    # element with regular expressions, which costs more than the round trip.
+                    "(%s, %s, %b::uuid[], %b::text[], %b::text[], %b::text[], %b::int[])",
                     params,
                 )
                 row = await cur.fetchone()
@@ -493,10 +501,10 @@ class PostgresEventStore(EventStore):
         events: list[RecordedEvent] = []
         previous = after
         for row in rows:
-            if row[6] != previous + 1 and not row[9]:
+            if row[5] != previous + 1 and not row[8]:
                 return events, True
             events.append(_decode(row))
-            previous = row[6]
+            previous = row[5]
         return events, False
 
     async def subscribe(

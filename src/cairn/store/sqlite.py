@@ -90,9 +90,15 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     ),
 )
 
+#: ``data`` and ``metadata`` come back as one JSON array text: one decoder call per row.
 _COLUMNS: Final = (
+    "id, stream_id, type, '[' || data || ',' || metadata || ']', version, position, "
+    "recorded_at, schema_version"
+)
+_INSERT_COLUMNS: Final = (
     "id, stream_id, type, data, metadata, version, position, recorded_at, schema_version"
 )
+_loads = json.loads
 
 
 def to_micros(moment: datetime) -> int:
@@ -105,16 +111,17 @@ def from_micros(micros: int) -> datetime:
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
+    data, metadata = _loads(row[3])
     return RecordedEvent(
         id=uuid.UUID(row[0]),
         stream_id=row[1],
         type=row[2],
-        data=json.loads(row[3]),
-        metadata=json.loads(row[4]),
-        version=row[5],
-        position=row[6],
-        recorded_at=from_micros(row[7]),
-        schema_version=row[8],
+        data=data,
+        metadata=metadata,
+        version=row[4],
+        position=row[5],
+        recorded_at=from_micros(row[6]),
+        schema_version=row[7],
     )
 
 
@@ -270,29 +277,31 @@ class SQLiteEventStore(EventStore):
         ]
         now = to_micros(datetime.now(UTC))
         async with self._transaction() as conn:
-            replay = await self._recognise_retry(conn, stream_id, events)
-            if replay is not None:
-                return replay
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT version, deleted FROM streams WHERE stream_id = ?", (stream_id,)
-                )
+            # One round trip to the database thread for everything the checks need.
+            ((first_stream, first_version, actual, deleted, base),) = await conn.execute_fetchall(
+                "SELECT (SELECT stream_id FROM events WHERE id = ?1), "
+                "(SELECT version FROM events WHERE id = ?1), "
+                "(SELECT version FROM streams WHERE stream_id = ?2), "
+                "(SELECT deleted FROM streams WHERE stream_id = ?2), "
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'events')",
+                (str(events[0].event_id), stream_id),
             )
-            actual = rows[0][0] if rows else 0
-            if rows and rows[0][1]:
+            if first_stream is not None:
+                return await self._recognise_retry(
+                    conn, stream_id, events, first_stream, first_version
+                )
+            actual = actual or 0
+            base = base or 0
+            if deleted:
                 raise StreamDeletedError(f"stream {stream_id!r} is deleted")
             if expected is STREAM_EXISTS:
                 if actual == 0:
                     raise ConcurrencyError(stream_id, expected, actual)
             elif not isinstance(expected, StreamState) and expected != actual:
                 raise ConcurrencyError(stream_id, expected, actual)
-            seq = list(
-                await conn.execute_fetchall("SELECT seq FROM sqlite_sequence WHERE name='events'")
-            )
-            base = seq[0][0] if seq else 0
             try:
                 await conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             str(event.event_id),
@@ -325,20 +334,18 @@ class SQLiteEventStore(EventStore):
         return AppendResult(version=version, position=base + len(events))
 
     async def _recognise_retry(
-        self, conn: aiosqlite.Connection, stream_id: str, events: list[NewEvent]
-    ) -> AppendResult | None:
-        rows = list(
-            await conn.execute_fetchall(
-                "SELECT stream_id, version FROM events WHERE id = ?", (str(events[0].event_id),)
-            )
-        )
-        if not rows:
-            return None
-        if rows[0][0] != stream_id:
+        self,
+        conn: aiosqlite.Connection,
+        stream_id: str,
+        events: list[NewEvent],
+        first_stream: str,
+        first: int,
+    ) -> AppendResult:
+        """The first id is stored: this is a retry of the same batch, or a mistake."""
+        if first_stream != stream_id:
             raise InvalidEventError(
                 f"event id {events[0].event_id} is already stored in another stream"
             )
-        first = rows[0][1]
         stored = list(
             await conn.execute_fetchall(
                 "SELECT id, version, position FROM events WHERE stream_id = ? "

@@ -1,0 +1,258 @@
+"""Event store benchmark: cairn against the ``eventsourcing`` library and raw psycopg INSERTs.
+
+    python -m bench store [--quick]
+
+All three write to the same PostgreSQL server, each into a fresh database created for the run
+and dropped afterwards. A "command" appends 5 events (about 60 bytes of JSON each) to a new
+stream in one transaction:
+
+* cairn: ``store.append(stream, [5 × NewEvent], expected_version=0)``.
+* eventsourcing 9.5.6: ``PostgresApplicationRecorder.insert_events`` of 5 ``StoredEvent`` rows
+  (its notification log: ``LOCK TABLE … EXCLUSIVE`` for ordering), one pooled connection per
+  writer thread.
+* raw: one multi-row ``INSERT`` of 5 equivalent rows (bigserial position, stream, version, id,
+  type, jsonb data and metadata, timestamp) into an indexed table, autocommit, one connection
+  per writer: the floor of what any store can cost.
+
+Measured: 8 concurrent writers and 1 sequential writer (events/s, fixed duration each);
+``read_all`` full scan in pages of 1000 (decoded events/s); ``read_stream`` of a 10k-event
+stream (p50); SQLite and memory appends/s and read_all events/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+import cairn
+from bench.common import Report, Stopwatch, percentile, scratch_pg_database
+from cairn import NewEvent
+from cairn.store import EventStore
+
+EVENTS_PER_COMMAND = 5
+
+
+def payload(i: int, k: int) -> dict[str, Any]:
+    return {"sku": "MUG-1", "quantity": k + 1, "unit_price": "12.50", "n": i}
+
+
+def new_events(i: int) -> list[NewEvent]:
+    return [
+        NewEvent("ItemAdded", payload(i, k), {"correlation_id": "bench"})
+        for k in range(EVENTS_PER_COMMAND)
+    ]
+
+
+async def drive(
+    writers: int, seconds: float, command: Callable[[int, int], Awaitable[None]]
+) -> float:
+    """Run ``writers`` concurrent loops of ``command(writer, i)`` for ``seconds``; events/s."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * writers
+
+    async def loop(w: int) -> None:
+        i = 0
+        while time.perf_counter() < deadline:
+            await command(w, i)
+            i += 1
+        counts[w] = i
+
+    clock = Stopwatch()
+    await asyncio.gather(*(loop(w) for w in range(writers)))
+    return sum(counts) * EVENTS_PER_COMMAND / clock.elapsed
+
+
+# --- cairn -----------------------------------------------------------------------------------
+
+
+async def cairn_writes(store: EventStore, writers: int, seconds: float, tag: str) -> float:
+    async def command(w: int, i: int) -> None:
+        await store.append(f"bench-{tag}{w}-{i}", new_events(i), expected_version=0)
+
+    return await drive(writers, seconds, command)
+
+
+async def cairn_reads(store: EventStore, report: Report, label: str) -> None:
+    clock = Stopwatch()
+    total = 0
+    after = 0
+    while batch := await store.read_all(after=after, limit=1000):
+        total += len(batch)
+        after = batch[-1].position
+    report.add(f"{label} read_all full scan", total / clock.elapsed, "events/s", f"{total} events")
+
+
+async def read_stream_p50(store: EventStore, report: Report, label: str, samples: int) -> float:
+    for chunk in range(20):
+        events = [NewEvent("ItemAdded", payload(chunk * 500 + k, k)) for k in range(500)]
+        await store.append("bench-long", events, expected_version=chunk * 500)
+    times = []
+    for _ in range(samples):
+        clock = Stopwatch()
+        read = await store.read_stream("bench-long")
+        times.append(clock.elapsed * 1000)
+        assert len(read) == 10_000
+    return report.add(f"{label} read_stream 10k events p50", percentile(times, 50), "ms")
+
+
+# --- raw psycopg -----------------------------------------------------------------------------
+
+RAW_DDL = """
+CREATE TABLE raw_events (
+    position bigserial PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL,
+    id uuid NOT NULL UNIQUE, type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(), UNIQUE (stream_id, version)
+)
+"""
+RAW_INSERT = (
+    "INSERT INTO raw_events (stream_id, version, id, type, data, metadata) VALUES "
+    + ", ".join(["(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"] * EVENTS_PER_COMMAND)
+)
+
+
+async def raw_writes(url: str, writers: int, seconds: float, tag: str) -> float:
+    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(writers)]
+    metadata = json.dumps({"correlation_id": "bench"})
+
+    async def command(w: int, i: int) -> None:
+        params: list[Any] = []
+        for k in range(EVENTS_PER_COMMAND):
+            params += [f"raw-{tag}{w}-{i}", k + 1, uuid.uuid4(), "ItemAdded"]
+            params += [json.dumps(payload(i, k)), metadata]
+        await conns[w].execute(RAW_INSERT, params)
+
+    try:
+        return await drive(writers, seconds, command)
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+# --- eventsourcing ---------------------------------------------------------------------------
+
+
+def eventsourcing_writes(url: str, writers: int, seconds: float) -> float:
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+    parts = urlsplit(url)
+    datastore = PostgresDatastore(
+        dbname=parts.path.lstrip("/"),
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or "",
+        pool_size=writers,
+        max_overflow=0,
+    )
+    recorder = PostgresApplicationRecorder(datastore, events_table_name="es_events")
+    recorder.create_table()
+    deadline = time.perf_counter() + seconds
+    counts = [0] * writers
+
+    def loop(w: int) -> None:
+        i = 0
+        while time.perf_counter() < deadline:
+            originator = uuid.uuid4()
+            recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=originator,
+                        originator_version=k + 1,
+                        topic="bench:ItemAdded",
+                        state=json.dumps(payload(i, k)).encode(),
+                    )
+                    for k in range(EVENTS_PER_COMMAND)
+                ]
+            )
+            i += 1
+        counts[w] = i
+
+    clock = Stopwatch()
+    threads = [threading.Thread(target=loop, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = clock.elapsed
+    datastore.close()
+    return sum(counts) * EVENTS_PER_COMMAND / elapsed
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+async def postgres_part(report: Report, seconds: float, samples: int) -> None:
+    async with scratch_pg_database("cairn_bench") as url:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(RAW_DDL)
+        async with cairn.open_store(url) as store:
+            # Warm up pools and prepared statements before measuring.
+            await cairn_writes(store, 8, 0.3, "w")
+            await raw_writes(url, 8, 0.3, "w")
+            c8 = report.add(
+                "postgres cairn, 8 writers", await cairn_writes(store, 8, seconds, "a"), "events/s"
+            )
+            r8 = report.add(
+                "postgres raw INSERT, 8 writers", await raw_writes(url, 8, seconds, "a"), "events/s"
+            )
+            e8 = report.add(
+                "postgres eventsourcing, 8 writers",
+                await asyncio.to_thread(eventsourcing_writes, url, 8, seconds),
+                "events/s",
+            )
+            c1 = report.add(
+                "postgres cairn, 1 writer", await cairn_writes(store, 1, seconds, "b"), "events/s"
+            )
+            r1 = report.add(
+                "postgres raw INSERT, 1 writer", await raw_writes(url, 1, seconds, "b"), "events/s"
+            )
+            report.add(
+                "postgres eventsourcing, 1 writer",
+                await asyncio.to_thread(eventsourcing_writes, url, 1, seconds),
+                "events/s",
+            )
+            await read_stream_p50(store, report, "postgres", samples)
+            await cairn_reads(store, report, "postgres")
+            status = await store.horizon()
+            report.notes.append(
+                f"postgres horizon after the run: head={status.head}, lag={status.lag_events}"
+            )
+        report.check("cairn / eventsourcing, 8 writers", c8 / e8, 3.0)
+        report.check("cairn / raw INSERT, 8 writers", c8 / r8, 0.7)
+        report.check("cairn / raw INSERT, 1 writer", c1 / r1, 0.8)
+        scan = next(m.value for m in report.measurements if m.name == "postgres read_all full scan")
+        report.check("postgres read_all, events/s", scan, 100_000)
+
+
+async def embedded_part(report: Report, url: str, label: str, seconds: float, samples: int) -> None:
+    async with cairn.open_store(url) as store:
+        report.add(
+            f"{label} appends, 1 writer", await cairn_writes(store, 1, seconds, "s"), "events/s"
+        )
+        await read_stream_p50(store, report, label, samples)
+        await cairn_reads(store, report, label)
+
+
+async def run(quick: bool) -> Report:
+    seconds = 1.5 if quick else 5.0
+    samples = 5 if quick else 15
+    report = Report("store")
+    report.notes.append(
+        f"{EVENTS_PER_COMMAND} events per command, each writer on new streams; "
+        f"{seconds:g} s per throughput figure; all clients in one Python process"
+    )
+    await postgres_part(report, seconds, samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        await embedded_part(report, f"sqlite:///{tmp}/bench.db", "sqlite", seconds, samples)
+    await embedded_part(report, "memory://", "memory", seconds, samples)
+    return report

@@ -62,7 +62,7 @@ def run_one(name: str, args: list[str], quick: bool = False) -> int:
         print(f"results: {path}", flush=True)
         return 0
     captured = io.StringIO()
-    with contextlib.redirect_stdout(Tee(sys.stdout, captured)):  # type: ignore[type-var]
+    with contextlib.redirect_stdout(Tee(sys.stdout, captured)):
         code = int(module.main(args) or 0)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"

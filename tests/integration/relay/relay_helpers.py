@@ -73,20 +73,24 @@ async def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition
 async def jetstream_messages(
     nats_url: str, topic: str
 ) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
-    """Every message stored in the topic's JetStream stream: (subject, headers, CloudEvent)."""
+    """Every message stored in the topic's JetStream stream, in stream order:
+    (subject, headers, CloudEvent)."""
     import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
 
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         name = jetstream_stream_name(topic)
-        info = await js.stream_info(name)
+        total = (await js.stream_info(name)).state.messages
+        sub = await js.pull_subscribe(
+            f"{topic}.>", stream=name, config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+        )
         out: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            if info.state.messages == 0:
-                break
-            msg = await js.get_msg(name, seq)
-            out.append((msg.subject, dict(msg.headers or {}), json.loads(msg.data or b"{}")))
+        while len(out) < total:
+            for msg in await sub.fetch(min(1000, total - len(out)), timeout=5):
+                out.append((msg.subject, dict(msg.headers or {}), json.loads(msg.data)))
+        await sub.unsubscribe()
         return out
     finally:
         await nc.close()

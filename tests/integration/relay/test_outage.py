@@ -102,3 +102,22 @@ async def test_redis_stream_gets_every_event_after_an_outage(
     assert sorted(set(positions)) == list(range(1, last + 1))
     first_seen = list(dict.fromkeys(positions))
     assert first_seen == list(range(1, last + 1))
+
+
+async def test_jetstream_gets_every_event_exactly_once_when_the_server_stops_mid_backlog(
+    private_nats: PrivateServer,
+) -> None:
+    url = f"nats://127.0.0.1:{private_nats.port}"
+    async with cairn.open_store("memory://") as store:
+        last = await append_orders(store, 3000)  # 9,000 events: many batches in flight
+        relay = make_relay(store, "memory://", url, "cairn.events", backoff_max=0.3)
+        async with running(relay):
+            await wait_for(lambda: relay.position > 0, what="a first confirmed batch")
+            private_nats.stop()
+            assert relay.position < last, "the backlog was gone before the outage began"
+            await wait_for(lambda: relay.state == "backing_off", what="relay backing off")
+            private_nats.start()
+            await relay.wait_until(last, timeout=60)
+
+    positions = [ce["position"] for _, _, ce in await jetstream_messages(url, "cairn.events")]
+    assert positions == list(range(1, last + 1))

@@ -131,7 +131,7 @@ async def redis_entries(redis_url: str, topic: str) -> list[tuple[str, dict[str,
     """Every entry of the Redis stream: (id field, CloudEvent)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(redis_url)
+    client: Any = aioredis.Redis.from_url(redis_url)  # (the installed stubs predate redis 8)
     try:
         entries = await client.xrange(topic)
         return [(fields[b"id"].decode(), json.loads(fields[b"event"])) for _, fields in entries]
@@ -142,7 +142,7 @@ async def redis_entries(redis_url: str, topic: str) -> list[tuple[str, dict[str,
 async def delete_redis_key(redis_url: str, topic: str) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(redis_url)
+    client: Any = aioredis.Redis.from_url(redis_url)  # (the installed stubs predate redis 8)
     try:
         await client.delete(topic)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nats
+from nats.aio.msg import Msg
 from relay_helpers import append_orders, jetstream_messages, make_relay, running, wait_for
 
 import cairn
@@ -77,7 +78,7 @@ async def test_a_live_subscriber_receives_every_event_appended_while_the_relay_r
                 await append_orders(store, 1, prefix="warmup")
                 await relay.wait_until(3)
 
-                async def on_message(msg: nats.aio.msg.Msg) -> None:
+                async def on_message(msg: Msg) -> None:
                     received.append(json.loads(msg.data)["position"])
 
                 sub = await nc.jetstream().subscribe(

@@ -1,0 +1,244 @@
+"""Relay benchmark: throughput from a backlog to each broker, and append → broker latency.
+
+    python -m bench relay [--events 100000] [--brokers nats,amqp,redis] [--store memory://]
+                          [--rate 200] [--seconds 10]
+
+Throughput: append ``--events`` events (10 per append, to 1,000 order streams), then start a
+relay with an empty checkpoint and time until the broker has confirmed the last one.
+Latency: append one event at a time at ``--rate`` per second for ``--seconds`` while a consumer
+listens on the broker; the latency of an event is from just before its ``append`` call to its
+arrival at the consumer (same process, monotonic clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import cairn
+from cairn.relay import Relay, build_relay, jetstream_stream_name
+from cairn.settings import Settings
+from cairn.store.base import EventStore, NewEvent
+
+BROKERS = {
+    "nats": os.environ.get("CAIRN_TEST_NATS_URL", "nats://127.0.0.1:4222"),
+    "amqp": os.environ.get("CAIRN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+    "redis": os.environ.get("CAIRN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+}
+
+Listener = Callable[[Callable[[str], None]], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _store_url(template: str) -> str:
+    if template == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp(prefix='cairn-bench-')}/bench.db"
+    return template
+
+
+def _relay(store: EventStore, database_url: str, broker: str, topic: str) -> Relay:
+    settings = Settings(database_url=database_url, broker_url=BROKERS[broker], broker_topic=topic)
+    relay = build_relay(settings, store)
+    assert relay is not None
+    return relay
+
+
+@contextlib.asynccontextmanager
+async def _running(relay: Relay) -> AsyncIterator[Relay]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.close()
+
+
+async def _cleanup(broker: str, topic: str) -> None:
+    with contextlib.suppress(Exception):
+        if broker == "nats":
+            import nats
+
+            nc = await nats.connect(BROKERS["nats"])
+            try:
+                await nc.jetstream().delete_stream(jetstream_stream_name(topic))
+            finally:
+                await nc.close()
+        elif broker == "amqp":
+            import aio_pika
+
+            connection = await aio_pika.connect(BROKERS["amqp"])
+            async with connection:
+                channel = await connection.channel()
+                await channel.exchange_delete(topic)
+        else:
+            import redis.asyncio as aioredis
+
+            client: Any = aioredis.Redis.from_url(BROKERS["redis"])
+            await client.delete(topic)
+            await client.aclose()
+
+
+async def throughput(broker: str, events: int, store_url: str) -> float:
+    topic = f"cairnbench.{uuid.uuid4().hex[:8]}"
+    url = _store_url(store_url)
+    async with cairn.open_store(url) as store:
+        payload = {"order_id": "x", "sku": "MUG-1", "quantity": 1, "unit_price": "12.50"}
+        versions: dict[str, int] = {}
+        for n in range(0, events, 10):
+            stream = f"order-{n // 10 % 1000:04d}"
+            batch = [NewEvent("ItemAdded", payload, {"correlation_id": "c"}) for _ in range(10)]
+            result = await store.append(stream, batch, expected_version=versions.get(stream, 0))
+            versions[stream] = result.version
+        last = await store.head_position()
+        relay = _relay(store, url, broker, topic)
+        try:
+            started = time.perf_counter()
+            async with _running(relay):
+                await relay.wait_until(last, timeout=600)
+            elapsed = time.perf_counter() - started
+        finally:
+            await _cleanup(broker, topic)
+    return last / elapsed
+
+
+@contextlib.asynccontextmanager
+async def _listen(broker: str, topic: str, on_id: Callable[[str], None]) -> AsyncIterator[None]:
+    """Call ``on_id(event id)`` for each message arriving at the broker."""
+    if broker == "nats":
+        import nats
+
+        nc = await nats.connect(BROKERS["nats"])
+
+        async def on_msg(msg: Any) -> None:
+            on_id(msg.headers["Nats-Msg-Id"])
+
+        await nc.subscribe(f"{topic}.>", cb=on_msg)
+        await nc.flush()
+        try:
+            yield
+        finally:
+            await nc.close()
+    elif broker == "amqp":
+        import aio_pika
+
+        connection = await aio_pika.connect(BROKERS["amqp"])
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            topic, aio_pika.ExchangeType.TOPIC, durable=True, auto_delete=False
+        )
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, "#")
+
+        async def on_message(message: Any) -> None:
+            on_id(message.message_id)
+
+        await queue.consume(on_message, no_ack=True)
+        try:
+            yield
+        finally:
+            await connection.close()
+    else:
+        import redis.asyncio as aioredis
+
+        client: Any = aioredis.Redis.from_url(BROKERS["redis"])
+
+        async def read() -> None:
+            cursor = "$"
+            while True:
+                reply = await client.xread({topic: cursor}, block=1000, count=1000)
+                for _, entries in reply or []:
+                    for entry_id, fields in entries:
+                        cursor = entry_id
+                        on_id(fields[b"id"].decode())
+
+        task = asyncio.create_task(read())
+        await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await client.aclose()
+
+
+async def latency(broker: str, rate: float, seconds: float, store_url: str) -> tuple[float, float]:
+    topic = f"cairnbench.{uuid.uuid4().hex[:8]}"
+    url = _store_url(store_url)
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+
+    def on_id(event_id: str) -> None:
+        arrived.setdefault(event_id, time.perf_counter())
+
+    async with cairn.open_store(url) as store:
+        relay = _relay(store, url, broker, topic)
+        try:
+            async with _running(relay):
+                # Make the stream/exchange exist before listening.
+                first = await store.append("order-warmup", [NewEvent("OrderCreated", {})])
+                await relay.wait_until(first.position)
+                async with _listen(broker, topic, on_id):
+                    total = int(rate * seconds)
+                    start = time.perf_counter()
+                    for n in range(total):
+                        due = start + n / rate
+                        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                        event = NewEvent("OrderPlaced", {"n": n})
+                        sent[str(event.id)] = time.perf_counter()
+                        await store.append(f"order-{n}", [event], expected_version=0)
+                    deadline = time.perf_counter() + 30
+                    while len(arrived.keys() & sent.keys()) < total:
+                        if time.perf_counter() > deadline:
+                            break
+                        await asyncio.sleep(0.01)
+        finally:
+            await _cleanup(broker, topic)
+    samples = sorted((arrived[i] - t) * 1000 for i, t in sent.items() if i in arrived)
+    if len(samples) < len(sent):
+        print(f"  warning: {len(sent) - len(samples)} events did not arrive")
+    p50 = statistics.median(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return p50, p99
+
+
+async def run(args: argparse.Namespace) -> None:
+    brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    print(f"relay benchmark: store {args.store}, {args.events:,} events backlog")
+    for broker in brokers:
+        rate = await throughput(broker, args.events, args.store)
+        print(f"  {broker:5s} throughput from backlog: {rate:,.0f} events/s")
+    for broker in brokers:
+        p50, p99 = await latency(broker, args.rate, args.seconds, args.store)
+        print(
+            f"  {broker:5s} append→broker latency at {args.rate:g}/s: "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench relay", description=__doc__.split("\n")[0])
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--brokers", default="nats,amqp,redis")
+    p.add_argument("--store", default="memory://", help="memory://, sqlite (a temp file) or a URL")
+    p.add_argument("--rate", type=float, default=200.0)
+    p.add_argument("--seconds", type=float, default=10.0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(run(parser().parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,7 +1,12 @@
 """Relay benchmark: throughput from a backlog to each broker, and append → broker latency.
 
-    python -m bench relay [--events 100000] [--brokers nats,amqp,redis] [--store memory://]
-                          [--rate 200] [--seconds 10]
+    python -m bench relay [--quick]      # the standard set; writes bench/results/relay.json
+    python -m bench.relay [--events 100000] [--brokers nats,amqp,redis] [--store memory://]
+                          [--rate 200] [--seconds 10]     # one custom run, printed
+
+The standard set: throughput to each broker from a memory store (the relay's own cost), to NATS
+from a SQLite and a PostgreSQL store; latency at 200 appends/s to each broker (memory store) and
+to NATS from SQLite and PostgreSQL (where a commit wakes the relay by NOTIFY).
 
 Throughput: append ``--events`` events (10 per append, to 1,000 order streams), then start a
 relay with an empty checkpoint and time until the broker has confirmed the last one.
@@ -24,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import cairn
+from bench.common import Report, scratch_pg_database
 from cairn.relay import Relay, build_relay, jetstream_stream_name
 from cairn.settings import Settings
 from cairn.store.base import EventStore, NewEvent
@@ -37,10 +43,17 @@ BROKERS = {
 Listener = Callable[[Callable[[str], None]], contextlib.AbstractAsyncContextManager[None]]
 
 
-def _store_url(template: str) -> str:
+@contextlib.asynccontextmanager
+async def _store_url(template: str) -> AsyncIterator[str]:
+    """``memory://``, ``sqlite`` (a temporary file), ``postgres`` (a scratch database) or a URL."""
     if template == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='cairn-bench-')}/bench.db"
-    return template
+        with tempfile.TemporaryDirectory(prefix="cairn-bench-") as directory:
+            yield f"sqlite:///{directory}/bench.db"
+    elif template == "postgres":
+        async with scratch_pg_database("cairn_bench_relay") as url:
+            yield url
+    else:
+        yield template
 
 
 def _relay(store: EventStore, database_url: str, broker: str, topic: str) -> Relay:
@@ -87,10 +100,11 @@ async def _cleanup(broker: str, topic: str) -> None:
             await client.aclose()
 
 
-async def throughput(broker: str, events: int, store_url: str) -> float:
+async def throughput(broker: str, events: int, store_url: str) -> tuple[float, float]:
+    """Events/s from the backlog to the broker, and this process's CPU time per event (µs):
+    the latter shows the relay's own cost when other processes compete for the cores."""
     topic = f"cairnbench.{uuid.uuid4().hex[:8]}"
-    url = _store_url(store_url)
-    async with cairn.open_store(url) as store:
+    async with _store_url(store_url) as url, cairn.open_store(url) as store:
         payload = {"order_id": "x", "sku": "MUG-1", "quantity": 1, "unit_price": "12.50"}
         versions: dict[str, int] = {}
         for n in range(0, events, 10):
@@ -101,13 +115,14 @@ async def throughput(broker: str, events: int, store_url: str) -> float:
         last = await store.head_position()
         relay = _relay(store, url, broker, topic)
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             async with _running(relay):
                 await relay.wait_until(last, timeout=600)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         finally:
             await _cleanup(broker, topic)
-    return last / elapsed
+    return last / elapsed, cpu / last * 1e6
 
 
 @contextlib.asynccontextmanager
@@ -173,14 +188,13 @@ async def _listen(broker: str, topic: str, on_id: Callable[[str], None]) -> Asyn
 
 async def latency(broker: str, rate: float, seconds: float, store_url: str) -> tuple[float, float]:
     topic = f"cairnbench.{uuid.uuid4().hex[:8]}"
-    url = _store_url(store_url)
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
 
     def on_id(event_id: str) -> None:
         arrived.setdefault(event_id, time.perf_counter())
 
-    async with cairn.open_store(url) as store:
+    async with _store_url(store_url) as url, cairn.open_store(url) as store:
         relay = _relay(store, url, broker, topic)
         try:
             async with _running(relay):
@@ -211,18 +225,57 @@ async def latency(broker: str, rate: float, seconds: float, store_url: str) -> t
     return p50, p99
 
 
-async def run(args: argparse.Namespace) -> None:
+async def custom(args: argparse.Namespace) -> None:
     brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
     print(f"relay benchmark: store {args.store}, {args.events:,} events backlog")
     for broker in brokers:
-        rate = await throughput(broker, args.events, args.store)
-        print(f"  {broker:5s} throughput from backlog: {rate:,.0f} events/s")
+        rate, cpu = await throughput(broker, args.events, args.store)
+        print(
+            f"  {broker:5s} throughput from backlog: {rate:,.0f} events/s "
+            f"(relay process CPU {cpu:.1f} µs/event)"
+        )
     for broker in brokers:
         p50, p99 = await latency(broker, args.rate, args.seconds, args.store)
         print(
             f"  {broker:5s} append→broker latency at {args.rate:g}/s: "
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
+
+
+async def run(quick: bool) -> Report:
+    """The standard set, for ``python -m bench relay``."""
+    events = 20_000 if quick else 100_000
+    seconds = 3.0 if quick else 10.0
+    report = Report("relay")
+    for broker, store in [
+        ("nats", "memory://"),
+        ("amqp", "memory://"),
+        ("redis", "memory://"),
+        ("nats", "sqlite"),
+        ("nats", "postgres"),
+    ]:
+        rate, cpu = await throughput(broker, events, store)
+        name = f"throughput {broker} ({store.removesuffix('://')} store)"
+        report.add(name, rate, "events/s", f"{events:,}-event backlog")
+        report.add(f"relay CPU {broker} ({store.removesuffix('://')} store)", cpu, "µs/event")
+        if broker == "nats" and store == "memory://":
+            report.check("throughput to NATS, events/s", rate, 20_000)
+    for broker, store in [
+        ("nats", "memory://"),
+        ("amqp", "memory://"),
+        ("redis", "memory://"),
+        ("nats", "sqlite"),
+        ("nats", "postgres"),
+    ]:
+        p50, p99 = await latency(broker, 200.0, seconds, store)
+        label = f"{broker} ({store.removesuffix('://')} store)"
+        report.add(f"latency p50 {label}", p50, "ms", "append → broker at 200 appends/s")
+        report.add(f"latency p99 {label}", p99, "ms", "append → broker at 200 appends/s")
+    report.notes.append(
+        f"os.cpu_count()={os.cpu_count()}; brokers and database on the same machine; "
+        "throughput is until the last event is confirmed by the broker"
+    )
+    return report
 
 
 def parser() -> argparse.ArgumentParser:
@@ -236,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(run(parser().parse_args(argv)))
+    asyncio.run(custom(parser().parse_args(argv)))
     return 0
 
 

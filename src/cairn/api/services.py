@@ -242,7 +242,9 @@ async def parked_events(runtime: Runtime, name: str) -> list[dict[str, Any]]:
     return [_as_dict(p) for p in await _projections(runtime).parked(name)]
 
 
-async def retry_parked(runtime: Runtime, name: str, parked_id: str | None) -> dict[str, Any]:
+async def retry_parked(
+    runtime: Runtime, name: str, *, position: int | None, parked_id: str | None
+) -> dict[str, Any]:
     ids = None if parked_id is None else [parked_id]
-    result: dict[str, Any] = await _projections(runtime).retry_parked(name, ids)
+    result: dict[str, Any] = await _projections(runtime).retry_parked(name, position, ids=ids)
     return result

@@ -132,11 +132,12 @@ async def retry_parked(
     name: Name,
     runtime: RuntimeDep,
     _: Admin,
-    id: Annotated[str | None, Query(max_length=100)] = None,
+    position: Annotated[int | None, Query(ge=1)] = None,
+    id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Re-apply parked events (the one with ``id``, or all of them)."""
+    """Re-apply parked events (the one at ``position`` or with ``id``, or all of them)."""
     await _known_projection(runtime, name)
-    result = await services.retry_parked(runtime, name, id)
+    result = await services.retry_parked(runtime, name, position=position, parked_id=id)
     return JSONResponse({"name": name, **result})
 
 

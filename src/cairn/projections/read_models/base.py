@@ -74,9 +74,7 @@ class Table:
 
 
 def _sql_type(portable: str, dialect: Dialect) -> str:
-    if portable == "BIGINT" and dialect is Dialect.SQLITE:
-        return "INTEGER"
-    return portable
+    return portable.replace("BIGINT", "INTEGER") if dialect is Dialect.SQLITE else portable
 
 
 class Rows:

@@ -30,6 +30,12 @@ TRACE_KEYS: Final = ("traceparent", "tracestate")
 # shows in the relay's per-event cost.
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
+_string: Final = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
+_CORRELATION: Final = (
+    ("correlation_id", ',"correlationid":'),
+    ("causation_id", ',"causationid":'),
+)
+
 # Characters that would split or wildcard a NATS subject / AMQP routing-key token.
 _UNSAFE_TOKEN = re.compile(r"[\s.*>#]")
 
@@ -47,9 +53,10 @@ def routing_key(category: str, event_type: str) -> str:
 
 def rfc3339(event: RecordedEvent) -> str:
     """``recorded_at`` as RFC 3339 in UTC with a ``Z`` suffix."""
-    return (
-        event.recorded_at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
+    moment = event.recorded_at
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 def to_cloudevent(event: RecordedEvent) -> dict[str, Any]:
@@ -95,13 +102,52 @@ class OutgoingMessage:
 
     @classmethod
     def from_event(cls, event: RecordedEvent) -> OutgoingMessage:
-        ce = to_cloudevent(event)
-        body = _ENCODER.encode(ce).encode()
-        headers: dict[str, str] = {key: ce[key] for key in TRACE_KEYS if key in ce}
+        event_id = str(event.id)
+        headers: dict[str, str] = {}
+        metadata = event.metadata
+        for key in TRACE_KEYS:
+            value = metadata.get(key)
+            if isinstance(value, str) and value:
+                headers[key] = value
         return cls(
-            id=ce["id"],
+            id=event_id,
             position=event.position,
             routing_key=routing_key(category_of(event.stream_id), event.type),
-            body=body,
+            body=encode_cloudevent(event, event_id, headers),
             headers=headers,
         )
+
+
+def encode_cloudevent(
+    event: RecordedEvent, event_id: str | None = None, trace: dict[str, str] | None = None
+) -> bytes:
+    """``to_cloudevent(event)`` as compact JSON, assembled directly: the relay's hottest path,
+    about twice as fast as building the dict and encoding it (the unit tests hold the two to
+    the same result)."""
+    parts = [
+        '{"specversion":"1.0","id":"',
+        event_id or str(event.id),
+        '","source":"/cairn","type":',
+        _string(event.type),
+        ',"subject":',
+        _string(event.stream_id),
+        ',"time":"',
+        rfc3339(event),
+        '","datacontenttype":"application/json","data":',
+        _ENCODER.encode(event.data),
+        ',"position":',
+        str(event.position),
+        ',"streamversion":',
+        str(event.version),
+    ]
+    metadata = event.metadata
+    for meta_key, attribute in _CORRELATION:
+        value = metadata.get(meta_key)
+        if value is not None:
+            parts += (attribute, _string(str(value)))
+    if trace is None:
+        trace = {k: v for k in TRACE_KEYS if isinstance(v := metadata.get(k), str) and v}
+    for key, value in trace.items():
+        parts += (f',"{key}":', _string(value))
+    parts.append("}")
+    return "".join(parts).encode()

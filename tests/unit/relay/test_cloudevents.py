@@ -6,7 +6,14 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from cairn.relay.cloudevents import OutgoingMessage, routing_token, to_cloudevent
+import pytest
+
+from cairn.relay.cloudevents import (
+    OutgoingMessage,
+    encode_cloudevent,
+    routing_token,
+    to_cloudevent,
+)
 from cairn.store.base import RecordedEvent
 
 EVENT_ID = uuid.UUID("5f1c2b6e-0000-4000-8000-000000000001")
@@ -80,3 +87,22 @@ def test_time_is_rendered_in_utc_whatever_the_offset_of_recorded_at() -> None:
 def test_unsafe_characters_never_split_a_subject_token() -> None:
     assert routing_token("a.b c*>#") == "a_b_c___"
     assert routing_token("") == "_"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        recorded(),
+        recorded(metadata={}),
+        recorded(metadata={"traceparent": "00-ab-cd-01", "tracestate": "x=1", "user": "u"}),
+        recorded(
+            stream_id='order-"quoted"\\ü',
+            type="Bestellung✓",
+            data={"name": "Zoë 🚀", "n": [1, 2.5, None, True], "nested": {"a": {}}},
+            metadata={"correlation_id": 42, "causation_id": "é"},
+        ),
+    ],
+)
+def test_the_fast_encoder_produces_exactly_the_cloudevent(event: RecordedEvent) -> None:
+    assert json.loads(encode_cloudevent(event)) == to_cloudevent(event)
+    assert json.loads(OutgoingMessage.from_event(event).body) == to_cloudevent(event)

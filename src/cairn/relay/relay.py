@@ -102,11 +102,14 @@ class Relay:
         self._connected = False
         self._closed = False
         self._backoff = backoff_initial
+        self._run_task: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Publish forever: catch up, follow the log, survive outages. Cancel to stop."""
+        """Publish forever: catch up, follow the log, survive outages. Cancel (or
+        :meth:`close`) to stop."""
+        self._run_task = asyncio.current_task()
         try:
             while not self._closed:
                 try:
@@ -270,9 +273,13 @@ class Relay:
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
-        """Stop (a running :meth:`run` ends at its next step; cancel its task to stop at once)
-        and release the broker connection, the checkpoint connection and the lease."""
+        """Stop a running :meth:`run` (its task is cancelled and awaited) and release the
+        broker connection, the checkpoint connection and the lease. Idempotent."""
         self._closed = True
+        task = self._run_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            await asyncio.wait([task])  # (does not re-raise the task's cancellation here)
         self._state = "stopped"
         await self._disconnect()
         with contextlib.suppress(Exception):

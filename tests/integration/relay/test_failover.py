@@ -9,8 +9,10 @@ import psycopg
 from relay_helpers import (
     append_orders,
     kill_9,
+    make_relay,
     next_line,
     redis_entries,
+    running,
     start_worker,
     wait_for,
 )
@@ -51,6 +53,28 @@ async def test_only_one_of_two_workers_publishes_and_the_other_takes_over_when_i
             for worker in (first, second):
                 if worker is not None and worker.poll() is None:
                     kill_9(worker)
+
+    positions = [ce["position"] for _, ce in await redis_entries(redis_url, redis_topic)]
+    assert positions == list(range(1, last + 1))
+
+
+async def test_a_second_relay_on_the_same_database_stands_by_until_the_first_stops(
+    sqlite_url: str, redis_url: str, redis_topic: str
+) -> None:
+    async with cairn.open_store(sqlite_url) as store:
+        first = make_relay(store, sqlite_url, redis_url, redis_topic)
+        second = make_relay(store, sqlite_url, redis_url, redis_topic, lease_retry=0.05)
+        async with running(first):
+            await append_orders(store, 2)
+            await first.wait_until(6)
+            async with running(second):
+                await wait_for(lambda: second.state == "standby", what="second relay standing by")
+                status = await second.status()
+                assert (status.owner, status.position, status.lag_events) == (False, 6, 0)
+                await first.close()
+                last = await append_orders(store, 2, prefix="order2")
+                await second.wait_until(last)
+                assert (await second.status()).owner
 
     positions = [ce["position"] for _, ce in await redis_entries(redis_url, redis_topic)]
     assert positions == list(range(1, last + 1))

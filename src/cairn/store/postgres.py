@@ -60,6 +60,11 @@ from cairn.store.urls import postgres_conninfo
 _loads = json.loads
 
 CHANNEL: Final = "cairn_events"
+#: Listener connections are dedicated: their last (and only) statement stays ``LISTEN …``.
+_LISTENERS_SQL: Final = (
+    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+    "AND state = 'idle' AND query = %s)"
+)
 CONNECT_TIMEOUT: Final = 5
 
 #: Versioned schema: append only, never edit an applied entry.
@@ -157,7 +162,12 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
 
             -- The stream row lock serialises writers of ONE stream (versions stay dense and the
             -- check below cannot race); writers of different streams never wait for each other.
-            -- A new stream's row is created first so that concurrent creators queue on it.
+            -- A new stream's row is created first so that concurrent creators queue on it
+            -- (directly when the caller expects a new stream: one statement less).
+            IF p_expected = 0 THEN
+                INSERT INTO streams (stream_id, version) VALUES (p_stream, 0)
+                    ON CONFLICT (stream_id) DO NOTHING;
+            END IF;
             SELECT version, deleted INTO v_actual, v_deleted
               FROM streams WHERE stream_id = p_stream FOR UPDATE;
             IF NOT FOUND THEN
@@ -307,6 +317,8 @@ class PostgresEventStore(EventStore):
     poll_interval = 0.05
     #: Coalescing window of the post-commit wake-up: at most one NOTIFY per window.
     notify_interval = 0.002
+    #: How often the notifier checks whether any process LISTENs at all.
+    listener_check_interval = 0.5
 
     def __init__(
         self, conninfo: str, pool: AsyncConnectionPool, *, upcasters: Upcasters | None = None
@@ -452,6 +464,9 @@ class PostgresEventStore(EventStore):
             self._notifier = asyncio.create_task(self._notify_loop())
 
     async def _notify_loop(self) -> None:
+        listeners_checked = -1e9
+        listeners = True
+        loop = asyncio.get_running_loop()
         while not self._closed:
             await self._notify_pending.wait()
             self._notify_pending.clear()
@@ -459,7 +474,16 @@ class PostgresEventStore(EventStore):
             # take the global notify-queue lock at commit and serialise every writer again.
             with contextlib.suppress(psycopg.Error, StoreUnavailableError):
                 async with self._connection() as conn:
-                    await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                    if loop.time() - listeners_checked > self.listener_check_interval:
+                        # A NOTIFY nobody listens to is a wasted statement per append window.
+                        # A subscriber that starts between checks is served by its safety-net
+                        # re-read (poll_interval * 20) until the next check.
+                        cur = await conn.execute(_LISTENERS_SQL, (f"LISTEN {CHANNEL}",))
+                        row = await cur.fetchone()
+                        listeners = bool(row and row[0])
+                        listeners_checked = loop.time()
+                    if listeners:
+                        await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
             await asyncio.sleep(self.notify_interval)
 
     # -- reading ------------------------------------------------------------------------------

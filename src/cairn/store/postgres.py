@@ -229,6 +229,9 @@ _COLUMNS: Final = (
 )
 
 
+_XMIN: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin"
+
+
 def _decode(row: Sequence[Any]) -> RecordedEvent:
     data, metadata = _loads(row[3])
     return RecordedEvent(
@@ -514,11 +517,12 @@ class PostgresEventStore(EventStore):
     async def _read_all_proven(self, after: int, limit: int) -> tuple[list[RecordedEvent], bool]:
         """Events after ``after`` up to the first unproven hole; also whether one stopped us."""
         async with self._connection() as conn:
-            # xmin comes from the same snapshot as the rows: every xid below it has finished,
-            # and the committed ones among them are visible in exactly these rows.
+            # xmin comes from the same snapshot as the rows (one statement): every xid below
+            # it has finished, and the committed ones among them are visible in these rows.
+            # Computed once in a CTE: in the select list it would be evaluated per row.
             cur = await conn.execute(
-                f"SELECT {_COLUMNS}, e.horizon <= pg_snapshot_xmin(pg_current_snapshot()) "
-                "FROM events e WHERE e.position > %s ORDER BY e.position LIMIT %s",
+                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT {_COLUMNS}, e.horizon <= s.xmin "
+                "FROM events e, s WHERE e.position > %s ORDER BY e.position LIMIT %s",
                 (after, limit),
             )
             rows = await cur.fetchall()
@@ -593,8 +597,8 @@ class PostgresEventStore(EventStore):
         # ever moves forward, so this scans the recent tail.
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT position, horizon <= pg_snapshot_xmin(pg_current_snapshot()) "
-                "FROM events WHERE position > %s ORDER BY position",
+                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT e.position, e.horizon <= s.xmin "
+                "FROM events e, s WHERE e.position > %s ORDER BY e.position",
                 (self._proven_head,),
             )
             rows = await cur.fetchall()

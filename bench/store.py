@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import tempfile
 import threading
 import time
@@ -81,14 +82,16 @@ async def cairn_writes(store: EventStore, writers: int, seconds: float, tag: str
     return await drive(writers, seconds, command)
 
 
-async def cairn_reads(store: EventStore, report: Report, label: str) -> None:
+async def cairn_reads(store: EventStore, report: Report, label: str) -> float:
     clock = Stopwatch()
     total = 0
     after = 0
     while batch := await store.read_all(after=after, limit=1000):
         total += len(batch)
         after = batch[-1].position
-    report.add(f"{label} read_all full scan", total / clock.elapsed, "events/s", f"{total} events")
+    return report.add(
+        f"{label} read_all full scan", total / clock.elapsed, "events/s", f"{total} events"
+    )
 
 
 async def read_stream_p50(store: EventStore, report: Report, label: str, samples: int) -> float:
@@ -191,7 +194,30 @@ def eventsourcing_writes(url: str, writers: int, seconds: float) -> float:
 # --- the run ---------------------------------------------------------------------------------
 
 
-async def postgres_part(report: Report, seconds: float, samples: int) -> None:
+async def interleaved(
+    report: Report, writers: int, seconds: float, rounds: int, url: str, store: EventStore
+) -> dict[str, float]:
+    """Median events/s of each contender over ``rounds`` rounds, run in turn within each round,
+    so that load from other processes on the machine falls on all three alike."""
+    samples: dict[str, list[float]] = {"cairn": [], "raw INSERT": [], "eventsourcing": []}
+    for r in range(rounds):
+        tag = f"{writers}r{r}-"
+        samples["cairn"].append(await cairn_writes(store, writers, seconds, tag))
+        samples["raw INSERT"].append(await raw_writes(url, writers, seconds, tag))
+        samples["eventsourcing"].append(
+            await asyncio.to_thread(eventsourcing_writes, url, writers, seconds)
+        )
+    medians: dict[str, float] = {}
+    label = f"{writers} writers" if writers > 1 else "1 writer"
+    for name, values in samples.items():
+        spread = ", ".join(f"{v:,.0f}" for v in values)
+        medians[name] = report.add(
+            f"postgres {name}, {label}", statistics.median(values), "events/s", spread
+        )
+    return medians
+
+
+async def postgres_part(report: Report, seconds: float, rounds: int, samples: int) -> None:
     async with scratch_pg_database("cairn_bench") as url:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await conn.execute(RAW_DDL)
@@ -199,38 +225,19 @@ async def postgres_part(report: Report, seconds: float, samples: int) -> None:
             # Warm up pools and prepared statements before measuring.
             await cairn_writes(store, 8, 0.3, "w")
             await raw_writes(url, 8, 0.3, "w")
-            c8 = report.add(
-                "postgres cairn, 8 writers", await cairn_writes(store, 8, seconds, "a"), "events/s"
-            )
-            r8 = report.add(
-                "postgres raw INSERT, 8 writers", await raw_writes(url, 8, seconds, "a"), "events/s"
-            )
-            e8 = report.add(
-                "postgres eventsourcing, 8 writers",
-                await asyncio.to_thread(eventsourcing_writes, url, 8, seconds),
-                "events/s",
-            )
-            c1 = report.add(
-                "postgres cairn, 1 writer", await cairn_writes(store, 1, seconds, "b"), "events/s"
-            )
-            r1 = report.add(
-                "postgres raw INSERT, 1 writer", await raw_writes(url, 1, seconds, "b"), "events/s"
-            )
-            report.add(
-                "postgres eventsourcing, 1 writer",
-                await asyncio.to_thread(eventsourcing_writes, url, 1, seconds),
-                "events/s",
-            )
+            eight = await interleaved(report, 8, seconds, rounds, url, store)
+            one = await interleaved(report, 1, seconds, rounds, url, store)
             await read_stream_p50(store, report, "postgres", samples)
-            await cairn_reads(store, report, "postgres")
+            scan = await cairn_reads(store, report, "postgres")
             status = await store.horizon()
             report.notes.append(
                 f"postgres horizon after the run: head={status.head}, lag={status.lag_events}"
             )
-        report.check("cairn / eventsourcing, 8 writers", c8 / e8, 3.0)
-        report.check("cairn / raw INSERT, 8 writers", c8 / r8, 0.7)
-        report.check("cairn / raw INSERT, 1 writer", c1 / r1, 0.8)
-        scan = next(m.value for m in report.measurements if m.name == "postgres read_all full scan")
+        report.check(
+            "cairn / eventsourcing, 8 writers", eight["cairn"] / eight["eventsourcing"], 3.0
+        )
+        report.check("cairn / raw INSERT, 8 writers", eight["cairn"] / eight["raw INSERT"], 0.7)
+        report.check("cairn / raw INSERT, 1 writer", one["cairn"] / one["raw INSERT"], 0.8)
         report.check("postgres read_all, events/s", scan, 100_000)
 
 
@@ -244,14 +251,16 @@ async def embedded_part(report: Report, url: str, label: str, seconds: float, sa
 
 
 async def run(quick: bool) -> Report:
-    seconds = 1.5 if quick else 5.0
+    seconds = 1.0 if quick else 2.0
+    rounds = 1 if quick else 3
     samples = 5 if quick else 15
     report = Report("store")
     report.notes.append(
-        f"{EVENTS_PER_COMMAND} events per command, each writer on new streams; "
-        f"{seconds:g} s per throughput figure; all clients in one Python process"
+        f"{EVENTS_PER_COMMAND} events per command, each command on a new stream; "
+        f"throughput: median of {rounds} round(s) of {seconds:g} s, contenders in turn; "
+        "all clients in one Python process"
     )
-    await postgres_part(report, seconds, samples)
+    await postgres_part(report, seconds, rounds, samples)
     with tempfile.TemporaryDirectory() as tmp:
         await embedded_part(report, f"sqlite:///{tmp}/bench.db", "sqlite", seconds, samples)
     await embedded_part(report, "memory://", "memory", seconds, samples)

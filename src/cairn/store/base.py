@@ -303,7 +303,20 @@ class EventStore(ABC):
         if until is not None and until.tzinfo is None:
             raise InvalidEventError("until must be timezone-aware")
         raw = await self._read_stream(stream_id, max(from_version, 1), to_version, until)
-        return [self.upcasters.upcast(e) for e in raw]
+        return self.upcast_all(raw)
+
+    def upcast_all(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Upcast a batch; events already at their type's current version pass untouched (the
+        common case, checked once per type per batch rather than per event)."""
+        upcasters = self.upcasters
+        current: dict[str, int] = {}
+        out: list[RecordedEvent] = []
+        for event in events:
+            version = current.get(event.type)
+            if version is None:
+                version = current[event.type] = upcasters.current_version(event.type)
+            out.append(event if event.schema_version >= version else upcasters.upcast(event))
+        return out
 
     @abstractmethod
     async def _read_stream(
@@ -322,7 +335,7 @@ class EventStore(ABC):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidEventError(f"limit must be an integer >= 1, got {limit!r}")
         raw = await self._read_all(after, limit)
-        return [self.upcasters.upcast(e) for e in raw]
+        return self.upcast_all(raw)
 
     @abstractmethod
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...

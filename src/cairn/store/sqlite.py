@@ -110,19 +110,25 @@ def from_micros(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
-def _decode(row: Sequence[Any]) -> RecordedEvent:
-    data, metadata = _loads(row[3])
-    return RecordedEvent(
-        id=uuid.UUID(row[0]),
-        stream_id=row[1],
-        type=row[2],
-        data=data,
-        metadata=metadata,
-        version=row[4],
-        position=row[5],
-        recorded_at=from_micros(row[6]),
-        schema_version=row[7],
-    )
+def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    """Rows → events; one ``json.loads`` for the payloads of the whole batch."""
+    if not rows:
+        return []
+    payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
+    return [
+        RecordedEvent(
+            id=uuid.UUID(r[0]),
+            stream_id=r[1],
+            type=r[2],
+            data=p[0],
+            metadata=p[1],
+            version=r[4],
+            position=r[5],
+            recorded_at=EPOCH + timedelta(microseconds=r[6]),
+            schema_version=r[7],
+        )
+        for r, p in zip(rows, payloads, strict=True)
+    ]
 
 
 def _check_directory(path: str) -> None:
@@ -381,14 +387,14 @@ class SQLiteEventStore(EventStore):
             cutoff = datetime.now(UTC) - timedelta(seconds=info.max_age_seconds)
             params.append(to_micros(cutoff))
         sql += " ORDER BY version"
-        return [_decode(r) for r in await self._fetch(sql, params)]
+        return _decode(await self._fetch(sql, params))
 
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after, limit),
         )
-        return [_decode(r) for r in rows]
+        return _decode(rows)
 
     async def wait_for_append(self, after: int, timeout: float) -> None:
         if await self.head_position() > after:
@@ -401,7 +407,7 @@ class SQLiteEventStore(EventStore):
     async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
         rows = await self._fetch(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (str(key),))
-        return self.upcasters.upcast(_decode(rows[0])) if rows else None
+        return self.upcasters.upcast(_decode(rows)[0]) if rows else None
 
     async def head_position(self) -> int:
         rows = await self._fetch("SELECT COALESCE(MAX(position), 0) FROM events")

@@ -111,7 +111,15 @@ async def _await_all(futures: Sequence[asyncio.Future[Any]], timeout: float, wha
     """
     if not futures:
         return
-    _, pending = await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+    try:
+        _, pending = await asyncio.wait(
+            futures, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
+        )
+    except asyncio.CancelledError:
+        # The relay abandoned this batch: stop its publishes too, so none is left running.
+        for future in futures:
+            future.cancel()
+        raise
     failure: BaseException | None = None
     for future in futures:
         if future.done() and not future.cancelled() and future.exception() is not None:

@@ -177,7 +177,7 @@ class PostgresDatabase(Database):
 
     dialect = Dialect.POSTGRES
 
-    def __init__(self, conninfo: str, max_size: int = 4) -> None:
+    def __init__(self, conninfo: str, max_size: int = 8) -> None:
         self._conninfo = conninfo
         self._max_size = max_size
         self._pool: Any = None

@@ -136,6 +136,56 @@ class RebuildProgress:
         return max(self.total - self.done, 0) / rate if rate > 0 else None
 
 
+class SharedReader:
+    """One ``read_all`` for every projection at the same position.
+
+    Projections of one engine usually move in step (catch-up, live): without sharing, each would
+    fetch and decode the same batch from the store. A batch is kept only while a few others are
+    newer; an empty batch is never kept (the log may have grown since).
+    """
+
+    def __init__(self, store: EventStore, keep: int = 16) -> None:
+        self._store = store
+        self._keep = keep
+        self._batches: dict[tuple[int, int], asyncio.Future[list[RecordedEvent]]] = {}
+
+    async def read(self, after: int, limit: int) -> list[RecordedEvent]:
+        key = (after, limit)
+        pending = self._batches.get(key)
+        if pending is None:
+            pending = self._start(key)
+        batch = list(await asyncio.shield(pending))
+        if len(batch) == limit and self._keep:
+            # Catching up: fetch the next batch while this one is being applied.
+            following = (batch[-1].position, limit)
+            if following not in self._batches:
+                self._start(following)
+        return batch
+
+    def _start(self, key: tuple[int, int]) -> asyncio.Future[list[RecordedEvent]]:
+        task = asyncio.ensure_future(self._store.read_all(after=key[0], limit=key[1]))
+        self._batches[key] = task
+
+        def settled(done: asyncio.Future[list[RecordedEvent]]) -> None:
+            # Failed or empty batches are not kept: the next reader asks the store again.
+            failed = done.cancelled() or done.exception() is not None or not done.result()
+            if failed and self._batches.get(key) is done:
+                del self._batches[key]
+
+        task.add_done_callback(settled)
+        while len(self._batches) > max(self._keep, 1):
+            oldest = next(iter(self._batches))
+            if oldest == key:
+                break
+            del self._batches[oldest]
+        return task
+
+    def close(self) -> None:
+        for pending in self._batches.values():
+            pending.cancel()
+        self._batches.clear()
+
+
 class _HandlerFailed(Exception):
     def __init__(self, event: RecordedEvent, error: BaseException) -> None:
         super().__init__(f"{event.type} at {event.position}: {error!r}")
@@ -169,9 +219,11 @@ class ProjectionRunner:
         owner: str,
         config: RunnerConfig,
         cache: OrderCache | None = None,
+        reader: SharedReader | None = None,
     ) -> None:
         self.model = model
         self.store = store
+        self.reader = reader or SharedReader(store, keep=0)
         self.db = db
         self.lease = lease
         self.owner = owner
@@ -249,7 +301,7 @@ class ProjectionRunner:
 
     async def step(self) -> int:
         """Apply the next batch (at most ``batch_size`` events); return how many were read."""
-        events = await self.store.read_all(after=self.position, limit=self.config.batch_size)
+        events = await self.reader.read(self.position, self.config.batch_size)
         if not events:
             return 0
         if not await self.lease.still_held():
@@ -421,6 +473,7 @@ class ProjectionEngine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.cache = OrderCache(redis_url) if redis_url else None
         self.queries = ReadModelQueries(self.db, self.cache)
+        self.reader = SharedReader(store)
         # A memory store (or a private in-memory read-model database) lives in this process
         # only: its leases must not collide with another engine's in the same process.
         private = backend_of(target) is Backend.MEMORY or target.rstrip("/") in (
@@ -438,6 +491,7 @@ class ProjectionEngine:
                 self.owner,
                 self.config,
                 self.cache if m.name == "orders" else None,
+                self.reader,
             )
             for m in models
         }
@@ -527,6 +581,7 @@ class ProjectionEngine:
                 await runner.lease.release()
 
     async def close(self) -> None:
+        self.reader.close()
         for runner in self.runners.values():
             with contextlib.suppress(Exception):
                 await runner.lease.release()
@@ -616,6 +671,14 @@ class ProjectionEngine:
         )
         return int(row["position"]) if row else 0
 
+    async def _reached(self, runner: ProjectionRunner) -> int:
+        # The owner's in-memory position moves right after its commit: no query needed (and
+        # none of the pool's connections, which the runners need). A rebuild's swap makes the
+        # in-memory figure stale, so fall back to the database whenever a swap may be pending.
+        if runner.lease.held and runner.rebuild is None and runner.state != "failed":
+            return runner.position
+        return await self.position_of(runner.name)
+
     async def wait_for(
         self, name: str | int, position: int | None = None, timeout: float = 5.0
     ) -> bool:
@@ -631,7 +694,7 @@ class ProjectionEngine:
         deadline = time.monotonic() + timeout
         for one in names:
             runner = self.runner(one)
-            while await self.position_of(one) < target:
+            while await self._reached(runner) < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

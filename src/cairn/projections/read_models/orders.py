@@ -184,8 +184,19 @@ class OrdersModel(ReadModel):
         ]
         if not changed:
             return
-        await tx.executemany(f"DELETE FROM {t} WHERE order_id = ?", [(oid,) for oid, _ in changed])
         docs = [(oid, search_body(row)) for oid, row in changed if row is not None]
+        if dialect is Dialect.POSTGRES:
+            await tx.executemany(
+                f"INSERT INTO {t} (order_id, body) VALUES (?, ?) "
+                "ON CONFLICT (order_id) DO UPDATE SET body = excluded.body "
+                f"WHERE {t}.body <> excluded.body",
+                docs,
+            )
+            gone = [(oid,) for oid, row in changed if row is None]
+            if gone:
+                await tx.executemany(f"DELETE FROM {t} WHERE order_id = ?", gone)
+            return
+        await tx.executemany(f"DELETE FROM {t} WHERE order_id = ?", [(oid,) for oid, _ in changed])
         if docs:
             await tx.executemany(f"INSERT INTO {t} (order_id, body) VALUES (?, ?)", docs)
 

@@ -6,7 +6,8 @@ needs (catalogue prices, an order number) and hand them over on the command.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from cairn.application.repository import Repositories, Repository
 from cairn.domain import inventory, orders, payments, shipping
 from cairn.domain.ids import payment_id_for, shipment_id_for
 from cairn.errors import ConcurrencyError
-from cairn.store.base import ANY, EventStore, NewEvent
+from cairn.store.base import ANY, EventStore, NewEvent, RecordedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +66,26 @@ async def handle(envelope: Envelope, services: Services) -> CommandResult:
         metadata=context.event_metadata(envelope.command_type),
     )
     version = saved.result.version
-    recorded = await services.store.read_stream(
-        envelope.stream_id, from_version=version - len(events) + 1, to_version=version
-    )
     return CommandResult(
-        envelope.stream_id, version, saved.result.position, recorded, context.command_id
+        envelope.stream_id,
+        version,
+        saved.result.position,
+        await _written(services.store, envelope.stream_id, saved.event_ids, version),
+        context.command_id,
+    )
+
+
+async def _written(
+    store: EventStore, stream_id: str, ids: Sequence[uuid.UUID], version: int
+) -> list[RecordedEvent]:
+    """The events just written, as stored: by id (a unique-index lookup each) for the usual
+    one or two, by version range for bigger batches."""
+    if len(ids) <= 2:
+        found = [await store.read_event(i) for i in ids]
+        if all(e is not None for e in found):
+            return [e for e in found if e is not None]
+    return await store.read_stream(
+        stream_id, from_version=version - len(ids) + 1, to_version=version
     )
 
 
@@ -77,9 +93,16 @@ async def handle(envelope: Envelope, services: Services) -> CommandResult:
 
 
 async def catalogue_entry(services: Services, sku: str) -> orders.CatalogueEntry | None:
-    """What the product catalogue says about ``sku`` now (``None`` if it is not registered)."""
-    loaded = await services.repositories.inventory.load(inventory.stream_id(sku))
-    state = loaded.state
+    """What the product catalogue says about ``sku`` (``None`` if it is not registered)."""
+    repository = services.repositories.inventory
+    stream = inventory.stream_id(sku)
+    # A product's name and price are fixed by ProductRegistered (no command changes them), so
+    # any cached state of a registered product answers without a round trip; stock levels,
+    # which do change, are not read from here.
+    cached = repository.peek(stream)
+    state = cached.state if cached is not None else None
+    if not isinstance(state, inventory.Product):
+        state = (await repository.load(stream)).state
     if isinstance(state, inventory.Product):
         return orders.CatalogueEntry(state.sku, state.name, state.unit_price)
     return None

@@ -133,6 +133,7 @@ class Saved(Generic[S]):
     stream_id: str
     state: S
     result: AppendResult
+    event_ids: tuple[uuid.UUID, ...] = ()
 
 
 class Repository(Generic[C, S, E]):
@@ -163,6 +164,10 @@ class Repository(Generic[C, S, E]):
             self._cache.popitem(last=False)
         return loaded
 
+    def peek(self, stream_id: str) -> Loaded[S] | None:
+        """The cached state of ``stream_id`` without asking the store (possibly behind it)."""
+        return self._cache.get(stream_id)
+
     def forget(self, stream_id: str | None = None) -> None:
         """Drop cached state (of one stream, or all): e.g. after soft-deleting a stream, which a
         cached load cannot notice."""
@@ -182,20 +187,34 @@ class Repository(Generic[C, S, E]):
         """The current state of ``stream_id`` (the initial state if it has no events)."""
         cached = self._cache.get(stream_id)
         if cached is not None:
-            later = await self.store.read_stream(stream_id, from_version=cached.version + 1)
-            if not later:
+            loaded = await self._catch_up(cached)
+            if loaded is not None:
                 self._cache.move_to_end(stream_id)
-                return cached
-            return self._remember(
-                Loaded(
-                    stream_id,
-                    self._fold(later, cached.state),
-                    later[-1].version,
-                    later[-1].position,
-                    from_snapshot=cached.from_snapshot,
-                )
-            )
+                return self._remember(loaded)
+            self.forget(stream_id)
         return self._remember(await self._load_from_store(stream_id))
+
+    async def _catch_up(self, base: Loaded[S]) -> Loaded[S] | None:
+        """``base`` plus the events after it, or ``None`` if the stream no longer extends it.
+
+        The stream's version is one indexed lookup: when nothing was appended since ``base``
+        (the common case for a cached or freshly snapshotted state) no event is read at all.
+        """
+        current = await self.store.stream_version(base.stream_id)
+        if current == base.version:
+            return base
+        if current < base.version:
+            return None
+        later = await self.store.read_stream(base.stream_id, from_version=base.version + 1)
+        if not later or later[0].version != base.version + 1:
+            return None  # hidden by retention or deletion: fold from the start instead
+        return Loaded(
+            base.stream_id,
+            self._fold(later, base.state),
+            later[-1].version,
+            later[-1].position,
+            from_snapshot=base.from_snapshot,
+        )
 
     async def _load_from_store(self, stream_id: str) -> Loaded[S]:
         if self.snapshots is not None:
@@ -203,16 +222,10 @@ class Repository(Generic[C, S, E]):
             restored = self._restore(snapshot) if snapshot is not None else None
             if snapshot is not None and restored is not None:
                 state, position = restored
-                later = await self.store.read_stream(stream_id, from_version=snapshot.version + 1)
-                if later:
-                    return Loaded(
-                        stream_id,
-                        self._fold(later, state),
-                        later[-1].version,
-                        later[-1].position,
-                        from_snapshot=True,
-                    )
-                return Loaded(stream_id, state, snapshot.version, position, from_snapshot=True)
+                base = Loaded(stream_id, state, snapshot.version, position, from_snapshot=True)
+                loaded = await self._catch_up(base)
+                if loaded is not None:
+                    return loaded
         records = await self.store.read_stream(stream_id)
         if not records:
             return Loaded(stream_id, self.aggregate.decider.initial_state(), 0, 0)
@@ -256,7 +269,7 @@ class Repository(Generic[C, S, E]):
             loaded.version, result.version, state
         ):
             await self._snapshot(loaded.stream_id, state, result)
-        return Saved(loaded.stream_id, state, result)
+        return Saved(loaded.stream_id, state, result, tuple(ids))
 
     async def snapshot_now(self, stream_id: str) -> Snapshot | None:
         """Take a snapshot of the current state (an admin action); ``None`` for no events."""

@@ -29,20 +29,29 @@ def check_command(command: object) -> None:
     _check_dataclass(command, type(command).__name__)
 
 
+_fields: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _fields_of(cls: type) -> list[tuple[str, Any]]:
+    fields = _fields.get(cls)
+    if fields is None:
+        hints = typing.get_type_hints(cls)
+        fields = _fields[cls] = [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+    return fields
+
+
 def _check_dataclass(obj: Any, path: str) -> None:
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        tp = hints[f.name]
+    for name, tp in _fields_of(type(obj)):
+        value = getattr(obj, name)
         if not _check_for(tp)(value):
             raise ApplicationError(
                 "command.invalid",
-                f"{path}.{f.name} must be {_describe(tp)}, got {type(value).__name__}",
+                f"{path}.{name} must be {_describe(tp)}, got {type(value).__name__}",
                 status=422,
-                field=f"{path}.{f.name}",
+                field=f"{path}.{name}",
             )
         if dataclasses.is_dataclass(value) and not isinstance(value, Money | type):
-            _check_dataclass(value, f"{path}.{f.name}")
+            _check_dataclass(value, f"{path}.{name}")
 
 
 def _check_for(tp: Any) -> Check:

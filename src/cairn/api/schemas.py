@@ -139,3 +139,8 @@ class OrderView(BaseModel):
 class Page(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = None
+
+
+#: Largest integer a query parameter may carry (positions, versions): what a signed 64-bit
+#: database column holds, with room to spare.
+MAX_INT = 2**62

@@ -12,6 +12,7 @@ from cairn.api import services
 from cairn.api.deps import Admin, RuntimeDep
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
+from cairn.api.schemas import MAX_INT
 from cairn.store.base import RecordedEvent, category_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -47,7 +48,7 @@ def _event(e: RecordedEvent) -> dict[str, Any]:
 async def all_events(
     runtime: RuntimeDep,
     _: Admin,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
 ) -> Response:
     """The ``$all`` log after a position; page on with ``next_after``."""
@@ -61,8 +62,8 @@ async def stream(
     stream_id: StreamId,
     runtime: RuntimeDep,
     _: Admin,
-    from_version: Annotated[int, Query(ge=1)] = 1,
-    to_version: Annotated[int | None, Query(ge=1)] = None,
+    from_version: Annotated[int, Query(ge=1, le=MAX_INT)] = 1,
+    to_version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> Response:
     """One stream's events (oldest first) and its lifecycle settings."""
     events = await runtime.store.read_stream(
@@ -132,7 +133,7 @@ async def retry_parked(
     name: Name,
     runtime: RuntimeDep,
     _: Admin,
-    position: Annotated[int | None, Query(ge=1)] = None,
+    position: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Re-apply parked events (the one at ``position`` or with ``id``, or all of them)."""

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from cairn.api import services
 from cairn.api.deps import RuntimeDep, Staff
+from cairn.api.schemas import MAX_INT
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Currency = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
@@ -27,7 +28,7 @@ async def sales(
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: Annotated[date | None, Query()] = None,
     currency: Currency = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Orders and revenue per day (UTC) and currency, oldest day first."""
     await services.wait_for_read_models(runtime, min_position, "analytics")
@@ -46,7 +47,7 @@ async def top_customers(
     _: Staff,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     currency: Currency = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Customers by revenue (placed, not cancelled orders), highest first."""
     await services.wait_for_read_models(runtime, min_position, "analytics")

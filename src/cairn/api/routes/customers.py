@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from cairn.api import services
 from cairn.api.deps import AnyUser, RuntimeDep
 from cairn.api.problems import ProblemError
+from cairn.api.schemas import MAX_INT
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -23,7 +24,7 @@ async def customer_summary(
     customer_id: Annotated[str, Path(min_length=1, max_length=100)],
     runtime: RuntimeDep,
     user: AnyUser,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Orders, total spent and last order date of one customer."""
     if not user.can_see_customer(customer_id):

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from cairn.api import services
 from cairn.api.deps import RuntimeDep, Staff
 from cairn.api.problems import ProblemError
+from cairn.api.schemas import MAX_INT
 
 router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -27,7 +28,7 @@ async def list_inventory(
     _: Staff,
     after: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Every SKU in order; ``next_after`` pages on."""
     await services.wait_for_read_models(runtime, min_position, "inventory")
@@ -41,7 +42,7 @@ async def get_inventory(
     sku: Annotated[str, Path(min_length=1, max_length=64)],
     runtime: RuntimeDep,
     _: Staff,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """On hand, reserved and available units of one SKU."""
     await services.wait_for_read_models(runtime, min_position, "inventory")

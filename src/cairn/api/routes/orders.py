@@ -20,6 +20,7 @@ from cairn.api.deps import AnyUser, RuntimeDep, Staff
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import (
+    MAX_INT,
     AddItemRequest,
     CancelOrderRequest,
     CreatedOrderResult,
@@ -252,7 +253,7 @@ async def list_orders(
     to: Annotated[datetime | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Orders newest first, filtered; ``next_cursor`` fetches the next page."""
     await services.wait_for_read_models(runtime, min_position)
@@ -274,7 +275,7 @@ async def search_orders(
     user: AnyUser,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Full-text search over order number, customer, SKUs and item names."""
     await services.wait_for_read_models(runtime, min_position)
@@ -289,9 +290,9 @@ async def get_order(
     order_id: OrderId,
     runtime: RuntimeDep,
     user: AnyUser,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     as_of: Annotated[datetime | None, Query()] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> Response:
     """The order (read model); ``?version=N`` or ``?as_of=`` answer from the events."""
     if version is not None or as_of is not None:

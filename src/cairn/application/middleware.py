@@ -2,10 +2,11 @@
 
 Default order (outermost first), and why:
 
-    logging → metrics → validation → authorisation → correlation → retry → idempotency → handler
+    correlation → logging → metrics → validation → authorisation → retry → idempotency → handler
 
-Validation and authorisation refuse before anything is read; correlation fills the ids every
-event carries; retry re-runs idempotency + handler on ConcurrencyError (a fresh load each time),
+Correlation fills the ids every event (and every log line) carries; validation and
+authorisation refuse before anything is read; retry re-runs idempotency + handler on
+ConcurrencyError (a fresh load each time),
 and idempotency sits inside the retry so that a concurrent duplicate delivery that lost the race
 finds the winner's events on its retry and returns them.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
+import structlog.contextvars
 
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
 from cairn.application.validation import check_command
@@ -29,6 +31,9 @@ from cairn.errors import ApplicationError, CairnError, ConcurrencyError, DomainE
 from cairn.store.base import EventStore
 
 Next = Callable[[Envelope], Awaitable[CommandResult]]
+
+#: Upper bound of the events one command writes (CreateOrder: 1 + up to 100 items).
+MAX_COMMAND_EVENTS = 500
 
 _log = structlog.get_logger("cairn.commands")
 
@@ -55,9 +60,17 @@ def outcome_of(error: BaseException | None) -> str:
 
 
 class LoggingMiddleware:
-    """One structured log line per command, with its ids, outcome and duration."""
+    """One structured log line per command, with its ids, outcome and duration; the ids are
+    bound to structlog's context while the command runs, so every nested log line has them."""
 
     async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        ctx = envelope.context
+        with structlog.contextvars.bound_contextvars(
+            command_id=ctx.command_id, correlation_id=ctx.correlation_id
+        ):
+            return await self._logged(envelope, call_next)
+
+    async def _logged(self, envelope: Envelope, call_next: Next) -> CommandResult:
         started = time.perf_counter()
         try:
             result = await call_next(envelope)
@@ -265,12 +278,17 @@ class IdempotencyMiddleware:
                 f"command id {command_id} was already used for a command on {first.stream_id}",
                 status=409,
             )
-        following = await self.store.read_stream(stream_id, from_version=first.version)
+        # A command writes at most a few hundred events (an order of 100 lines); read no more.
+        following = await self.store.read_stream(
+            stream_id, from_version=first.version, to_version=first.version + MAX_COMMAND_EVENTS
+        )
         events = []
         for index, event in enumerate(following):
             if event.id != event_id_for(command_id, index):
                 break
             events.append(event)
+        if not events:  # the stream is hidden now (soft-deleted): the first event still tells
+            events = [first]
         last = events[-1]
         return CommandResult(
             stream_id, last.version, last.position, events, command_id, replayed=True
@@ -286,11 +304,12 @@ def default_middleware(
 ) -> list[Middleware]:
     """The standard pipeline (see the module docstring for the order)."""
     chain: list[Middleware] = [
+        CorrelationMiddleware(),
         LoggingMiddleware(),
         MetricsMiddleware(metric_hooks),
         ValidationMiddleware(),
     ]
     if authorize is not None:
         chain.append(AuthorizationMiddleware(authorize))
-    chain += [CorrelationMiddleware(), RetryMiddleware(retry), IdempotencyMiddleware(store)]
+    chain += [RetryMiddleware(retry), IdempotencyMiddleware(store)]
     return chain

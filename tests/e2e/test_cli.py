@@ -82,3 +82,22 @@ def test_bad_url_is_a_one_line_error(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert "unsupported URL scheme" in r.stderr
+
+
+def test_demo_runs_every_saga_path_in_a_fresh_directory(tmp_path: Path) -> None:
+    started = time.monotonic()
+    r = subprocess.run(
+        [CAIRN, "demo"],
+        cwd=tmp_path,
+        env={k: v for k, v in cairn_env("unused://").items() if not k.startswith("CAIRN_")},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert time.monotonic() - started < 60
+    assert r.stdout.count("✓") == 6, r.stdout
+    assert "✗" not in r.stdout
+    assert "delivered" in r.stdout
+    assert (tmp_path / "cairn-demo.db").exists()

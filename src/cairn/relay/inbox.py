@@ -11,7 +11,7 @@ or neither does::
 
 ``effect`` receives an :class:`InboxTransaction` and writes through ``tx.execute(sql, params)``
 with ``?`` placeholders on both SQLite and PostgreSQL. Table: ``inbox_messages(consumer,
-message_id, processed_at)``, created on open if missing.
+message_id, processed_at)``, created on open if missing; ``prune`` forgets old ids.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -86,6 +87,24 @@ class Inbox(ABC):
     @abstractmethod
     async def seen(self, message_id: str) -> bool:
         """Whether ``message_id`` was processed."""
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Forget the ids processed more than ``older_than`` ago; returns how many.
+
+        Safe once the broker can no longer redeliver them (past its redelivery / duplicate
+        window and the relay's unconfirmed tail); without it the table only grows.
+        """
+        cutoff = (datetime.now(UTC) - older_than).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT COUNT(*) FROM inbox_messages WHERE consumer = ? AND processed_at < ?",
+                (self.consumer, cutoff),
+            )
+            await tx.execute(
+                "DELETE FROM inbox_messages WHERE consumer = ? AND processed_at < ?",
+                (self.consumer, cutoff),
+            )
+        return int(rows[0][0])
 
     @abstractmethod
     def transaction(self) -> contextlib.AbstractAsyncContextManager[InboxTransaction]:
@@ -223,7 +242,9 @@ class _PostgresInbox(Inbox):
             # transaction ends, then inserts nothing: the effect cannot run twice.
             cur = await conn.execute(
                 "INSERT INTO inbox_messages (consumer, message_id, processed_at) "
-                "VALUES (%s, %s, now()::text) ON CONFLICT (consumer, message_id) DO NOTHING",
+                "VALUES (%s, %s, "
+                "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) "
+                "ON CONFLICT (consumer, message_id) DO NOTHING",
                 (self.consumer, message_id),
             )
             if cur.rowcount == 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from cairn.errors import UnsupportedStoreURL
@@ -80,3 +82,18 @@ async def test_consumers_have_separate_inboxes(database_url: str) -> None:
 async def test_the_inbox_refuses_a_memory_database() -> None:
     with pytest.raises(UnsupportedStoreURL):
         await Inbox.open("memory://", "counter")
+
+
+async def test_prune_forgets_only_old_ids_of_its_own_consumer(database_url: str) -> None:
+    await _create_table(database_url)
+    async with (
+        await Inbox.open(database_url, "counter") as inbox,
+        await Inbox.open(database_url, "other") as other,
+    ):
+        await inbox.process("msg-1", _add_one)
+        await other.process("msg-1", _add_one)
+        assert await inbox.prune(timedelta(hours=1)) == 0
+        assert await inbox.seen("msg-1")
+        assert await inbox.prune(timedelta(seconds=-1)) == 1  # "older than a second from now"
+        assert not await inbox.seen("msg-1")
+        assert await other.seen("msg-1")

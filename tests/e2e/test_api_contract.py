@@ -317,3 +317,21 @@ def test_metrics_expose_commands_projections_and_sagas(shared: httpx.Client) -> 
     assert 'cairn_sagas{status="running"}' in text
     assert "cairn_events_appended_total" in text
     assert "cairn_http_request_duration_seconds_bucket" in text
+
+
+def test_events_carry_correlation_id_user_and_trace_context(shared: httpx.Client) -> None:
+    sku = f"T-{uuid.uuid4().hex[:8]}"
+    trace_id = uuid.uuid4().hex
+    headers = {
+        **OPERATOR,
+        "X-Correlation-ID": f"corr-{sku}",
+        "traceparent": f"00-{trace_id}-{'1' * 16}-01",
+    }
+    r = shared.post("/api/v1/products", json={**MUG, "sku": sku}, headers=headers)
+    assert r.status_code == 201
+    assert r.headers["x-correlation-id"] == f"corr-{sku}"
+    stream = shared.get(f"/api/v1/admin/streams/inventory-{sku}", headers=ADMIN).json()
+    metadata = stream["events"][0]["metadata"]
+    assert metadata["correlation_id"] == f"corr-{sku}"
+    assert metadata["user"].startswith("operator")
+    assert trace_id in metadata["traceparent"]

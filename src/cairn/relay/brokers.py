@@ -10,9 +10,10 @@ Order: each publisher writes the batch on one connection (one channel for AMQP, 
 for Redis) in position order and the broker appends in arrival order, so per stream the
 broker sees version order even though confirmations are awaited concurrently.
 
-Connections are not auto-reconnecting: on any failure the relay closes the publisher, backs off
-and connects again, so there is exactly one retry policy (the relay's) and no buffered
-publishes from a dead connection racing the new one (JetStream would de-duplicate them anyway).
+Reconnecting is the relay's job: on any failure it closes the publisher, backs off and connects
+again, so there is one retry policy (the relay's) and no publishes buffered by a dead connection
+racing the new one. (NATS and AMQP connections are opened without client-side auto-reconnect;
+redis-py's pool is discarded with the client.)
 """
 
 from __future__ import annotations

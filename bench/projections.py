@@ -346,7 +346,7 @@ def eventsourcing_catch_up(url: str, orders: int) -> tuple[int, float]:
 async def run(quick: bool) -> Report:
     report = Report("projections")
     orders = 3_000 if quick else 28_500  # ~7 events per order: ~20k / ~200k events
-    es_orders = 700 if quick else 2_900  # ~5k / ~20k events
+    es_orders = 700 if quick else 1_450  # ~5k / ~10k events
     latency_seconds = 3.0 if quick else 10.0
     rate = 200
 

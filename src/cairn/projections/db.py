@@ -43,6 +43,11 @@ class Tx(ABC):
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    def pipelined(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Writes inside this block may be sent without waiting for each result (PostgreSQL
+        pipeline mode: one round trip for the lot). No reads inside it."""
+        return contextlib.nullcontext()
+
 
 class Database(ABC):
     """A read-model database: short write transactions and plain reads."""
@@ -171,6 +176,11 @@ class _PostgresTx(Tx):
             rows: list[Row] = await cur.fetchall()
             return rows
 
+    @contextlib.asynccontextmanager
+    async def pipelined(self) -> AsyncIterator[None]:
+        async with self._conn.pipeline():
+            yield
+
 
 class PostgresDatabase(Database):
     """A small psycopg pool; each transaction borrows one connection."""
@@ -209,6 +219,11 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Tx]:
         pool = await self._get_pool()
         async with pool.connection() as conn, conn.transaction():
+            # Asynchronous commit: a server crash may forget the last few hundred milliseconds
+            # of read-model transactions, but each one carries its checkpoint atomically, so
+            # the runner re-applies exactly what was forgotten from the log (the durable source
+            # of truth). It saves a WAL flush per batch: most of a live batch's latency.
+            await conn.execute("SET LOCAL synchronous_commit = off")
             yield _PostgresTx(conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:

@@ -386,13 +386,14 @@ class ProjectionRunner:
                 except Exception as exc:
                     rows.rollback_to(mark)
                     raise _HandlerFailed(event, exc) from exc
-            await rows.save()
-            await self.model.after_save(tx, rows, version, self.db.dialect)
-            for event in parked_now:
-                await self._park(tx, event, version, park[str(event.id)])
-            await self._save_checkpoint(
-                tx, version, events[-1].position, "running" if live else "rebuilding"
-            )
+            async with tx.pipelined():
+                await rows.save()
+                await self.model.after_save(tx, rows, version, self.db.dialect)
+                for event in parked_now:
+                    await self._park(tx, event, version, park[str(event.id)])
+                await self._save_checkpoint(
+                    tx, version, events[-1].position, "running" if live else "rebuilding"
+                )
         for event in parked_now:
             self._attempts.pop(str(event.id), None)
         if not live or self.model.name != "orders":

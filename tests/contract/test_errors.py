@@ -28,7 +28,15 @@ async def test_empty_event_list_is_refused(store: EventStore) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [{"when": object()}, {"x": float("nan")}, {"x": float("inf")}, {1j: 1}, ["not", "a", "dict"]],
+    [
+        {"when": object()},
+        {"x": float("nan")},
+        {"x": float("inf")},
+        {1j: 1},
+        ["not", "a", "dict"],
+        {"text": "nul\u0000"},
+        {"key\u0000": 1},
+    ],
 )
 async def test_payload_that_is_not_a_json_object_is_refused(store: EventStore, data: Any) -> None:
     with pytest.raises(InvalidEventError):

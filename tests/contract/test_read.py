@@ -93,7 +93,7 @@ async def test_read_all_pages_cover_the_log_once(store: EventStore) -> None:
 
 
 PAYLOADS: list[dict[str, Any]] = [
-    {"text": "héllo wörld ✓ 日本語 🚀", "empty": ""},
+    {"text": "héllo wörld ✓ 日本語 🚀", "empty": "", "escape": '\\u0000 is text, \\ " \n'},
     {"nested": {"list": [1, 2.5, True, False, None, {"deep": ["x", {"y": []}]}]}},
     {"big": 2**53, "neg": -7, "float": 0.1, "exp": 1e-300},
     {},

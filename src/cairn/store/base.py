@@ -11,6 +11,7 @@ import asyncio
 import enum
 import json
 import math
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -181,6 +182,10 @@ def validate_expected_version(expected: object) -> ExpectedVersion:
     return expected
 
 
+#: ``\u0000`` in JSON text that is an escape (an odd number of backslashes), not a literal.
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _reject_non_finite(value: float) -> None:
     if not math.isfinite(value):
         raise ValueError(f"{value} is not valid JSON")
@@ -191,9 +196,14 @@ def encode_json(value: Mapping[str, Any], what: str) -> str:
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"event {what} must be a JSON object, got {type(value).__name__}")
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(f"event {what} is not JSON-serialisable: {exc}") from None
+    # PostgreSQL's jsonb cannot hold U+0000; refuse it on every backend alike, so that what a
+    # laptop (SQLite) accepts, production (PostgreSQL) accepts too.
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise InvalidEventError(f"event {what} contains a NUL character (U+0000)")
+    return text
 
 
 def check_events(events: Sequence[NewEvent]) -> None:

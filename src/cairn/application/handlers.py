@@ -49,6 +49,10 @@ async def handle(envelope: Envelope, services: Services) -> CommandResult:
     route, context = envelope.route, envelope.context
     repository = route.repository(services.repositories)
     loaded = await repository.load(envelope.stream_id)
+    if envelope.replay is not None:
+        replayed = await envelope.replay
+        if replayed is not None:
+            return replayed
     if context.expected_version is not None and loaded.version != context.expected_version:
         raise ConcurrencyError(envelope.stream_id, context.expected_version, loaded.version)
     command = envelope.command

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,9 @@ class Envelope:
     context: CommandContext
     route: Route
     stream_id: str
+    #: The idempotency check, running while the handler loads: the handler awaits it before
+    #: deciding and returns its result instead when the command was already handled.
+    replay: asyncio.Future[CommandResult | None] | None = None
 
     @property
     def command_type(self) -> str:

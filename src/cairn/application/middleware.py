@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -263,10 +263,16 @@ class IdempotencyMiddleware:
         ctx = envelope.context
         if ctx.command_id is None or not ctx.command_id_given:
             return await call_next(envelope)
-        replay = await self.replay(ctx.command_id, envelope.stream_id)
-        if replay is not None:
-            return replay
-        return await call_next(envelope)
+        # The check (one indexed read) runs while the handler loads the aggregate; the handler
+        # awaits it before deciding, so a redelivered command still decides and writes nothing.
+        check = asyncio.ensure_future(self.replay(ctx.command_id, envelope.stream_id))
+        try:
+            return await call_next(replace(envelope, replay=check))
+        finally:
+            if not check.done():
+                check.cancel()
+            elif not check.cancelled():
+                check.exception()  # retrieved: an error already surfaced through the handler
 
     async def replay(self, command_id: str, stream_id: str) -> CommandResult | None:
         first = await self.store.read_event(event_id_for(command_id, 0))

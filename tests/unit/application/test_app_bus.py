@@ -304,3 +304,20 @@ def _price(amount: str) -> Any:
     from cairn.domain.money import Money
 
     return Money.of(amount, "EUR")
+
+
+async def test_a_redelivered_command_gets_its_result_even_where_deciding_again_would_refuse() -> (
+    None
+):
+    bus = await bus_with()
+    await register_mug(bus)
+    created = await bus.dispatch(new_order(None, orders.OrderItem("MUG-1", 1)))
+    order_id = created.events[0].data["order_id"]
+    context = CommandContext(command_id="place-1")
+    first = await bus.dispatch(orders.PlaceOrder(order_id, "tok_ok"), context)
+    again = await bus.dispatch(orders.PlaceOrder(order_id, "tok_ok"), context)
+    assert again.replayed
+    assert [e.id for e in again.events] == [e.id for e in first.events]
+    with pytest.raises(DomainError) as refused:  # a new command id decides again
+        await bus.dispatch(orders.PlaceOrder(order_id, "tok_ok"), CommandContext(command_id="p2"))
+    assert refused.value.code == "order.not_draft"

@@ -254,12 +254,20 @@ async def run(quick: bool) -> Report:
         ("nats", "sqlite"),
         ("nats", "postgres"),
     ]:
-        rate, cpu = await throughput(broker, events, store)
+        # The goal's figure is the median of three runs: on a shared machine one run can land
+        # in someone else's test burst.
+        rounds = 3 if broker == "nats" and store == "memory://" else 1
+        results = [await throughput(broker, events, store) for _ in range(rounds)]
+        rate = statistics.median(r for r, _ in results)
+        cpu = statistics.median(c for _, c in results)
+        detail = f"{events:,}-event backlog"
+        if rounds > 1:
+            detail += ", median of " + " / ".join(f"{r:,.0f}" for r, _ in results)
         name = f"throughput {broker} ({store.removesuffix('://')} store)"
-        report.add(name, rate, "events/s", f"{events:,}-event backlog")
+        report.add(name, rate, "events/s", detail)
         report.add(f"relay CPU {broker} ({store.removesuffix('://')} store)", cpu, "µs/event")
-        if broker == "nats" and store == "memory://":
-            report.check("throughput to NATS, events/s", rate, 20_000)
+        if rounds > 1:
+            report.check("throughput to NATS, events/s (median)", rate, 20_000)
     for broker, store in [
         ("nats", "memory://"),
         ("amqp", "memory://"),

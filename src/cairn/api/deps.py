@@ -11,7 +11,7 @@ from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:  # pragma: no cover - only before the lifespan has run
         raise ProblemError(
@@ -24,7 +24,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_principal(
+async def get_principal(
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -34,17 +34,17 @@ def get_principal(
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def _any_user(principal: CurrentUser) -> Principal:
+async def _any_user(principal: CurrentUser) -> Principal:
     """Any authenticated role (customers are then restricted to their own data)."""
     return principal
 
 
-def _staff(principal: CurrentUser) -> Principal:
+async def _staff(principal: CurrentUser) -> Principal:
     require_role(principal, Role.OPERATOR)
     return principal
 
 
-def _admin(principal: CurrentUser) -> Principal:
+async def _admin(principal: CurrentUser) -> Principal:
     require_role(principal, Role.ADMIN)
     return principal
 

@@ -116,12 +116,15 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         # CA400 an event id stored elsewhere.
         """
         CREATE OR REPLACE FUNCTION cairn_append(
-            p_stream text, p_expected bigint, p_ids uuid[], p_types text[],
-            p_data text[], p_metadata text[], p_schema integer[]
+            p_stream text, p_expected bigint, p_events jsonb
         ) RETURNS TABLE (r_version bigint, r_position bigint)
         LANGUAGE plpgsql VOLATILE AS $fn$
         DECLARE
-            n integer := cardinality(p_ids);
+            -- p_events: [{"i": id, "t": type, "v": schema version, "d": data, "m": metadata}]
+            n integer := jsonb_array_length(p_events);
+            p_ids uuid[] := ARRAY(
+                SELECT (x.e->>'i')::uuid
+                  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, o) ORDER BY x.o);
             v_first_stream text;
             v_first_version bigint;
             v_stored uuid[];
@@ -209,10 +212,9 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
 
             INSERT INTO events (position, stream_id, version, id, type, data, metadata,
                                 schema_version, recorded_at, tx_id, horizon)
-            SELECT v_positions[i], p_stream, v_actual + i, p_ids[i], p_types[i],
-                   p_data[i]::jsonb, p_metadata[i]::jsonb, p_schema[i], v_now,
-                   v_top::text::xid8, v_horizon
-              FROM generate_series(1, n) AS i;
+            SELECT v_positions[x.o], p_stream, v_actual + x.o, (x.e->>'i')::uuid, x.e->>'t',
+                   x.e->'d', x.e->'m', (x.e->>'v')::integer, v_now, v_top::text::xid8, v_horizon
+              FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, o);
 
             RETURN QUERY SELECT v_actual + n, v_positions[n];
         END
@@ -411,23 +413,21 @@ class PostgresEventStore(EventStore):
     async def _append(
         self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
     ) -> AppendResult:
-        params = (
-            stream_id,
-            _expected_code(expected),
-            [e.event_id for e in events],
-            [e.type for e in events],
-            [encode_json(e.data, "data") for e in events],
-            [encode_json(e.metadata or {}, "metadata") for e in events],
-            [self.schema_version_for(e) for e in events],
+        # The batch travels as ONE jsonb document built from the already-encoded payloads:
+        # no per-element array quoting on the client, one parameter to bind.
+        batch = ",".join(
+            [
+                f'{{"i":"{e.event_id}","t":{json.dumps(e.type, ensure_ascii=False)},'
+                f'"v":{self.schema_version_for(e)},"d":{encode_json(e.data, "data")},'
+                f'"m":{encode_json(e.metadata or {}, "metadata")}}}'
+                for e in events
+            ]
         )
         try:
             async with self._connection() as conn:
                 cur = await conn.execute(
-                    "SELECT r_version, r_position FROM cairn_append"
-                    # %b, binary parameters: text-format arrays would quote every JSON string
-                    # element with regular expressions, which costs more than the round trip.
-                    "(%s, %s, %b::uuid[], %b::text[], %b::text[], %b::text[], %b::int[])",
-                    params,
+                    "SELECT r_version, r_position FROM cairn_append(%s, %s, %s::jsonb)",
+                    (stream_id, _expected_code(expected), f"[{batch}]"),
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:

@@ -40,11 +40,8 @@ async def read_all_when(
 async def open_writer(pg_url: str, stream_id: str) -> psycopg.AsyncConnection[object]:
     """A writer that has allocated its position and inserted its event, but not committed."""
     conn = await psycopg.AsyncConnection.connect(pg_url)
-    await conn.execute(
-        "SELECT * FROM cairn_append(%s, 0, %s::uuid[], %s::text[], %s::text[], %s::text[], "
-        "%s::int[])",
-        (stream_id, [uuid.uuid4()], ["Slow"], ['{"slow": true}'], ["{}"], [1]),
-    )
+    batch = f'[{{"i": "{uuid.uuid4()}", "t": "Slow", "v": 1, "d": {{"slow": true}}, "m": {{}}}}]'
+    await conn.execute("SELECT * FROM cairn_append(%s, 0, %s::jsonb)", (stream_id, batch))
     return conn
 
 

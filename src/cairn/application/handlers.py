@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cairn.application.messages import CommandResult, Envelope, event_id_for
-from cairn.application.repository import Repositories, Repository
+from cairn.application.repository import Loaded, Repositories, Repository
 from cairn.domain import inventory, orders, payments, shipping
 from cairn.domain.ids import payment_id_for, shipment_id_for
-from cairn.errors import ConcurrencyError
+from cairn.errors import ConcurrencyError, DomainError
 from cairn.store.base import ANY, EventStore, NewEvent, RecordedEvent
 
 
@@ -44,22 +44,62 @@ class Route:
     prepare: Prepare | None = None
 
 
+class _Unproven(Exception):
+    """An outcome a cached, unverified state cannot prove (a refusal or a no-op)."""
+
+
 async def handle(envelope: Envelope, services: Services) -> CommandResult:
-    """Load → decide → append(expected_version). The terminal step of the bus pipeline."""
-    route, context = envelope.route, envelope.context
-    repository = route.repository(services.repositories)
+    """Load → decide → append(expected_version). The terminal step of the bus pipeline.
+
+    Fast path: when the repository holds a cached state of the stream, decide on it without
+    asking the store first. Only an append can prove a decision, and the append's expected
+    version does: if another writer got there first, nothing is written and the command runs
+    again on the caught-up state. A refusal or a no-op decided on the cached state is not
+    trusted either: the command runs again on the verified state before answering.
+    """
+    repository = envelope.route.repository(services.repositories)
+    cached = repository.peek(envelope.stream_id)
+    if cached is not None and cached.version > 0:
+        try:
+            return await _run(envelope, services, repository, cached, trusted=True)
+        except _Unproven:
+            pass
+        except ConcurrencyError:
+            if envelope.context.expected_version is not None:
+                raise  # the caller's own precondition failed: that is the answer
     loaded = await repository.load(envelope.stream_id)
+    return await _run(envelope, services, repository, loaded, trusted=False)
+
+
+async def _run(
+    envelope: Envelope,
+    services: Services,
+    repository: Repository[Any, Any, Any],
+    loaded: Loaded[Any],
+    *,
+    trusted: bool,
+) -> CommandResult:
+    route, context = envelope.route, envelope.context
     if envelope.replay is not None:
         replayed = await envelope.replay
         if replayed is not None:
             return replayed
     if context.expected_version is not None and loaded.version != context.expected_version:
+        if trusted:
+            raise _Unproven
         raise ConcurrencyError(envelope.stream_id, context.expected_version, loaded.version)
     command = envelope.command
     if route.prepare is not None:
         command = await route.prepare(command, loaded.state, services, envelope)
-    events = repository.aggregate.decider.decide(command, loaded.state)
+    try:
+        events = repository.aggregate.decider.decide(command, loaded.state)
+    except DomainError:
+        if trusted:
+            raise _Unproven from None
+        raise
     if not events:
+        if trusted:
+            raise _Unproven
         return CommandResult(
             envelope.stream_id, loaded.version, loaded.position, [], context.command_id
         )

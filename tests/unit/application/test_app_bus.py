@@ -219,7 +219,9 @@ async def test_retries_are_bounded_and_end_in_a_clear_conflict() -> None:
     await register_mug(bus, stock=10)
     with pytest.raises(ConcurrencyError):
         await bus.dispatch(inventory.ReplenishStock("MUG-1", 5))
-    assert await store.stream_version("inventory-MUG-1") == 2 + 3  # only the interferers wrote
+    written = await store.read_stream("inventory-MUG-1", from_version=3)
+    assert written  # the interferer wrote on every attempt…
+    assert all(e.data["quantity"] == 1 for e in written)  # …and our command never did
 
 
 async def test_a_no_op_command_reports_where_the_stream_is() -> None:
@@ -321,3 +323,54 @@ async def test_a_redelivered_command_gets_its_result_even_where_deciding_again_w
     with pytest.raises(DomainError) as refused:  # a new command id decides again
         await bus.dispatch(orders.PlaceOrder(order_id, "tok_ok"), CommandContext(command_id="p2"))
     assert refused.value.code == "order.not_draft"
+
+
+# --- the cached fast path never answers from stale state -------------------------------------
+
+
+async def test_a_refusal_on_a_stale_cached_state_is_rechecked_on_fresh_state() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)  # two processes, two caches
+    await register_mug(mine)
+    created = await mine.dispatch(new_order(None))  # mine caches the empty draft
+    order_id = created.events[0].data["order_id"]
+    await theirs.dispatch(orders.AddItem(order_id, "MUG-1", 1))
+    placed = await mine.dispatch(orders.PlaceOrder(order_id, "tok_ok"))  # not order.empty
+    assert [e.type for e in placed.events] == ["OrderPlaced"]
+
+
+async def test_a_no_op_on_a_stale_cached_state_is_rechecked_on_fresh_state() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)
+    await register_mug(mine, stock=10)  # mine caches the product with nothing reserved
+    await theirs.dispatch(inventory.ReserveStock("MUG-1", "order-1", 4))
+    released = await mine.dispatch(inventory.ReleaseStock("MUG-1", "order-1"))
+    assert [(e.type, e.data["quantity"]) for e in released.events] == [("InventoryReleased", 4)]
+
+
+async def test_a_decision_on_a_stale_cached_state_is_never_written() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)
+    await register_mug(mine)
+    created = await mine.dispatch(new_order(None, orders.OrderItem("MUG-1", 1)))
+    order_id = created.events[0].data["order_id"]
+    await theirs.dispatch(orders.PlaceOrder(order_id, "tok_ok"))
+    with pytest.raises(DomainError) as refused:  # the cache still says draft
+        await mine.dispatch(orders.AddItem(order_id, "MUG-1", 1))
+    assert refused.value.code == "order.not_draft"
+    assert await store.stream_version(f"order-{order_id}") == 3
+
+
+async def test_if_match_is_checked_against_the_stored_version_not_the_cache() -> None:
+    store = await memory_store()
+    mine, theirs = CommandBus(store), CommandBus(store)
+    await register_mug(mine)  # mine caches version 2
+    await theirs.dispatch(inventory.ReplenishStock("MUG-1", 1))  # now version 3
+    result = await mine.dispatch(
+        inventory.ReplenishStock("MUG-1", 1), CommandContext(expected_version=3)
+    )
+    assert result.version == 4
+    with pytest.raises(ConcurrencyError):
+        await theirs.dispatch(
+            inventory.ReplenishStock("MUG-1", 1), CommandContext(expected_version=3)
+        )

@@ -74,6 +74,12 @@ class Server:
         self.stop()
         raise RuntimeError(f"cairn serve did not become ready:\n{self.log()}")
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, mid-whatever it was doing."""
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 

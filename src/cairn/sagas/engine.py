@@ -3,8 +3,9 @@
 A saga is a workflow (Emmett's shape): a pure ``decide(message, state) -> [Send]`` and
 ``evolve(state, message) -> state`` over an explicit state machine. The runner
 (:mod:`cairn.sagas.runner`) feeds it messages — events from ``$all`` and the engine's own
-``StepSucceeded`` / ``StepFailed`` (the answer to each command it sent), ``DeadlineExpired`` and
-``RetryRequested`` — and records the input, the new state
+``StepFailed`` (a step failed for good), ``StepSucceeded`` (a *compensation* step succeeded; a
+forward step's success reaches the saga as the event its command recorded), ``DeadlineExpired``
+and ``RetryRequested`` — and records the input, the new state
 and the outgoing commands in one transaction.
 
 Each :class:`Send` names a ``step`` unique within its saga; the command id is

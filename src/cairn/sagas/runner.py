@@ -165,7 +165,7 @@ class SagaRunner(Generic[S]):
         database_url: str,
         partitions: int = 1,
         poll_interval: float = 0.05,
-        batch_size: int = 500,
+        batch_size: int = 200,
         max_in_flight: int = 64,
         on_transition: Callable[[str, SagaStatus], None] | None = None,
     ) -> None:
@@ -401,25 +401,26 @@ class SagaRunner(Generic[S]):
             if not await self._leases[p].still_held():
                 self._held.discard(p)
                 return
-            unsaved = False
+            # One transaction per batch: every transition of the batch and the checkpoint after
+            # it commit together (all or nothing), so a crash re-reads the whole batch and
+            # nothing is applied twice. Batches stay small enough (batch_size) to keep the write
+            # lock short.
+            ours = []
             for event in batch:
                 message = Message.from_event(event)
                 key = self.definition.route(message)
-                saga_id = saga_id_for(self.definition.type, key) if key is not None else None
-                if saga_id is not None and self.partition_of(saga_id) == p:
-                    async with self.db.transaction() as tx:
-                        await self._apply_in(tx, saga_id, key or "", message)
-                        await self._save_checkpoint(tx, p, event.position)
-                    self._wake.set()
-                    unsaved = False
-                else:
-                    # Not ours: re-reading it after a crash is harmless, so the checkpoint
-                    # moves once per batch rather than once per event.
-                    unsaved = True
-                position = event.position
-            if unsaved:
-                async with self.db.transaction() as tx:
-                    await self._save_checkpoint(tx, p, position)
+                if key is None:
+                    continue
+                saga_id = saga_id_for(self.definition.type, key)
+                if self.partition_of(saga_id) == p:
+                    ours.append((saga_id, key, message))
+            async with self.db.transaction() as tx:
+                for saga_id, key, message in ours:
+                    await self._apply_in(tx, saga_id, key, message)
+                await self._save_checkpoint(tx, p, batch[-1].position)
+            position = batch[-1].position
+            if ours:
+                self._wake.set()
 
     async def _pump_loop(self, tasks: asyncio.TaskGroup) -> None:
         while True:
@@ -520,7 +521,11 @@ class SagaRunner(Generic[S]):
             outcome = "succeeded"
         except TimeoutError:
             outcome, error = "transient", f"no answer within {self.policy.timeout:g}s"
-        except (TransientAdapterError, StoreUnavailableError, ConcurrencyError) as exc:
+        except ConcurrencyError as exc:
+            # Contention on a hot stream (e.g. one popular SKU) after the bus's own retries:
+            # nothing is wrong with the step, so it does not use up an attempt.
+            outcome, error = "contention", str(exc)
+        except (TransientAdapterError, StoreUnavailableError) as exc:
             outcome, error = "transient", str(exc)
         except CairnError as exc:
             outcome, error = "permanent", f"{exc.code}: {exc}"
@@ -576,6 +581,8 @@ class SagaRunner(Generic[S]):
                     action.action_id,
                     {"attempt": attempts},
                 )
+                if not action.compensation:
+                    return  # a forward step's outcome reaches the saga as the event it recorded
                 answer = Message(
                     id=str(uuid.uuid5(uuid.UUID(action.action_id), "succeeded")),
                     type=STEP_SUCCEEDED,
@@ -589,8 +596,11 @@ class SagaRunner(Generic[S]):
                 await self._apply_in(tx, action.saga_id, action.key, answer)
                 return
             limit = action.max_attempts
-            if outcome == "transient" and attempts < limit:
-                delay = self.policy.delay(attempts)
+            if outcome == "contention":
+                attempts -= 1
+            if outcome == "contention" or (outcome == "transient" and attempts < limit):
+                delay = self.policy.delay(attempts) if outcome == "transient" else 0.0
+                delay = delay or random.uniform(0.005, 0.05)
                 await tx.execute(
                     "UPDATE saga_actions SET status = 'pending', attempts = ?, due_at = ?,"
                     " claimed_by = NULL, error = ?, updated_at = ? WHERE action_id = ?",

@@ -235,7 +235,9 @@ class ProjectionRunner:
         self.errors = 0
         self.last_error: str | None = None
         self.rebuild: RebuildProgress | None = None
-        self._advanced = asyncio.Condition()
+        # Swapped for a fresh Event on every advance: waiters never queue on a lock the runner
+        # needs (a Condition would make the runner wait behind every reader it wakes).
+        self._advanced = asyncio.Event()
         self._attempts: dict[str, int] = {}
 
     @property
@@ -314,8 +316,7 @@ class ProjectionRunner:
         self.position = events[-1].position
         if self.cache is not None and changed:
             await self.cache.store(self.version, changed)
-        async with self._advanced:
-            self._advanced.notify_all()
+        self.advanced()
         return len(events)
 
     async def _apply_with_retries(
@@ -326,7 +327,11 @@ class ProjectionRunner:
         park: dict[str, str] = {}
         while True:
             try:
-                return await self._apply_batch(events, version, park, live=live)
+                changed = await self._apply_batch(events, version, park, live=live)
+                if self._attempts:
+                    for event in events:
+                        self._attempts.pop(str(event.id), None)
+                return changed
             except _HandlerFailed as failure:
                 key = str(failure.event.id)
                 attempts = self._attempts.get(key, 0) + 1
@@ -437,10 +442,14 @@ class ProjectionRunner:
 
     # -- waiting ------------------------------------------------------------------------------
 
+    def advanced(self) -> None:
+        """Wake every ``wait_for`` of this process."""
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
     async def wait_local(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
-            async with self._advanced:
-                await asyncio.wait_for(self._advanced.wait(), timeout)
+            await asyncio.wait_for(self._advanced.wait(), timeout)
 
 
 class _LeaseLost(Exception):
@@ -817,8 +826,7 @@ class ProjectionEngine:
                         track.total = await self.store.head_position()
             finally:
                 runner.rebuild = None
-            async with runner._advanced:
-                runner._advanced.notify_all()
+            runner.advanced()
             return version
         finally:
             await lease.release()

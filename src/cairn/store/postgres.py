@@ -122,9 +122,8 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         DECLARE
             -- p_events: [{"i": id, "t": type, "v": schema version, "d": data, "m": metadata}]
             n integer := jsonb_array_length(p_events);
-            p_ids uuid[] := ARRAY(
-                SELECT (x.e->>'i')::uuid
-                  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, o) ORDER BY x.o);
+            v_first_id uuid := (p_events->0->>'i')::uuid;
+            p_ids uuid[];
             v_first_stream text;
             v_first_version bigint;
             v_stored uuid[];
@@ -144,10 +143,13 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
 
             -- Idempotent retry: the same ids at the same versions return the original result.
             SELECT stream_id, version INTO v_first_stream, v_first_version
-              FROM events WHERE id = p_ids[1];
+              FROM events WHERE id = v_first_id;
             IF FOUND THEN
+                p_ids := ARRAY(
+                    SELECT (x.e->>'i')::uuid
+                      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, o) ORDER BY x.o);
                 IF v_first_stream <> p_stream THEN
-                    RAISE EXCEPTION 'event id % is already stored in another stream', p_ids[1]
+                    RAISE EXCEPTION 'event id % is already stored in another stream', v_first_id
                         USING ERRCODE = 'CA400';
                 END IF;
                 SELECT array_agg(id ORDER BY version), max(position) INTO v_stored, v_last_position

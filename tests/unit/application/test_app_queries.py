@@ -112,3 +112,30 @@ async def test_bootstrap_closes_only_a_store_it_opened() -> None:
     container = await bootstrap(Settings(database_url="memory://"), store=store)
     assert container.store is store
     assert not container.owns_store
+
+
+async def test_bootstrap_wires_the_authorisation_hook_and_metric_hooks() -> None:
+    calls: list[tuple[str, str]] = []
+    container = await bootstrap(
+        Settings(database_url="memory://"),
+        authorize=lambda command, context: "admin" in context.roles,
+    )
+    container.command_metrics.add(lambda kind, outcome, _s: calls.append((kind, outcome)))
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            await register_mug(container.command_bus)
+        assert refused.value.code == "auth.forbidden"
+        assert calls == [("RegisterProduct", "invalid")]
+    finally:
+        await container.close()
+
+
+async def test_bootstrap_snapshots_every_n_events_from_settings() -> None:
+    container = await bootstrap(Settings(database_url="memory://", snapshot_every=2))
+    try:
+        await register_mug(container.command_bus, stock=5)
+        snapshot = await container.store.load_snapshot("inventory-MUG-1")
+        assert snapshot is not None
+        assert snapshot.version == 2
+    finally:
+        await container.close()

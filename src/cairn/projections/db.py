@@ -70,9 +70,11 @@ class Database(ABC):
     async def close(self) -> None:
         """Release connections. Idempotent."""
 
-    def for_update(self) -> str:
+    def for_update(self, of: str | None = None) -> str:
         """Row lock suffix: SQLite's ``BEGIN IMMEDIATE`` already serialises writers."""
-        return " FOR UPDATE" if self.dialect is Dialect.POSTGRES else ""
+        if self.dialect is not Dialect.POSTGRES:
+            return ""
+        return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
 
 
 # --- SQLite ------------------------------------------------------------------------------------
@@ -200,11 +202,21 @@ class PostgresDatabase(Database):
                     from psycopg.rows import dict_row
                     from psycopg_pool import AsyncConnectionPool
 
+                    async def configure(conn: Any) -> None:
+                        # Asynchronous commit: a server crash may forget the last few hundred
+                        # milliseconds of read-model transactions, but each carries its
+                        # checkpoint atomically, so the runner re-applies exactly what was
+                        # forgotten from the log (the durable source of truth). It saves a WAL
+                        # flush per batch: most of a live batch's latency. These connections
+                        # only ever write read models and checkpoints.
+                        await conn.execute("SET synchronous_commit = off")
+
                     pool = AsyncConnectionPool(
                         self._conninfo,
                         min_size=1,
                         max_size=self._max_size,
                         open=False,
+                        configure=configure,
                         kwargs={
                             "autocommit": True,
                             "row_factory": dict_row,
@@ -219,11 +231,6 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Tx]:
         pool = await self._get_pool()
         async with pool.connection() as conn, conn.transaction():
-            # Asynchronous commit: a server crash may forget the last few hundred milliseconds
-            # of read-model transactions, but each one carries its checkpoint atomically, so
-            # the runner re-applies exactly what was forgotten from the log (the durable source
-            # of truth). It saves a WAL flush per batch: most of a live batch's latency.
-            await conn.execute("SET LOCAL synchronous_commit = off")
             yield _PostgresTx(conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:

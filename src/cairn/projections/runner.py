@@ -220,10 +220,15 @@ class ProjectionRunner:
         config: RunnerConfig,
         cache: OrderCache | None = None,
         reader: SharedReader | None = None,
+        turn: asyncio.Lock | None = None,
     ) -> None:
         self.model = model
         self.store = store
         self.reader = reader or SharedReader(store, keep=0)
+        #: Shared by the runners of one engine: their batch transactions take turns. Overlapping
+        #: ones only compete for the same two cores and connections, and every open transaction
+        #: holds back the PostgreSQL store's proof horizon (xmin) for all readers of $all.
+        self.turn = turn or asyncio.Lock()
         self.db = db
         self.lease = lease
         self.owner = owner
@@ -239,6 +244,7 @@ class ProjectionRunner:
         # needs (a Condition would make the runner wait behind every reader it wakes).
         self._advanced = asyncio.Event()
         self._attempts: dict[str, int] = {}
+        self._lease_checked = 0.0
 
     @property
     def name(self) -> str:
@@ -283,10 +289,11 @@ class ProjectionRunner:
                 continue
             if processed < self.config.batch_size:
                 self.state = "running"
-                if processed == 0:
-                    await self.store.wait_for_append(self.position, timeout=self.config.idle_wait)
-                    if not await self.lease.still_held():
-                        raise _LeaseLost
+                # Returns at once if the log already grew past us (no empty read needed).
+                await self.store.wait_for_append(self.position, timeout=self.config.idle_wait)
+                idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
+                if idle_check_due and not await self._lease_ok():
+                    raise _LeaseLost
             else:
                 self.state = "catching_up"
 
@@ -306,7 +313,7 @@ class ProjectionRunner:
         events = await self.reader.read(self.position, self.config.batch_size)
         if not events:
             return 0
-        if not await self.lease.still_held():
+        if not await self._lease_ok():
             raise _LeaseLost
         try:
             changed = await self._apply_with_retries(events, self.version, live=True)
@@ -356,27 +363,29 @@ class ProjectionRunner:
         start = events[0].position - 1
         relevant = [e for e in events if self.model.accepts(e)]
         tables = {t.base: t for t in self.model.tables}
-        async with self.db.transaction() as tx:
+        # Take turns only for small (live) batches; full catch-up batches overlap, so that
+        # one projection's Python work runs while another's statements execute.
+        turn = self.turn if len(events) < self.config.batch_size else contextlib.nullcontext()
+        async with turn, self.db.transaction() as tx:
             # The version row lock serialises this batch with a rebuild's swap and with a
             # retry of parked events: without it a swap could land between our read of the
             # active version and our commit, and this batch would go to tables no query reads.
+            # (One statement for both checks: a live batch is mostly round trips.)
+            # Compare-and-set on the checkpoint: if another owner already applied this batch
+            # (we lost the lease without noticing), applying it again would double-count.
             pointer = await tx.fetchone(
-                "SELECT active_version, rebuilding_version FROM read_model_versions "
-                "WHERE projection = ?" + self.db.for_update(),
-                (self.name,),
+                "SELECT v.active_version, v.rebuilding_version, c.position "
+                "FROM read_model_versions v LEFT JOIN projection_checkpoints c "
+                "ON c.name = v.projection AND c.version = ? "
+                "WHERE v.projection = ?" + self.db.for_update(of="v"),
+                (version, self.name),
             )
             if pointer is None:
                 raise _Stale
             expected_version = pointer["active_version"] if live else pointer["rebuilding_version"]
             if expected_version is None or int(expected_version) != version:
                 raise _Stale
-            # Compare-and-set on the checkpoint: if another owner already applied this batch
-            # (we lost the lease without noticing), applying it again would double-count.
-            cp = await tx.fetchone(
-                "SELECT position FROM projection_checkpoints WHERE name = ? AND version = ?",
-                (self.name, version),
-            )
-            if int(cp["position"] if cp else 0) != start:
+            if int(pointer["position"] or 0) != start:
                 raise _Stale
             rows = Rows(tx, tables, version)
             await rows.prefetch(k for e in relevant for k in self.model.prefetch(e))
@@ -442,6 +451,10 @@ class ProjectionRunner:
 
     # -- waiting ------------------------------------------------------------------------------
 
+    async def _lease_ok(self) -> bool:
+        self._lease_checked = time.monotonic()
+        return await self.lease.still_held()
+
     def advanced(self) -> None:
         """Wake every ``wait_for`` of this process."""
         self._advanced.set()
@@ -484,6 +497,7 @@ class ProjectionEngine:
         self.cache = OrderCache(redis_url) if redis_url else None
         self.queries = ReadModelQueries(self.db, self.cache)
         self.reader = SharedReader(store)
+        self._turn = asyncio.Lock()
         # A memory store (or a private in-memory read-model database) lives in this process
         # only: its leases must not collide with another engine's in the same process.
         private = backend_of(target) is Backend.MEMORY or target.rstrip("/") in (
@@ -502,6 +516,7 @@ class ProjectionEngine:
                 self.config,
                 self.cache if m.name == "orders" else None,
                 self.reader,
+                self._turn,
             )
             for m in models
         }

@@ -73,8 +73,15 @@ async def rebuild_with_progress(
     """Rebuild projections (all when ``names`` is None), each with a progress bar."""
     async with opened(settings) as (container, components):
         projections = _projections(components)
+        known = [str(_row(p)["name"]) for p in await projections.status()]
         if names is None:
-            names = [str(_row(p)["name"]) for p in await projections.status()]
+            names = known
+        for name in names:
+            if name not in known:
+                raise ApplicationError(
+                    "projection.not_found",
+                    f"no projection named {name!r} (one of {', '.join(known)})",
+                )
         for name in names:
             await rebuild_one(container, projections, name, console)
 

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from e2e_server import ADMIN, CUSTOMER_1, MUG, OPERATOR, order_body, wait_for
 
+from cairn.domain.ids import payment_id_for
+
 
 def _register(client: httpx.Client, **overrides: Any) -> None:
     r = client.post("/api/v1/products", json={**MUG, **overrides}, headers=OPERATOR)
@@ -48,6 +50,12 @@ def test_an_order_is_confirmed_shipped_and_delivered(client: httpx.Client) -> No
     ]
     r = client.post(f"/api/v1/orders/{oid}/ship", json={}, headers=OPERATOR)
     assert r.status_code == 200, r.text
+    payment = wait_for(
+        client,
+        f"/api/v1/admin/streams/payment-{payment_id_for(oid)}",
+        lambda s: any(e["type"] == "PaymentCaptured" for e in s["events"]),
+    )
+    assert payment["events"][0]["type"] == "PaymentAuthorized"
     r = client.post(f"/api/v1/orders/{oid}/deliver", json={}, headers=OPERATOR)
     assert r.status_code == 200, r.text
     delivered = _status_becomes(client, oid, "delivered")

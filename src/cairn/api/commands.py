@@ -6,6 +6,8 @@
   ``app.idempotency_key_reused``. The command id (and a new order's id) derive from the key, so
   even two processes racing on one key write the command's events once (the command bus ignores
   a re-delivered command id).
+- Command latency is observed by the command side's metrics middleware (hooked to this
+  process's registry in ``runtime.py``), so commands sent by sagas are counted too.
 - The response carries ``ETag: "<version>"`` and the log ``position`` for read-your-writes.
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,6 @@ from cairn.api.auth import Principal
 from cairn.api.idempotency import MAX_KEY_LENGTH, StoredResponse
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
-from cairn.errors import CairnError, ConcurrencyError, DomainError
 from cairn.observability.logging import current_correlation_id
 from cairn.observability.tracing import trace_metadata
 
@@ -80,18 +80,6 @@ async def _request_hash(request: Request) -> str:
         canonical = body.decode("latin-1")
     text = f"{request.method}\x1f{request.url.path}\x1f{canonical}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _outcome(exc: BaseException | None) -> str:
-    if exc is None:
-        return "ok"
-    if isinstance(exc, ConcurrencyError):
-        return "conflict"
-    if isinstance(exc, (DomainError, ProblemError)) or (
-        isinstance(exc, CairnError) and getattr(exc, "status", 500) < 500
-    ):
-        return "rejected"
-    return "error"
 
 
 def _json_response(body: dict[str, Any], status: int, version: int | None) -> Response:
@@ -164,24 +152,14 @@ async def _dispatch_and_respond(
 ) -> Response:
     from cairn.api.services import dispatch
 
-    started = time.perf_counter()
-    error: BaseException | None = None
-    try:
-        result = await dispatch(
-            runtime,
-            command,
-            principal=principal,
-            command_id=command_id,
-            expected_version=expected,
-            correlation_id=current_correlation_id(),
-            metadata=trace_metadata(),
-        )
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        runtime.metrics.observe_command(
-            type(command).__name__, _outcome(error), time.perf_counter() - started
-        )
+    result = await dispatch(
+        runtime,
+        command,
+        principal=principal,
+        command_id=command_id,
+        expected_version=expected,
+        correlation_id=current_correlation_id(),
+        metadata=trace_metadata(),
+    )
     body = respond(command, result)
     return _json_response(body, status, body.get("version"))

@@ -37,6 +37,9 @@ class Runtime:
     owns_container: bool = True
 
     async def close(self) -> None:
+        hooks = getattr(getattr(self.container, "command_metrics", None), "hooks", None)
+        if hooks is not None and self.metrics.observe_command in hooks:
+            hooks.remove(self.metrics.observe_command)
         await self.jobs.close()
         if self.workers is not None:
             try:
@@ -92,6 +95,11 @@ async def start_runtime(
         owns_container=owns,
         components=components,
     )
+    # Every command through the bus (the API's and the sagas') is timed by the command side's
+    # metrics middleware; it reports to this process's Prometheus registry.
+    command_metrics = getattr(container, "command_metrics", None)
+    if command_metrics is not None:
+        command_metrics.add(metrics.observe_command)
     if run_workers:
         from cairn.workers import Workers
 

@@ -127,7 +127,8 @@ class Metrics:
         )
         self.command_latency = Histogram(
             "cairn_command_duration_seconds",
-            "Command latency by command type and outcome (ok, rejected, conflict, error)",
+            "Command latency by type and outcome"
+            " (ok, rejected, invalid, conflict, error, replayed)",
             ["command", "outcome"],
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,

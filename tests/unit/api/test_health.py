@@ -54,3 +54,23 @@ async def test_metrics_show_the_log_head_and_http_requests(
     text = (await bare_client.get("/metrics", headers=ADMIN)).text
     assert "cairn_log_head_position 1.0" in text
     assert 'cairn_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+
+
+async def test_metrics_count_commands_sent_by_anyone_through_the_bus(
+    bare_client: httpx.AsyncClient,
+) -> None:
+    r = await bare_client.post(
+        "/api/v1/products",
+        json={"sku": "M-1", "name": "M", "price": "1.00", "currency": "EUR"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201
+    refused = await bare_client.post(
+        "/api/v1/products/NOPE/stock", json={"quantity": 1}, headers=ADMIN
+    )
+    assert refused.status_code == 404
+    text = (await bare_client.get("/metrics", headers=ADMIN)).text
+    assert (
+        'cairn_command_duration_seconds_count{command="RegisterProduct",outcome="ok"} 1.0' in text
+    )
+    assert 'command="ReplenishStock",outcome="rejected"' in text

@@ -27,7 +27,13 @@ import structlog.contextvars
 
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
 from cairn.application.validation import check_command
-from cairn.errors import ApplicationError, CairnError, ConcurrencyError, DomainError
+from cairn.errors import (
+    ApplicationError,
+    CairnError,
+    ConcurrencyError,
+    DomainError,
+    InvalidEventError,
+)
 from cairn.store.base import EventStore
 
 Next = Callable[[Envelope], Awaitable[CommandResult]]
@@ -254,7 +260,8 @@ class IdempotencyMiddleware:
     after a restart: the command's events have deterministic ids (``uuid5(command id, i)``), so
     finding the first one in the store means the command was handled. The race of two
     concurrent deliveries is settled by the store's idempotent append (same ids, same
-    versions) or by a ConcurrencyError that the retry middleware turns into a replay."""
+    versions), or, when the loser's append fails (conflict, or ids stored elsewhere), by
+    looking the winner's events up."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -268,6 +275,13 @@ class IdempotencyMiddleware:
         check = asyncio.ensure_future(self.replay(ctx.command_id, envelope.stream_id))
         try:
             return await call_next(replace(envelope, replay=check))
+        except (ConcurrencyError, InvalidEventError):
+            # A concurrent delivery of the same command may have won the race: its events (our
+            # ids) are stored, at versions we did not expect. Then its result is the answer.
+            replay = await self.replay(ctx.command_id, envelope.stream_id)
+            if replay is not None:
+                return replay
+            raise
         finally:
             if not check.done():
                 check.cancel()

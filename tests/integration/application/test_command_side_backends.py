@@ -188,3 +188,46 @@ async def test_stored_v1_events_read_back_upcast_on_the_backend(url: str) -> Non
         )
         loaded = await bus.repositories.orders.load(stream)
         assert loaded.state.order.total == Money.of("0.20", "EUR")
+
+
+async def test_a_duplicate_delivery_that_loses_a_three_way_race_gets_the_winners_result(
+    url: str,
+) -> None:
+    from dataclasses import replace
+    from typing import Any
+
+    from cairn.application import event_id_for
+    from cairn.application.handlers import Services, default_routes
+    from cairn.application.messages import Envelope
+
+    raced = [False]
+
+    async def prepare(command: Any, state: Any, services: Services, envelope: Envelope) -> Any:
+        if not raced[0]:  # the other delivery commits first, then a third writer appends
+            raced[0] = True
+            winner = NewEvent(
+                "StockReplenished", {"sku": "MUG-1", "quantity": 5}, id=event_id_for("dup", 0)
+            )
+            await services.store.append(envelope.stream_id, [winner])
+            await services.store.append(
+                envelope.stream_id, [NewEvent("StockReplenished", {"sku": "MUG-1", "quantity": 1})]
+            )
+        return command
+
+    store = await open_store(url, upcasters=domain_upcasters())
+    try:
+        routes = default_routes()
+        routes[inventory.ReplenishStock] = replace(
+            routes[inventory.ReplenishStock], prepare=prepare
+        )
+        bus = CommandBus(store, handlers=routes)
+        await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("1.00", "EUR"), 10))
+        result = await bus.dispatch(
+            inventory.ReplenishStock("MUG-1", 5), CommandContext(command_id="dup")
+        )
+        assert result.version == 3
+        assert [e.id for e in result.events] == [event_id_for("dup", 0)]
+        loaded = await Repositories.build(store, cache_size=0).inventory.load("inventory-MUG-1")
+        assert (loaded.version, loaded.state.on_hand) == (4, 16)
+    finally:
+        await store.close()

@@ -374,3 +374,36 @@ async def test_if_match_is_checked_against_the_stored_version_not_the_cache() ->
         await theirs.dispatch(
             inventory.ReplenishStock("MUG-1", 1), CommandContext(expected_version=3)
         )
+
+
+async def test_a_duplicate_delivery_that_loses_the_race_returns_the_winners_result() -> None:
+    store = await memory_store()
+    routes = default_routes()
+    route = routes[inventory.ReplenishStock]
+    context = CommandContext(command_id="dup-1")
+    raced = [False]
+
+    async def prepare(command: Any, state: Any, services: Services, envelope: Envelope) -> Any:
+        if not raced[0]:  # the other delivery commits first, then a third writer appends
+            raced[0] = True
+            from cairn.application import event_id_for
+
+            winner = NewEvent(
+                "StockReplenished", {"sku": "MUG-1", "quantity": 5}, id=event_id_for("dup-1", 0)
+            )
+            await services.store.append(envelope.stream_id, [winner])
+            await services.store.append(
+                envelope.stream_id, [NewEvent("StockReplenished", {"sku": "MUG-1", "quantity": 1})]
+            )
+        return command
+
+    routes[inventory.ReplenishStock] = replace(route, prepare=prepare)
+    bus = CommandBus(store, handlers=routes)
+    await register_mug(bus, stock=10)
+    result = await bus.dispatch(inventory.ReplenishStock("MUG-1", 5), context)
+    from cairn.application import event_id_for
+
+    assert result.version == 3
+    assert [e.id for e in result.events] == [event_id_for("dup-1", 0)]
+    loaded = await bus.repositories.inventory.load("inventory-MUG-1")
+    assert loaded.state.on_hand == 10 + 5 + 1

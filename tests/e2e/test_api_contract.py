@@ -56,6 +56,8 @@ BAD_TOKEN = {"Authorization": "Bearer not-a-token"}
     [
         ("GET", "/healthz", NO_TOKEN, 200),
         ("GET", "/readyz", NO_TOKEN, 200),
+        ("GET", "/docs", NO_TOKEN, 200),
+        ("GET", "/openapi.json", NO_TOKEN, 200),
         ("GET", "/api/v1/admin/health", NO_TOKEN, 401),
         ("GET", "/api/v1/admin/events", BAD_TOKEN, 401),
         ("GET", "/api/v1/admin/events", OPERATOR, 403),

@@ -125,6 +125,26 @@ def schema_fingerprint(union: Any) -> str:
     return hashlib.sha256("|".join(seen).encode()).hexdigest()[:16]
 
 
+# --- personal data ---------------------------------------------------------------------------
+
+#: Personal fields of the order domain (SPEC §1: stored encrypted, crypto-shredded on
+#: "forget customer"). Whatever marker a shredded field reads back as, history still decodes.
+PERSONAL_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    "OrderCreated": frozenset({"customer_name", "customer_email", "shipping_address"}),
+}
+#: Value classes that may be replaced whole by a redaction marker (a string or null).
+REDACTABLE: Final = frozenset({orders.ShippingAddress})
+
+
+def _redacted(cls: type, marker: Any) -> Any:
+    """A value object whose every text field is the redaction marker."""
+    text = "" if marker is None else str(marker)
+    hints = typing.get_type_hints(cls)
+    return cls(
+        **{f.name: (text if hints[f.name] is str else None) for f in dataclasses.fields(cls)}
+    )
+
+
 # --- converters ------------------------------------------------------------------------------
 
 _encoders: dict[Any, Convert] = {}
@@ -216,6 +236,8 @@ def _dataclass_converter(cls: type[Any], *, encode: bool) -> Convert:
 
     def decode_fields(data: Mapping[str, Any]) -> Any:
         if not isinstance(data, Mapping):
+            if cls in REDACTABLE:
+                return _redacted(cls, data)
             raise CodecError(f"{cls.__name__} expects a JSON object, got {data!r}")
         kwargs = {
             name: conv(data[name]) for name, conv in ready() if name in data or name not in optional
@@ -234,6 +256,7 @@ def event_class(name: str) -> type:
 
 __all__ = [
     "EVENT_TYPES",
+    "PERSONAL_FIELDS",
     "SCHEMA_VERSIONS",
     "decode_event",
     "decode_state",

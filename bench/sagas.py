@@ -3,12 +3,12 @@ p50 / p99 place → confirmed latency, on PostgreSQL and SQLite.
 
     python -m bench sagas [--quick]
 
-Per backend: a fresh database, the command bus, the fake gateway and carrier (no latency) and one
-saga runner with default settings, all in this process. N orders are created first (not
-measured), then placed by 8 concurrent clients as fast as they can; a subscriber to ``$all``
-notes when each ``OrderConfirmed`` appears. Throughput = N / (last confirmation − first place);
-latency = confirmation time − the moment ``PlaceOrder`` returned (so it includes queueing behind
-the burst).
+Per backend: a fresh database, the command bus, the fake gateway and carrier (no latency) and
+one saga runner with default settings, all in this process. N orders of one item each, spread
+over 20 products, are created first (not measured), then placed by 8 concurrent clients as
+fast as they can; a subscriber to ``$all`` notes when each ``OrderConfirmed`` appears.
+Throughput = N / (last confirmation − first place); latency = confirmation time − the moment
+``PlaceOrder`` returned (so it includes queueing behind the burst).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from cairn.sagas import build_saga_runner
 from cairn.settings import Settings
 
 CLIENTS = 8
+#: Orders spread over 20 products (one hot SKU would measure stream contention instead).
+SKUS = [f"SKU-{i:02d}" for i in range(20)]
 
 
 async def measure(url: str, orders: int) -> tuple[float, list[float]]:
@@ -39,13 +41,20 @@ async def measure(url: str, orders: int) -> tuple[float, list[float]]:
     container = await bootstrap(settings, gateway=gateway, carrier=carrier)
     bus = container.command_bus
     runner = await build_saga_runner(settings, container.store, bus, gateway, carrier)
-    await bus.dispatch(RegisterProduct("MUG", "Mug", Money(Decimal("12.50"), "EUR"), 1_000_000))
+    for sku in SKUS:
+        await bus.dispatch(RegisterProduct(sku, sku, Money(Decimal("12.50"), "EUR"), 1_000_000))
     ids = [str(uuid.uuid4()) for _ in range(orders)]
     address = ShippingAddress("1 Main St", "Paris", "75001", "FR")
-    for order_id in ids:
+    for n, order_id in enumerate(ids):
         await bus.dispatch(
             CreateOrder(
-                order_id, "c-1", "Ada", "ada@example.com", "EUR", address, (OrderItem("MUG", 1),)
+                order_id,
+                "c-1",
+                "Ada",
+                "ada@example.com",
+                "EUR",
+                address,
+                (OrderItem(SKUS[n % len(SKUS)], 1),),
             )
         )
     start_position = await container.store.head_position()

@@ -220,7 +220,7 @@ class PostgresSagaDB(SagaDB):
         self._pool = pool
 
     @classmethod
-    async def open(cls, conninfo: str, max_size: int = 4) -> PostgresSagaDB:
+    async def open(cls, conninfo: str, max_size: int = 10) -> PostgresSagaDB:
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo,
             min_size=1,

@@ -494,8 +494,13 @@ class SagaRunner(Generic[S]):
                 )
         for row in rows:
             action = _action(row)
+            step = self._run_step(action)
+            try:
+                tasks.create_task(step)
+            except RuntimeError:  # the runner is shutting down; the claim is released on
+                step.close()  # the next take-over
+                return
             self._in_flight.add(action.action_id)
-            tasks.create_task(self._run_step(action))
 
     async def _run_step(self, action: _Action) -> None:
         outcome: str

@@ -2,7 +2,7 @@
 ``eventsourcing`` library doing the same work in the same run.
 
     python -m bench aggregates [--pg URL] [--counts 10,1000,10000] [--clients 8]
-                               [--commands 250] [--no-eventsourcing]
+                               [--commands 250] [--no-eventsourcing] [--quick]
     python -m bench.aggregates …            (the same, without bench/__main__.py)
 
 1. Load p50: one aggregate with 10, 1k and 10k events, loaded ``--samples`` times, with no
@@ -310,11 +310,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--commands", type=int, default=250)
     p.add_argument("--no-eventsourcing", action="store_true")
+    p.add_argument("--quick", action="store_true", help="1k events at most, fewer commands")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(parser().parse_args(argv))
+    args = parser().parse_args(argv)
+    if args.quick:
+        args.counts, args.samples, args.commands = "10,1000", 10, 50
+    run(args)
     return 0
 
 

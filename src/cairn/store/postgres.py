@@ -509,6 +509,9 @@ class PostgresEventStore(EventStore):
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM events e LEFT JOIN streams s USING (stream_id) "
                 "WHERE e.stream_id = %(sid)s AND NOT COALESCE(s.deleted, false) "
+                # The plain bound lets the (stream_id, version) index skip to from_version;
+                # GREATEST(...) alone hides it from the planner and scans the whole stream.
+                "AND e.version >= %(lo)s "
                 "AND e.version >= GREATEST(%(lo)s, COALESCE(s.truncate_before, 0)) "
                 "AND (%(hi)s::bigint IS NULL OR e.version <= %(hi)s::bigint) "
                 "AND (%(until)s::timestamptz IS NULL OR e.recorded_at <= %(until)s::timestamptz) "

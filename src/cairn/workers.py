@@ -28,6 +28,7 @@ _log = get_logger("cairn.workers")
 
 RESTART_BACKOFF_INITIAL = 0.2
 RESTART_BACKOFF_MAX = 5.0
+CLOSE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -55,9 +56,10 @@ class Components:
             if close is None:
                 continue
             try:
-                await close()
+                # Bounded: a stuck close must not keep a stopping process alive.
+                await asyncio.wait_for(close(), timeout=CLOSE_TIMEOUT)
             except Exception as exc:
-                _log.warning("component_close_failed", component=name, error=str(exc))
+                _log.warning("component_close_failed", component=name, error=repr(exc))
 
 
 async def build_components(settings: Settings, container: Any) -> Components:

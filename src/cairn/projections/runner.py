@@ -650,7 +650,13 @@ class ProjectionEngine:
             state, owner = "stopped", None
         else:
             state = str(cp["state"]) if cp else "running"
-        if pointer is not None and pointer["rebuilding_version"] is not None:
+        if runner.rebuild is not None or (
+            pointer is not None
+            and pointer["rebuilding_version"] is not None
+            and not await self._nobody_owns(f"{runner.name}:rebuild")
+        ):
+            # A rebuild whose process died leaves its version behind; the next rebuild drops
+            # it. Only a rebuild somebody still runs (holds its lease) counts.
             state = "rebuilding"
         elif state == "running" and lag_events > self.config.batch_size:
             state = "catching_up"
@@ -812,7 +818,15 @@ class ProjectionEngine:
         runner = self.runner(name)
         await self.migrate()
         lease = lease_for(self._lease_url, f"projection:{name}:rebuild{self._lease_scope}")
-        await lease.acquire(retry_interval=self.config.lease_retry)
+        if not await lease.try_acquire():
+            from cairn.errors import ApplicationError
+
+            raise ApplicationError(
+                "projection.rebuild_running",
+                f"projection {name!r} is already being rebuilt",
+                status=409,
+                name=name,
+            )
         try:
             version = await self._start_rebuild(runner)
             builder = ProjectionRunner(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from cairn.projections import ProjectionEngine
-from cairn.store.base import EventStore
+import pytest
+
+from cairn.errors import ApplicationError
+from cairn.projections import ProjectionEngine, RunnerConfig, build_projections
+from cairn.store.base import EventStore, RecordedEvent
 
 from .read_model_dump import dump
 from .scenario import create_order, place, register_product
@@ -112,3 +115,33 @@ async def test_queries_never_fail_or_come_back_empty_during_a_rebuild_under_live
     assert len(page.orders) == sum(
         1 for e in live_orders if e.type == "OrderCreated" and e.data["customer_id"] == "c-live"
     )
+
+
+async def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs(
+    store: EventStore, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = build_projections(store_url, store, config=RunnerConfig(rebuild_batch_size=1))
+    gate = asyncio.Event()
+    read_all = store.read_all
+
+    async def gated(after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        if after > 0:  # the rebuild, past its first event, waits here (outside any transaction)
+            await gate.wait()
+        return await read_all(after=after, limit=limit)
+
+    try:
+        for n in range(3):
+            await create_order(store, number=n)
+        monkeypatch.setattr(store, "read_all", gated)
+        first = asyncio.create_task(engine.rebuild("orders"))
+        await asyncio.sleep(0.2)
+        status = {s.name: s for s in await engine.status()}["orders"]
+        with pytest.raises(ApplicationError) as refused:
+            await engine.rebuild("orders")
+        gate.set()
+        assert await first == 2
+    finally:
+        gate.set()
+        await engine.close()
+    assert refused.value.code == "projection.rebuild_running"
+    assert (status.state, status.rebuild_done, status.rebuild_total) == ("rebuilding", 1, 3)

@@ -205,6 +205,9 @@ class RunnerConfig:
     retry_backoff: float = 0.05
     lease_retry: float = 0.5
     idle_wait: float = 1.0
+    #: A batch with none of the projection's event types moves the checkpoint in memory only;
+    #: it is written with the next batch that changes rows, or after this many seconds.
+    checkpoint_interval: float = 0.1
 
 
 class ProjectionRunner:
@@ -245,6 +248,9 @@ class ProjectionRunner:
         self._advanced = asyncio.Event()
         self._attempts: dict[str, int] = {}
         self._lease_checked = 0.0
+        #: The checkpoint as stored (``position`` may be ahead of it over ignored events only).
+        self.persisted = 0
+        self._persisted_at = 0.0
 
     @property
     def name(self) -> str:
@@ -290,7 +296,7 @@ class ProjectionRunner:
             if processed < self.config.batch_size:
                 self.state = "running"
                 # Returns at once if the log already grew past us (no empty read needed).
-                await self.store.wait_for_append(self.position, timeout=self.config.idle_wait)
+                await self.store.wait_for_append(self.position, timeout=self.checkpoint_wait())
                 idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
                 if idle_check_due and not await self._lease_ok():
                     raise _LeaseLost
@@ -307,12 +313,21 @@ class ProjectionRunner:
             (self.name, self.version),
         )
         self.position = int(cp["position"]) if cp else 0
+        self.persisted = self.position
 
     async def step(self) -> int:
         """Apply the next batch (at most ``batch_size`` events); return how many were read."""
         events = await self.reader.read(self.position, self.config.batch_size)
         if not events:
+            if self.position > self.persisted and self._checkpoint_due():
+                await self._write_checkpoint_only()
             return 0
+        if not any(self.model.accepts(e) for e in events) and not self._checkpoint_due():
+            # Nothing to change: skipping the transaction is safe because after a crash the
+            # runner re-reads these events from the stored checkpoint, and they change nothing.
+            self.position = events[-1].position
+            self.advanced()
+            return len(events)
         if not await self._lease_ok():
             raise _LeaseLost
         try:
@@ -320,11 +335,45 @@ class ProjectionRunner:
         except _Stale:
             await self._load_position()
             return 0
-        self.position = events[-1].position
+        self.position = self.persisted = events[-1].position
+        self._persisted_at = time.monotonic()
         if self.cache is not None and changed:
             await self.cache.store(self.version, changed)
         self.advanced()
         return len(events)
+
+    def _checkpoint_due(self) -> bool:
+        return time.monotonic() - self._persisted_at >= self.config.checkpoint_interval
+
+    def checkpoint_wait(self) -> float:
+        """How long the live loop may sleep before a deferred checkpoint is due."""
+        if self.position <= self.persisted:
+            return self.config.idle_wait
+        due = self.config.checkpoint_interval - (time.monotonic() - self._persisted_at)
+        return max(0.0, min(self.config.idle_wait, due))
+
+    async def _write_checkpoint_only(self) -> None:
+        if not await self._lease_ok():
+            raise _LeaseLost
+        try:
+            async with self.turn, self.db.transaction() as tx:
+                row = await tx.fetchone(
+                    "SELECT v.active_version, c.position "
+                    "FROM read_model_versions v LEFT JOIN projection_checkpoints c "
+                    "ON c.name = v.projection AND c.version = ? "
+                    "WHERE v.projection = ?" + self.db.for_update(of="v"),
+                    (self.version, self.name),
+                )
+                if row is None or int(row["active_version"]) != self.version:
+                    raise _Stale
+                if int(row["position"] or 0) != self.persisted:
+                    raise _Stale
+                await self._save_checkpoint(tx, self.version, self.position, "running")
+        except _Stale:
+            await self._load_position()
+            return
+        self.persisted = self.position
+        self._persisted_at = time.monotonic()
 
     async def _apply_with_retries(
         self, events: Sequence[RecordedEvent], version: int, *, live: bool
@@ -360,7 +409,8 @@ class ProjectionRunner:
         *,
         live: bool,
     ) -> list[dict[str, Any]]:
-        start = events[0].position - 1
+        # Live: the stored checkpoint may trail over ignored events (see ``step``).
+        start = self.persisted if live else events[0].position - 1
         relevant = [e for e in events if self.model.accepts(e)]
         tables = {t.base: t for t in self.model.tables}
         # Take turns only for small (live) batches; full catch-up batches overlap, so that
@@ -602,6 +652,8 @@ class ProjectionEngine:
                 await runner._load_position()
                 while await runner.step():
                     pass
+                if runner.position > runner.persisted:
+                    await runner._write_checkpoint_only()
             finally:
                 await runner.lease.release()
 

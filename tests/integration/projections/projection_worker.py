@@ -2,7 +2,7 @@
 
     python projection_worker.py <database_url> <batch_size> <log_path>
 
-Runs every projection forever. After each committed batch it appends one line
+Runs every projection forever. After each committed checkpoint move it appends one line
 ``<projection> <from> <to> <pid>`` to ``log_path`` (flushed), so a test can check that no range
 was ever applied twice and that ownership moved.
 """
@@ -23,10 +23,12 @@ async def main(url: str, batch_size: int, log_path: str) -> None:
     original = ProjectionRunner.step
 
     async def logged_step(self: ProjectionRunner) -> int:
-        before = self.position
+        # The stored checkpoint, not the in-memory position: a batch of events the projection
+        # ignores only moves the latter, and is re-read after a crash (harmlessly).
+        before = self.persisted
         count = await original(self)
-        if count and self.position != before:
-            log.write(f"{self.name} {before} {self.position} {os.getpid()}\n")
+        if self.persisted != before:
+            log.write(f"{self.name} {before} {self.persisted} {os.getpid()}\n")
         return count
 
     ProjectionRunner.step = logged_step  # type: ignore[method-assign]

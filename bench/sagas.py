@@ -34,14 +34,18 @@ CLIENTS = 8
 SKUS = [f"SKU-{i:02d}" for i in range(20)]
 
 
-async def measure(url: str, orders: int) -> tuple[float, list[float]]:
-    """(sagas completed per second, place → confirmed latencies in seconds)."""
+async def measure(
+    url: str, orders: int, clients: int = CLIENTS, one_at_a_time: bool = False, prefix: str = ""
+) -> tuple[float, list[float]]:
+    """(sagas completed per second, place → confirmed latencies in seconds). With
+    ``one_at_a_time`` each client waits for its order's confirmation before placing the next."""
     settings = Settings(database_url=url)
     gateway, carrier = FakePaymentGateway(), FakeCarrier()
     container = await bootstrap(settings, gateway=gateway, carrier=carrier)
     bus = container.command_bus
     runner = await build_saga_runner(settings, container.store, bus, gateway, carrier)
-    for sku in SKUS:
+    skus = [f"{prefix}{sku}" for sku in SKUS]
+    for sku in skus:
         await bus.dispatch(RegisterProduct(sku, sku, Money(Decimal("12.50"), "EUR"), 1_000_000))
     ids = [str(uuid.uuid4()) for _ in range(orders)]
     address = ShippingAddress("1 Main St", "Paris", "75001", "FR")
@@ -54,7 +58,7 @@ async def measure(url: str, orders: int) -> tuple[float, list[float]]:
                 "ada@example.com",
                 "EUR",
                 address,
-                (OrderItem(SKUS[n % len(SKUS)], 1),),
+                (OrderItem(skus[n % len(skus)], 1),),
             )
         )
     start_position = await container.store.head_position()
@@ -63,13 +67,16 @@ async def measure(url: str, orders: int) -> tuple[float, list[float]]:
     all_done = asyncio.Event()
 
     cancelled: set[str] = set()
+    done = {order_id: asyncio.Event() for order_id in ids}
 
     async def watch() -> None:
         async for event in container.store.subscribe(after=start_position):
             if event.type == "OrderConfirmed":
                 confirmed[event.data["order_id"]] = time.perf_counter()
+                done[event.data["order_id"]].set()
             elif event.type == "OrderCancelled":
                 cancelled.add(event.data["order_id"])
+                done[event.data["order_id"]].set()
             if len(confirmed) + len(cancelled) == orders:
                 all_done.set()
                 return
@@ -78,12 +85,14 @@ async def measure(url: str, orders: int) -> tuple[float, list[float]]:
         for order_id in mine:
             await bus.dispatch(PlaceOrder(order_id, "tok_ok"))
             placed[order_id] = time.perf_counter()
+            if one_at_a_time:
+                await done[order_id].wait()
 
     watcher = asyncio.create_task(watch())
     worker = asyncio.create_task(runner.run())
     try:
         first = time.perf_counter()
-        await asyncio.gather(*(client(ids[i::CLIENTS]) for i in range(CLIENTS)))
+        await asyncio.gather(*(client(ids[i::clients]) for i in range(clients)))
         await asyncio.wait_for(all_done.wait(), timeout=600)
         elapsed = max(confirmed.values()) - first
         if cancelled:
@@ -101,20 +110,32 @@ async def measure(url: str, orders: int) -> tuple[float, list[float]]:
 async def run(quick: bool) -> Report:
     report = Report("sagas")
     orders = 50 if quick else 300
+    single = 10 if quick else 40
     with tempfile.TemporaryDirectory() as tmp:
-        backends = [("sqlite", f"sqlite:///{tmp}/bench.db")]
         async with scratch_pg_database("cairn_bench_sagas") as pg_url:
-            backends.append(("postgres", pg_url))
+            backends = [("sqlite", f"sqlite:///{tmp}/bench.db"), ("postgres", pg_url)]
             for name, url in backends:
-                rate, latencies = await measure(url, orders)
+                rate, burst = await measure(url, orders)
+                _, lone = await measure(url, single, 1, one_at_a_time=True, prefix="L")
                 report.add(
                     f"{name}: sagas completed/s",
                     rate,
                     "sagas/s",
-                    f"{orders} orders, {CLIENTS} placing clients, 1 runner",
+                    f"burst of {orders} orders, {CLIENTS} placing clients",
                 )
-                report.add(f"{name}: place → confirmed p50", percentile(latencies, 50) * 1000, "ms")
-                report.add(f"{name}: place → confirmed p99", percentile(latencies, 99) * 1000, "ms")
+                for phase, latencies in (("burst", burst), ("lone", lone)):
+                    detail = f"{single} orders, one at a time" if phase == "lone" else ""
+                    report.add(
+                        f"{name}: {phase} place → confirmed p50",
+                        percentile(latencies, 50) * 1000,
+                        "ms",
+                        detail,
+                    )
+                    report.add(
+                        f"{name}: {phase} place → confirmed p99",
+                        percentile(latencies, 99) * 1000,
+                        "ms",
+                    )
     report.notes.append(
         "one process: API-side commands, saga runner and fakes share one event loop and the "
         "machine's 2 cores with the database"

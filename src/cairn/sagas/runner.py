@@ -230,6 +230,11 @@ class SagaRunner(Generic[S]):
             )
         return [self._record(r) for r in rows]
 
+    async def counts(self) -> dict[str, int]:
+        """How many sagas are in each status (for metrics and health)."""
+        rows = await self.db.fetchall("SELECT status, count(*) FROM saga_instances GROUP BY status")
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def get(self, saga_id: str) -> SagaRecord | None:
         rows = await self.db.fetchall(
             "SELECT saga_id, saga_type, saga_key, status, step, state, created_at, updated_at"

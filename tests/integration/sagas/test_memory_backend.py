@@ -40,3 +40,11 @@ async def test_an_invalid_list_limit_or_status_is_refused() -> None:
             await w.runner.list(limit=0)
         with pytest.raises(ApplicationError, match="unknown saga status"):
             await w.runner.list("nope")
+
+
+async def test_counts_give_the_number_of_sagas_per_status() -> None:
+    async with running("memory://") as w:
+        await w.product("MUG", 5)
+        for token in ("tok_ok", "tok_decline", "tok_ok"):
+            await w.wait(await w.order({"MUG": 1}, token), "completed", step=None)
+        assert await w.runner.counts() == {"completed": 3}

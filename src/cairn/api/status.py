@@ -85,7 +85,7 @@ async def redis_probe(url: str | None) -> dict[str, Any]:
         try:
             await _bounded(client.ping)
         finally:
-            await client.aclose()  # type: ignore[attr-defined]  # stubs lag the library
+            await client.aclose()
     except Exception as exc:
         return {"status": "down", "error": str(exc) or type(exc).__name__}
     return {"status": "ok"}

@@ -13,7 +13,8 @@ line. Codes are part of the public contract: never rename one.
     │   ├── RetentionRefusedError   store.retention_refused    truncating a protected category
     │   ├── UnsupportedStoreURL     store.unsupported_url      unknown scheme or malformed URL
     │   ├── StoreUnavailableError   store.unavailable          database cannot be reached
-    │   └── SchemaMissingError      store.schema_missing       schema not applied, migrate off
+    │   ├── SchemaMissingError      store.schema_missing       schema not applied, migrate off
+    │   └── PersonalDataError       store.personal_data        a sealed field was altered
     ├── CodecError                  codec.*
     │   ├── UnknownEventTypeError   codec.unknown_event_type   no class / upcaster for a stored type
     │   └── UpcastError             codec.upcast_failed
@@ -106,6 +107,13 @@ class StoreUnavailableError(StoreError):
 class SchemaMissingError(StoreError):
     code = "store.schema_missing"
     status = 503
+
+
+class PersonalDataError(StoreError):
+    """A sealed personal field does not open with its subject's key: the stored value was
+    altered. (A forgotten subject is not an error: its fields read back redacted.)"""
+
+    code = "store.personal_data"
 
 
 # --- codec -----------------------------------------------------------------------------------

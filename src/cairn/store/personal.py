@@ -1,0 +1,225 @@
+"""Crypto-shredding (SPEC §1 "personal data"): personal fields are stored sealed with a key of
+their data subject, and forgetting the subject deletes that key.
+
+Why in the store, beside upcasting: every reader (aggregates, projections and their rebuilds,
+the relay, the admin browser, replays) reads through :class:`~cairn.store.base.EventStore`, so
+none of them can forget to decrypt, and after a subject is forgotten none of them can show the
+plaintext again. Stored events are never rewritten: the ciphertext stays, unreadable.
+
+The store knows nothing of customers. A :class:`PersonalDataPolicy` says, per event type, which
+field names the subject and which fields are personal; the order domain supplies its own.
+
+Sealed value, in place of the field's JSON value::
+
+    {"$sealed": "<key id>:<base64url(nonce ‖ AES-256-GCM ciphertext ‖ tag)>"}
+
+The key id (not the subject) selects the key, so a subject forgotten and later seen again gets a
+new key, and its old events stay redacted rather than failing to decrypt. Subject and field are
+the associated data: a sealed value copied into another subject's event or field does not open.
+
+Keys are looked up on every read and write, never cached in a process: a cached key would keep
+revealing (or sealing with) a key that another process has already deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cairn.errors import InvalidEventError, PersonalDataError
+from cairn.store.base import NewEvent, RecordedEvent
+
+#: What a personal field reads back as once its subject is forgotten.
+REDACTED: Final = "[redacted]"
+SEALED: Final = "$sealed"
+KEY_BYTES: Final = 32
+_NONCE_BYTES: Final = 12
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFields:
+    """The personal fields of one event type and the field that names their subject."""
+
+    subject: str
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalDataPolicy:
+    """Which event types carry personal data. Types not listed are stored as they are."""
+
+    by_type: Mapping[str, PersonalFields]
+
+    def of(self, event_type: str) -> PersonalFields | None:
+        return self.by_type.get(event_type)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectKey:
+    key_id: uuid.UUID
+    key: bytes
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+class KeyStore(ABC):
+    """Where subject keys live: beside the events, in the same database, so that a store
+    backup restores them together (and a forget is one DELETE)."""
+
+    @abstractmethod
+    async def key_for_writing(self, subject: str) -> SubjectKey:
+        """The subject's current key, created if it has none (concurrent callers agree)."""
+
+    @abstractmethod
+    async def keys(self, key_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """The keys that still exist among ``key_ids``."""
+
+    @abstractmethod
+    async def forget(self, subject: str) -> bool:
+        """Delete every key of ``subject``; whether there was one."""
+
+
+class MemoryKeyStore(KeyStore):
+    def __init__(self) -> None:
+        self._current: dict[str, SubjectKey] = {}
+        self._keys: dict[uuid.UUID, tuple[str, bytes]] = {}
+
+    async def key_for_writing(self, subject: str) -> SubjectKey:
+        current = self._current.get(subject)
+        if current is None:
+            current = self._current[subject] = SubjectKey(uuid.uuid4(), new_key())
+            self._keys[current.key_id] = (subject, current.key)
+        return current
+
+    async def keys(self, key_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        return {k: self._keys[k][1] for k in key_ids if k in self._keys}
+
+    async def forget(self, subject: str) -> bool:
+        found = self._current.pop(subject, None) is not None
+        for key_id in [k for k, (s, _) in self._keys.items() if s == subject]:
+            del self._keys[key_id]
+            found = True
+        return found
+
+
+def _associated(subject: str, field: str) -> bytes:
+    return f"{subject}\x00{field}".encode()
+
+
+def _subject_of(data: Mapping[str, Any], spec: PersonalFields, event_type: str) -> str:
+    subject = data.get(spec.subject)
+    if not isinstance(subject, str) or not subject:
+        raise InvalidEventError(
+            f"{event_type} carries personal data but no subject in {spec.subject!r}"
+        )
+    return subject
+
+
+def _is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and SEALED in value
+
+
+class PersonalData:
+    """Seals personal fields on append and opens (or redacts) them on read."""
+
+    def __init__(self, policy: PersonalDataPolicy, keys: KeyStore) -> None:
+        self.policy = policy
+        self.keys = keys
+
+    async def seal(self, events: list[NewEvent]) -> list[NewEvent]:
+        out: list[NewEvent] = []
+        for event in events:
+            spec = self.policy.of(event.type)
+            present = spec.fields.intersection(event.data) if spec is not None else ()
+            if spec is None or not present:
+                out.append(event)
+                continue
+            subject = _subject_of(event.data, spec, event.type)
+            key = await self.keys.key_for_writing(subject)
+            cipher = AESGCM(key.key)
+            data = dict(event.data)
+            for field in present:
+                nonce = os.urandom(_NONCE_BYTES)
+                plaintext = json.dumps(data[field], separators=(",", ":")).encode()
+                sealed = cipher.encrypt(nonce, plaintext, _associated(subject, field))
+                token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+                data[field] = {SEALED: f"{key.key_id}:{token}"}
+            out.append(replace(event, data=data))
+        return out
+
+    async def reveal(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """``events`` with personal fields opened, or :data:`REDACTED` where the key is gone.
+        One key lookup per batch, and none when the batch holds no sealed field."""
+        sealed = list(self._sealed_events(events))
+        if not sealed:
+            return events
+        wanted = {
+            _split(events[i].data[f])[0]
+            for i, spec in sealed
+            for f in spec.fields
+            if _is_sealed(events[i].data.get(f))
+        }
+        keys = await self.keys.keys(wanted)
+        out = list(events)
+        for i, spec in sealed:
+            event = events[i]
+            subject = _subject_of(event.data, spec, event.type)
+            data = dict(event.data)
+            for field in spec.fields:
+                if _is_sealed(data.get(field)):
+                    data[field] = _open(data[field], subject, field, keys, event)
+            out[i] = replace(event, data=data)
+        return out
+
+    def _sealed_events(
+        self, events: Iterable[RecordedEvent]
+    ) -> Iterable[tuple[int, PersonalFields]]:
+        policy = self.policy
+        for index, event in enumerate(events):
+            spec = policy.of(event.type)
+            if spec is not None and any(_is_sealed(event.data.get(f)) for f in spec.fields):
+                yield index, spec
+
+
+def _split(value: dict[str, Any]) -> tuple[uuid.UUID, str]:
+    text = value[SEALED]
+    key_id, _, token = text.partition(":") if isinstance(text, str) else ("", "", "")
+    try:
+        return uuid.UUID(key_id), token
+    except ValueError:
+        raise PersonalDataError(f"malformed sealed value {text!r}") from None
+
+
+def _open(
+    value: dict[str, Any],
+    subject: str,
+    field: str,
+    keys: Mapping[uuid.UUID, bytes],
+    event: RecordedEvent,
+) -> Any:
+    key_id, token = _split(value)
+    key = keys.get(key_id)
+    if key is None:
+        return REDACTED
+    try:
+        raw = base64.urlsafe_b64decode(token)
+        plaintext = AESGCM(key).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(subject, field)
+        )
+    except (InvalidTag, ValueError):
+        raise PersonalDataError(
+            f"field {field!r} of event {event.id} (position {event.position}) does not open "
+            "with its subject's key: the stored value was altered"
+        ) from None
+    return json.loads(plaintext)

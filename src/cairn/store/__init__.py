@@ -23,6 +23,7 @@ from cairn.store.base import (
     StreamInfo,
     StreamState,
 )
+from cairn.store.personal import PersonalData, PersonalDataPolicy
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import Backend, backend_of
 
@@ -44,7 +45,16 @@ __all__ = [
 ]
 
 
-async def _open(url: str, upcasters: Upcasters | None, migrate: bool) -> EventStore:
+async def _open(
+    url: str, upcasters: Upcasters | None, migrate: bool, personal: PersonalDataPolicy | None
+) -> EventStore:
+    store = await _open_backend(url, upcasters, migrate)
+    if personal is not None:
+        store.personal = PersonalData(personal, store.key_store())
+    return store
+
+
+async def _open_backend(url: str, upcasters: Upcasters | None, migrate: bool) -> EventStore:
     backend = backend_of(url)
     if backend is Backend.MEMORY:
         from cairn.store.memory import MemoryEventStore
@@ -62,8 +72,14 @@ async def _open(url: str, upcasters: Upcasters | None, migrate: bool) -> EventSt
 class _OpenStore(Awaitable[EventStore]):
     """``await open_store(url)`` or ``async with open_store(url) as store``."""
 
-    def __init__(self, url: str, upcasters: Upcasters | None, migrate: bool) -> None:
-        self._args = (url, upcasters, migrate)
+    def __init__(
+        self,
+        url: str,
+        upcasters: Upcasters | None,
+        migrate: bool,
+        personal: PersonalDataPolicy | None,
+    ) -> None:
+        self._args = (url, upcasters, migrate, personal)
         self._store: EventStore | None = None
 
     def __await__(self) -> Generator[Any, None, EventStore]:
@@ -83,6 +99,16 @@ class _OpenStore(Awaitable[EventStore]):
             await self._store.close()
 
 
-def open_store(url: str, *, upcasters: Upcasters | None = None, migrate: bool = True) -> _OpenStore:
-    """Open the store at ``url``, creating its schema if missing unless ``migrate=False``."""
-    return _OpenStore(url, upcasters, migrate)
+def open_store(
+    url: str,
+    *,
+    upcasters: Upcasters | None = None,
+    migrate: bool = True,
+    personal_data: PersonalDataPolicy | None = None,
+) -> _OpenStore:
+    """Open the store at ``url``, creating its schema if missing unless ``migrate=False``.
+
+    ``personal_data`` names the personal fields to store sealed with their subject's key
+    (crypto-shredding, :mod:`cairn.store.personal`); without it nothing is sealed, and sealed
+    fields written by another process read back as stored."""
+    return _OpenStore(url, upcasters, migrate, personal_data)

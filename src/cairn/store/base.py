@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from cairn.errors import (
     InvalidEventError,
@@ -27,6 +27,9 @@ from cairn.errors import (
     RetentionRefusedError,
 )
 from cairn.store.upcasting import Upcasters
+
+if TYPE_CHECKING:
+    from cairn.store.personal import KeyStore, PersonalData
 
 MAX_STREAM_ID_LENGTH: Final = 255
 MAX_EVENT_TYPE_LENGTH: Final = 255
@@ -246,6 +249,18 @@ class EventStore(ABC):
 
     def __init__(self, *, upcasters: Upcasters | None = None) -> None:
         self.upcasters = upcasters or Upcasters()
+        #: Crypto-shredding of personal fields (:mod:`cairn.store.personal`); ``open_store``
+        #: sets it when given a policy.
+        self.personal: PersonalData | None = None
+
+    @abstractmethod
+    def key_store(self) -> KeyStore:
+        """Where this backend keeps the subject keys of crypto-shredding."""
+
+    async def forget_subject(self, subject: str) -> bool:
+        """Crypto-shred: delete ``subject``'s keys, so their personal fields read back
+        redacted everywhere from now on. Whether there was a key to delete."""
+        return await self.key_store().forget(subject)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -281,7 +296,10 @@ class EventStore(ABC):
         validate_stream_id(stream_id)
         expected = validate_expected_version(expected_version)
         check_events(events)
-        return await self._append(stream_id, list(events), expected)
+        batch = list(events)
+        if self.personal is not None:
+            batch = await self.personal.seal(batch)
+        return await self._append(stream_id, batch, expected)
 
     @abstractmethod
     async def _append(
@@ -313,7 +331,14 @@ class EventStore(ABC):
         if until is not None and until.tzinfo is None:
             raise InvalidEventError("until must be timezone-aware")
         raw = await self._read_stream(stream_id, max(from_version, 1), to_version, until)
-        return self.upcast_all(raw)
+        return await self.present(raw)
+
+    async def present(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Stored events as every reader sees them: personal fields opened (or redacted once
+        their subject is forgotten), then upcast to the current shapes."""
+        if self.personal is not None:
+            events = await self.personal.reveal(events)
+        return self.upcast_all(events)
 
     def upcast_all(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
         """Upcast a batch; events already at their type's current version pass untouched (the
@@ -345,7 +370,7 @@ class EventStore(ABC):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidEventError(f"limit must be an integer >= 1, got {limit!r}")
         raw = await self._read_all(after, limit)
-        return self.upcast_all(raw)
+        return await self.present(raw)
 
     @abstractmethod
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...
@@ -382,10 +407,14 @@ class EventStore(ABC):
     async def stream_version(self, stream_id: str) -> int:
         """Current version of a stream (0 if it does not exist)."""
 
-    @abstractmethod
     async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         """One event by id (upcast), or ``None``. Lets the command side recognise a redelivered
         command by its deterministic event ids."""
+        raw = await self._read_event(event_id)
+        return None if raw is None else (await self.present([raw]))[0]
+
+    @abstractmethod
+    async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None: ...
 
     # -- snapshots ----------------------------------------------------------------------------
 

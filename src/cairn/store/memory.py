@@ -25,6 +25,7 @@ from cairn.store.base import (
     StreamState,
     encode_json,
 )
+from cairn.store.personal import KeyStore, MemoryKeyStore
 from cairn.store.upcasting import Upcasters
 
 
@@ -33,6 +34,7 @@ class MemoryEventStore(EventStore):
 
     def __init__(self, *, upcasters: Upcasters | None = None) -> None:
         super().__init__(upcasters=upcasters)
+        self._keys = MemoryKeyStore()
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._ids: dict[uuid.UUID, RecordedEvent] = {}
@@ -136,9 +138,11 @@ class MemoryEventStore(EventStore):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._appended.wait(), timeout)
 
-    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
-        event = self._ids.get(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))
-        return None if event is None else self.upcasters.upcast(event)
+    async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+        return self._ids.get(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))
+
+    def key_store(self) -> KeyStore:
+        return self._keys
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         current = self._snapshots.get(snapshot.stream_id)

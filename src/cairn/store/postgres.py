@@ -54,6 +54,8 @@ from cairn.store.base import (
     StreamInfo,
     encode_json,
 )
+from cairn.store.personal import KeyStore
+from cairn.store.subject_keys import PostgresKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import postgres_conninfo
 
@@ -221,6 +223,18 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
             RETURN QUERY SELECT v_actual + n, v_positions[n];
         END
         $fn$;
+        """,
+    ),
+    (
+        "0004_subject_keys",
+        # Crypto-shredding keys (cairn.store.personal): forgetting a subject deletes its rows.
+        """
+        CREATE TABLE IF NOT EXISTS subject_keys (
+            key_id     uuid        PRIMARY KEY,
+            subject    text        NOT NULL UNIQUE,
+            key        bytea       NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
         """,
     ),
 )
@@ -555,7 +569,7 @@ class PostgresEventStore(EventStore):
             # read and the wait still wakes us.
             waiter = self._wakeup
             batch, blocked = await self._read_all_proven(position, batch_size)
-            for event in self.upcast_all(batch):
+            for event in await self.present(batch):
                 yield event
                 position = event.position
             if len(batch) < batch_size:
@@ -650,12 +664,15 @@ class PostgresEventStore(EventStore):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+    async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
         async with self._connection() as conn:
             cur = await conn.execute(f"SELECT {_COLUMNS} FROM events e WHERE e.id = %s", (key,))
             row = await cur.fetchone()
-        return None if row is None else self.upcasters.upcast(_decode([row])[0])
+        return None if row is None else _decode([row])[0]
+
+    def key_store(self) -> KeyStore:
+        return PostgresKeyStore(self._connection)
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ from cairn.store.base import (
     StreamState,
     encode_json,
 )
+from cairn.store.personal import KeyStore
+from cairn.store.subject_keys import SQLiteKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import sqlite_path
 
@@ -85,6 +87,18 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
             state       TEXT    NOT NULL,
             schema      TEXT    NOT NULL,
             recorded_at INTEGER NOT NULL
+        );
+        """,
+    ),
+    (
+        "0003_subject_keys",
+        # Crypto-shredding keys (cairn.store.personal): forgetting a subject deletes its rows.
+        """
+        CREATE TABLE IF NOT EXISTS subject_keys (
+            key_id     TEXT PRIMARY KEY,
+            subject    TEXT NOT NULL UNIQUE,
+            key        BLOB NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
         );
         """,
     ),
@@ -404,10 +418,13 @@ class SQLiteEventStore(EventStore):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._appended.wait(), min(timeout, self.poll_interval))
 
-    async def read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
+    async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
         rows = await self._fetch(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (str(key),))
-        return self.upcasters.upcast(_decode(rows)[0]) if rows else None
+        return _decode(rows)[0] if rows else None
+
+    def key_store(self) -> KeyStore:
+        return SQLiteKeyStore(self._transaction, self._fetch)
 
     async def head_position(self) -> int:
         rows = await self._fetch("SELECT COALESCE(MAX(position), 0) FROM events")

@@ -46,6 +46,28 @@ async def test_append_result_position_is_that_of_the_last_event(store: EventStor
     assert result.position == events[-1].position
 
 
+async def test_append_result_carries_the_events_as_a_read_returns_them(
+    store: EventStore,
+) -> None:
+    await store.append("a-1", [ev(0)], expected_version=0)
+    await store.append("b-1", [ev(1)], expected_version=0)
+    payload = {"text": "naïve ✓", "nested": {"list": [1, 2.5, None, True]}, "b": 1, "a": 2}
+    result = await store.append(
+        "a-1",
+        [NewEvent("Happened", payload, {"causation": "x"}), ev(2, "Other")],
+        expected_version=1,
+    )
+    assert list(result.events) == await store.read_stream("a-1", from_version=2)
+
+
+async def test_retried_append_carries_the_originally_stored_events(store: EventStore) -> None:
+    event_id = uuid.uuid4()
+    first = await store.append("order-1", [NewEvent("Placed", {"n": 1}, id=event_id)])
+    retry = await store.append("order-1", [NewEvent("Placed", {"n": 2}, id=event_id)])
+    assert retry.events == first.events
+    assert [e.data for e in retry.events] == [{"n": 1}]
+
+
 async def test_nonexistent_stream_is_at_version_0(store: EventStore) -> None:
     assert await store.stream_version("nothing-here") == 0
     assert (await store.append("nothing-here", [ev()], expected_version=0)).version == 1

@@ -38,6 +38,12 @@ async def test_personal_fields_read_back_in_clear(sealing: EventStore) -> None:
     assert event.data == {"customer_id": "c-1", "name": "Ada", "email": "Ada@x.test"}
 
 
+async def test_append_result_carries_the_personal_fields_in_clear(sealing: EventStore) -> None:
+    result = await sealing.append("account-1", [opened("c-1")])
+    assert list(result.events) == await sealing.read_stream("account-1")
+    assert result.events[0].data["name"] == "Ada"
+
+
 async def test_personal_fields_are_not_stored_in_clear(db_url: str) -> None:
     async with cairn.open_store(db_url, personal_data=POLICY) as store:
         await store.append("account-1", [opened("c-1")])

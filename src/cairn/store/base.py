@@ -109,10 +109,17 @@ class RecordedEvent:
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """Where an append left the stream (``version``) and the log (``position`` of its last
-    event)."""
+    event), and the events as recorded.
+
+    ``events`` are exactly what a later ``read_stream`` returns for them (positions, versions,
+    ``recorded_at``, ``schema_version``), so a caller needs no read-back after writing; for an
+    idempotent retry they are the ORIGINAL stored events, not the resent ones. Empty only where
+    a result is made up outside a store (a repository's no-op save).
+    """
 
     version: int
     position: int
+    events: tuple[RecordedEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +304,12 @@ class EventStore(ABC):
         expected = validate_expected_version(expected_version)
         check_events(events)
         batch = list(events)
-        if self.personal is not None:
-            batch = await self.personal.seal(batch)
-        return await self._append(stream_id, batch, expected)
+        if self.personal is None:
+            return await self._append(stream_id, batch, expected)
+        result = await self._append(stream_id, await self.personal.seal(batch), expected)
+        # The backend recorded the sealed fields; a reader gets them opened.
+        revealed = await self.personal.reveal(list(result.events))
+        return AppendResult(result.version, result.position, tuple(revealed))
 
     @abstractmethod
     async def _append(

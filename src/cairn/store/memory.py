@@ -91,7 +91,7 @@ class MemoryEventStore(EventStore):
             self._ids[r.id] = r
         self._appended.set()
         self._appended = asyncio.Event()
-        return AppendResult(version=recorded[-1].version, position=recorded[-1].position)
+        return AppendResult(recorded[-1].version, recorded[-1].position, tuple(recorded))
 
     def _recognise_retry(self, stream_id: str, events: list[NewEvent]) -> AppendResult | None:
         first = self._ids.get(events[0].event_id)
@@ -105,8 +105,8 @@ class MemoryEventStore(EventStore):
                     f"event id {event.event_id} is already stored at another place in "
                     f"{stream_id!r}; a retry must resend the same batch"
                 )
-        last = stream[first.version - 1 + len(events) - 1]
-        return AppendResult(version=last.version, position=last.position)
+        stored = stream[first.version - 1 : first.version - 1 + len(events)]
+        return AppendResult(stored[-1].version, stored[-1].position, tuple(stored))
 
     async def _read_stream(
         self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None

@@ -351,7 +351,27 @@ class SQLiteEventStore(EventStore):
             )
         self._appended.set()
         self._appended = asyncio.Event()
-        return AppendResult(version=version, position=base + len(events))
+        # What a read returns: the stored texts decoded, the stored microseconds as a datetime.
+        payloads = _loads("[" + ",".join([f"[{d},{m}]" for d, m in encoded]) + "]")
+        recorded_at = from_micros(now)
+        return AppendResult(
+            version,
+            base + len(events),
+            tuple(
+                RecordedEvent(
+                    id=event.event_id,
+                    stream_id=stream_id,
+                    type=event.type,
+                    data=payload[0],
+                    metadata=payload[1],
+                    version=actual + i + 1,
+                    position=base + i + 1,
+                    recorded_at=recorded_at,
+                    schema_version=self.schema_version_for(event),
+                )
+                for i, (event, payload) in enumerate(zip(events, payloads, strict=True))
+            ),
+        )
 
     async def _recognise_retry(
         self,
@@ -366,19 +386,21 @@ class SQLiteEventStore(EventStore):
             raise InvalidEventError(
                 f"event id {events[0].event_id} is already stored in another stream"
             )
-        stored = list(
-            await conn.execute_fetchall(
-                "SELECT id, version, position FROM events WHERE stream_id = ? "
-                "AND version >= ? AND version < ? ORDER BY version",
-                (stream_id, first, first + len(events)),
+        stored = _decode(
+            list(
+                await conn.execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? "
+                    "AND version >= ? AND version < ? ORDER BY version",
+                    (stream_id, first, first + len(events)),
+                )
             )
         )
-        if [r[0] for r in stored] != [str(e.event_id) for e in events]:
+        if [r.id for r in stored] != [e.event_id for e in events]:
             raise InvalidEventError(
                 f"event ids of this batch are already stored at other places in {stream_id!r}; "
                 "a retry must resend the same batch"
             )
-        return AppendResult(version=stored[-1][1], position=stored[-1][2])
+        return AppendResult(stored[-1].version, stored[-1].position, tuple(stored))
 
     # -- reading ------------------------------------------------------------------------------
 

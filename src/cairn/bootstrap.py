@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cairn.application.bus import CommandBus, QueryBus, QueryCache
-from cairn.application.codec import domain_upcasters
+from cairn.application.codec import domain_personal_data, domain_upcasters
 from cairn.application.middleware import (
     Authorize,
     MetricHook,
@@ -70,7 +70,10 @@ async def bootstrap(
     owns_store = store is None
     if store is None:
         store = await open_store(
-            settings.database_url, upcasters=domain_upcasters(), migrate=settings.auto_migrate
+            settings.database_url,
+            upcasters=domain_upcasters(),
+            migrate=settings.auto_migrate,
+            personal_data=domain_personal_data(),
         )
     try:
         if gateway is None:

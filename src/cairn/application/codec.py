@@ -3,6 +3,8 @@
 ``domain_upcasters()`` is what ``open_store(..., upcasters=)`` needs for the order domain's
 history: every registered step of :mod:`cairn.domain.upcasters`, so readers always receive the
 current shape (``RecordedEvent.schema_version`` is the current version after upcasting).
+``domain_personal_data()`` is what ``open_store(..., personal_data=)`` needs to seal the
+domain's personal fields.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from cairn.domain import codec
 from cairn.domain.upcasters import STEPS
 from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.personal import PersonalDataPolicy, PersonalFields
 from cairn.store.upcasting import Upcasters
 
 
@@ -26,6 +29,17 @@ def domain_upcasters() -> Upcasters:
         if upcasters.current_version(event_type) != version:  # pragma: no cover - a wiring bug
             raise RuntimeError(f"{event_type}: codec says v{version}, upcasters disagree")
     return upcasters
+
+
+def domain_personal_data() -> PersonalDataPolicy:
+    """What ``open_store(..., personal_data=)`` needs for the order domain: its personal
+    fields, sealed with the key of the customer they belong to."""
+    return PersonalDataPolicy(
+        {
+            event_type: PersonalFields(codec.PERSONAL_SUBJECT, fields)
+            for event_type, fields in codec.PERSONAL_FIELDS.items()
+        }
+    )
 
 
 def to_new_events(

@@ -263,7 +263,15 @@ def events(
     settings = _settings()
 
     async def run() -> list[Any]:
-        store = await _bounded(cairn.open_store(settings.database_url, migrate=False))
+        from cairn.application.codec import domain_personal_data, domain_upcasters
+
+        opening = cairn.open_store(
+            settings.database_url,
+            migrate=False,
+            upcasters=domain_upcasters(),
+            personal_data=domain_personal_data(),
+        )
+        store = await _bounded(opening)
         try:
             return await _bounded(store.read_stream(stream))
         finally:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
-from cairn.domain import inventory, orders, payments, shipping
+from cairn.domain import customers, inventory, orders, payments, shipping
 from cairn.domain.money import Money
 from cairn.errors import CodecError, UnknownEventTypeError
 
@@ -48,6 +48,7 @@ EVENT_TYPES: Final[Mapping[str, type]] = {
     "ShipmentCreated": shipping.ShipmentCreated,
     "ShipmentCancelled": shipping.ShipmentCancelled,
     "ShipmentDelivered": shipping.ShipmentDelivered,
+    "CustomerForgotten": customers.CustomerForgotten,
 }
 _TYPE_NAMES: Final[Mapping[type, str]] = {cls: name for name, cls in EVENT_TYPES.items()}
 
@@ -128,7 +129,9 @@ def schema_fingerprint(union: Any) -> str:
 # --- personal data ---------------------------------------------------------------------------
 
 #: Personal fields of the order domain (SPEC §1: stored encrypted, crypto-shredded on
-#: "forget customer"). Whatever marker a shredded field reads back as, history still decodes.
+#: "forget customer"), and the field naming whose they are (the key's subject). Whatever marker
+#: a shredded field reads back as, history still decodes.
+PERSONAL_SUBJECT: Final = "customer_id"
 PERSONAL_FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "OrderCreated": frozenset({"customer_name", "customer_email", "shipping_address"}),
 }
@@ -257,6 +260,7 @@ def event_class(name: str) -> type:
 __all__ = [
     "EVENT_TYPES",
     "PERSONAL_FIELDS",
+    "PERSONAL_SUBJECT",
     "SCHEMA_VERSIONS",
     "decode_event",
     "decode_state",

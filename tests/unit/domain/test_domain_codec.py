@@ -38,7 +38,7 @@ def test_order_created_carries_the_nested_address() -> None:
 
 def test_every_event_class_has_a_stable_type_name_equal_to_the_catalogue() -> None:
     assert codec.type_name(order_created()) == "OrderCreated"
-    assert len(codec.EVENT_TYPES) == 22
+    assert len(codec.EVENT_TYPES) == 23
     assert all(cls.__name__ == name for name, cls in codec.EVENT_TYPES.items())
 
 

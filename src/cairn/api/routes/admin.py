@@ -13,6 +13,7 @@ from cairn.api.deps import Admin, RuntimeDep
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import MAX_INT
+from cairn.application import forgetting
 from cairn.store.base import RecordedEvent, category_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -236,13 +237,25 @@ async def create_snapshot(stream_id: StreamId, runtime: RuntimeDep, _: Admin) ->
     )
 
 
-@router.post("/customers/{customer_id}/forget", responses={501: {"description": "Not built"}})
-async def forget_customer(customer_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
-    """Crypto-shred a customer's personal data (when the store supports it)."""
-    forget = getattr(runtime.store, "forget_customer", None)
-    if forget is None:
-        raise ProblemError(
-            501, "app.not_implemented", "forgetting a customer is not available on this store"
-        )
-    await forget(customer_id)
-    return JSONResponse({"customer_id": customer_id, "forgotten": True})
+@router.post("/customers/{customer_id}/forget", responses=_RESPONSES)
+async def forget_customer(customer_id: Name, runtime: RuntimeDep, admin: Admin) -> Response:
+    """Crypto-shred a customer: their name, email and address read back as ``[redacted]``
+    everywhere from now on (replays too) while the rest of the history stays. Read models
+    erase their copies once they pass ``position`` (``?min_position=`` waits for that).
+    Idempotent: repeating it is harmless, and finishes a forget that failed half-way."""
+    order_ids = await services.customer_order_ids(runtime, customer_id)
+    done = await forgetting.forget_customer(
+        runtime.store,
+        runtime.container.repositories,
+        customer_id,
+        order_ids,
+        metadata={"user": admin.name},
+    )
+    return JSONResponse(
+        {
+            "customer_id": done.customer_id,
+            "key_deleted": done.key_deleted,
+            "order_ids": list(done.order_ids),
+            "position": done.position,
+        }
+    )

@@ -19,6 +19,7 @@ from cairn.projections.read_models.base import (
     order_id_of,
 )
 from cairn.store.base import RecordedEvent
+from cairn.store.personal import REDACTED
 
 SUMMARY = Table(
     base="customer_summary",
@@ -50,9 +51,11 @@ CUSTOMER_ORDERS = Table(
 class CustomersModel(ReadModel):
     name = "customers"
     tables = (SUMMARY, CUSTOMER_ORDERS)
-    event_types = frozenset({"OrderCreated", "OrderPlaced", "OrderCancelled"})
+    event_types = frozenset({"OrderCreated", "OrderPlaced", "OrderCancelled", "CustomerForgotten"})
 
     def prefetch(self, event: RecordedEvent) -> Iterable[tuple[str, Key]]:
+        if event.type == "CustomerForgotten":
+            return [(SUMMARY.base, (str(event.data["customer_id"]),))]
         keys: list[tuple[str, Key]] = [(CUSTOMER_ORDERS.base, (order_id_of(event),))]
         customer = event.data.get("customer_id")
         if isinstance(customer, str):
@@ -60,6 +63,12 @@ class CustomersModel(ReadModel):
         return keys
 
     async def apply(self, rows: Rows, event: RecordedEvent) -> None:
+        if event.type == "CustomerForgotten":
+            customer_id = str(event.data["customer_id"])
+            summary = await rows.get(SUMMARY.base, (customer_id,))
+            if summary is not None:
+                rows.put(SUMMARY.base, (customer_id,), {**summary, "customer_name": REDACTED})
+            return
         order_id = order_id_of(event)
         d = event.data
         when = iso(event.recorded_at)

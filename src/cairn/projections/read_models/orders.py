@@ -23,6 +23,7 @@ from cairn.projections.read_models.base import (
     order_id_of,
 )
 from cairn.store.base import RecordedEvent
+from cairn.store.personal import REDACTED
 
 ORDERS = Table(
     base="orders_view",
@@ -86,6 +87,7 @@ class OrdersModel(ReadModel):
             "OrderShipped",
             "OrderDelivered",
             "OrderCancelled",
+            "CustomerForgotten",
         }
     )
 
@@ -109,9 +111,14 @@ class OrdersModel(ReadModel):
         ]
 
     def prefetch(self, event: RecordedEvent) -> Iterable[tuple[str, Key]]:
+        if event.type == "CustomerForgotten":
+            return [(ORDERS.base, (str(o),)) for o in event.data.get("order_ids", ())]
         return [(ORDERS.base, (order_id_of(event),))]
 
     async def apply(self, rows: Rows, event: RecordedEvent) -> None:
+        if event.type == "CustomerForgotten":
+            await self._forget(rows, event)
+            return
         order_id = order_id_of(event)
         d = event.data
         row = await rows.get(ORDERS.base, (order_id,))
@@ -176,6 +183,15 @@ class OrdersModel(ReadModel):
         row["position"] = event.position
         row["updated_at"] = iso(event.recorded_at)
         rows.put(ORDERS.base, (order_id,), row)
+
+    async def _forget(self, rows: Rows, event: RecordedEvent) -> None:
+        """Crypto-shredding: erase the customer's name and email (and so the search text
+        built from them) from the orders the event names."""
+        for order_id in event.data.get("order_ids", ()):
+            row = await rows.get(ORDERS.base, (str(order_id),))
+            if row is not None:
+                erased = {"customer_name": REDACTED, "customer_email": REDACTED}
+                rows.put(ORDERS.base, (str(order_id),), {**row, **erased})
 
     async def after_save(self, tx: Tx, rows: Rows, version: int, dialect: Dialect) -> None:
         t = self.search_table(version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 
@@ -117,6 +118,21 @@ async def test_queries_never_fail_or_come_back_empty_during_a_rebuild_under_live
     )
 
 
+async def _rebuild_reaches(
+    engine: ProjectionEngine, name: str, *, done: int, timeout: float = 10.0
+) -> Any:
+    """The projection's status once its rebuild has folded ``done`` events (polled: a fixed
+    sleep is a guess that a loaded machine breaks)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = {s.name: s for s in await engine.status()}[name]
+        if status.state == "rebuilding" and status.rebuild_done >= done:
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"rebuild of {name} never reached {done}: {status}")
+        await asyncio.sleep(0.01)
+
+
 async def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs(
     store: EventStore, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,8 +150,7 @@ async def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs
             await create_order(store, number=n)
         monkeypatch.setattr(store, "read_all", gated)
         first = asyncio.create_task(engine.rebuild("orders"))
-        await asyncio.sleep(0.2)
-        status = {s.name: s for s in await engine.status()}["orders"]
+        status = await _rebuild_reaches(engine, "orders", done=1)
         with pytest.raises(ApplicationError) as refused:
             await engine.rebuild("orders")
         gate.set()

@@ -30,6 +30,8 @@ class Dialect(enum.Enum):
 class Tx(ABC):
     """One open write transaction."""
 
+    dialect: Dialect
+
     @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> None: ...
 
@@ -81,6 +83,8 @@ class Database(ABC):
 
 
 class _SQLiteTx(Tx):
+    dialect = Dialect.SQLITE
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
@@ -160,6 +164,8 @@ def _pg(sql: str) -> str:
 
 
 class _PostgresTx(Tx):
+    dialect = Dialect.POSTGRES
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 

@@ -21,6 +21,8 @@ T = Table(
 
 
 class RecordingTx(Tx):
+    dialect = Dialect.SQLITE
+
     def __init__(self, stored: list[Row] | None = None) -> None:
         self.stored = stored or []
         self.statements: list[tuple[str, list[Any]]] = []

@@ -7,6 +7,7 @@ index the same pre-tokenised text (lower-case words), so both answer a query ali
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -202,12 +203,14 @@ class OrdersModel(ReadModel):
             return
         docs = [(oid, search_body(row)) for oid, row in changed if row is not None]
         if dialect is Dialect.POSTGRES:
-            await tx.executemany(
-                f"INSERT INTO {t} (order_id, body) VALUES (?, ?) "
-                "ON CONFLICT (order_id) DO UPDATE SET body = excluded.body "
-                f"WHERE {t}.body <> excluded.body",
-                docs,
-            )
+            if docs:
+                await tx.execute(
+                    f"INSERT INTO {t} (order_id, body) SELECT d->>0, d->>1 "
+                    "FROM json_array_elements(?::json) AS d "
+                    "ON CONFLICT (order_id) DO UPDATE SET body = excluded.body "
+                    f"WHERE {t}.body <> excluded.body",
+                    (json.dumps(docs),),
+                )
             gone = [(oid,) for oid, row in changed if row is None]
             if gone:
                 await tx.executemany(f"DELETE FROM {t} WHERE order_id = ?", gone)

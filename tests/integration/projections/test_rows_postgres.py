@@ -1,0 +1,59 @@
+"""PostgreSQL writes a batch's rows in one statement: the stored rows must be what row-by-row
+upserts would have stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cairn.projections.db import Dialect, PostgresDatabase
+from cairn.projections.read_models.base import Rows, Table
+from cairn.store.urls import postgres_conninfo
+
+T = Table(
+    base="things",
+    key=("id",),
+    columns=(
+        ("id", "TEXT NOT NULL"),
+        ("n", "BIGINT NOT NULL"),
+        ("label", "TEXT"),
+        ("tags", "TEXT"),
+    ),
+    json_columns=frozenset({"tags"}),
+)
+
+
+async def _save(db: PostgresDatabase, *changes: tuple[str, dict[str, Any] | None]) -> None:
+    async with db.transaction() as tx:
+        rows = Rows(tx, {T.base: T}, 1)
+        for key, row in changes:
+            rows.put(T.base, (key,), row)
+        await rows.save()
+
+
+async def test_one_statement_upsert_stores_what_row_by_row_upserts_store(pg_url: str) -> None:
+    db = PostgresDatabase(postgres_conninfo(pg_url))
+    try:
+        async with db.transaction() as tx:
+            for sql in T.ddl(1, Dialect.POSTGRES):
+                await tx.execute(sql)
+            await tx.execute("CREATE TABLE expected (LIKE things_v1 INCLUDING ALL)")
+            await tx.executemany(
+                T.upsert_sql(1).replace("things_v1", "expected"),
+                [
+                    T.to_params({"id": "a", "n": 2, "label": 'é "q" \\', "tags": ["x", {"k": 1}]}),
+                    T.to_params({"id": "b", "n": 3, "label": None, "tags": None}),
+                ],
+            )
+        await _save(db, ("a", {"id": "a", "n": 1, "label": "old", "tags": []}))
+        await _save(
+            db,
+            ("a", {"id": "a", "n": 2, "label": 'é "q" \\', "tags": ["x", {"k": 1}]}),
+            ("b", {"id": "b", "n": 3, "label": None, "tags": None}),
+        )
+
+        stored = await db.fetchall("SELECT * FROM things_v1 ORDER BY id")
+        expected = await db.fetchall("SELECT * FROM expected ORDER BY id")
+        assert stored == expected
+        assert stored[0]["tags"] == '["x",{"k":1}]'
+    finally:
+        await db.close()

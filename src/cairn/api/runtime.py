@@ -21,6 +21,9 @@ from cairn.store.base import EventStore
 
 _log = get_logger("cairn.runtime")
 
+#: How long shutting down waits for the workers before closing what they use anyway.
+WORKERS_STOP_TIMEOUT = 10.0
+
 
 @dataclass
 class Runtime:
@@ -42,15 +45,36 @@ class Runtime:
             hooks.remove(self.metrics.observe_command)
         await self.jobs.close()
         if self.workers is not None:
-            try:
-                await asyncio.wait_for(self.workers.stop(), timeout=10)
-            except Exception as exc:  # shutting down: log and carry on closing
-                _log.warning("workers_stop_failed", error=str(exc))
+            await stop_workers(self.workers)
         await self.idempotency.close()
         if self.components is not None:
             await self.components.close()
         if self.owns_container:
             await close_container(self.container)
+
+
+async def stop_workers(workers: Any, timeout: float = WORKERS_STOP_TIMEOUT) -> bool:
+    """Stop ``workers`` within ``timeout`` seconds; False (logged) when they did not.
+
+    Not ``asyncio.wait_for``: on its timeout it cancels ``stop()`` and then waits for it to
+    finish, and ``stop()`` waits for every worker task. On Python 3.11 a task can survive its
+    cancellation (``asyncio.wait_for`` returns normally when the awaited thing completes in the
+    same loop iteration as the cancel, CPython gh-86296; the projection and saga loops wait
+    like that, woken all the time under load), so that wait could last forever and a SIGTERM
+    never stopped the process. Here the caller moves on; whatever is left is cancelled again
+    when the event loop closes.
+    """
+    stopping = asyncio.ensure_future(workers.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=timeout)
+    if not done:
+        _log.warning("workers_stop_timed_out", timeout_s=timeout)
+        return False
+    try:
+        stopping.result()
+    except Exception as exc:  # shutting down: log and carry on closing
+        _log.warning("workers_stop_failed", error=str(exc))
+        return False
+    return True
 
 
 async def build_container(settings: Settings) -> Any:

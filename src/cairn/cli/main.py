@@ -198,7 +198,7 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def run() -> None:
-        from cairn.api.runtime import close_container
+        from cairn.api.runtime import close_container, stop_workers
         from cairn.workers import build_components
 
         container = await _open_container(settings)
@@ -213,7 +213,7 @@ def worker() -> None:
                 await workers.start()
                 await stop.wait()
             finally:
-                await workers.stop()
+                await stop_workers(workers)
                 await components.close()
         finally:
             await close_container(container)

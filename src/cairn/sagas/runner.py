@@ -437,8 +437,11 @@ class SagaRunner(Generic[S]):
                 except Exception:
                     log.exception("saga timers/steps: a transaction failed; retrying")
                     await asyncio.sleep(1.0)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the wake-up does (gh-86296), and this loop then never stopped.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _fire_timers(self, held: builtins.list[int]) -> None:

@@ -109,20 +109,21 @@ async def _run(
         event_ids=context.event_ids(len(events)),
         metadata=context.event_metadata(envelope.command_type),
     )
-    version = saved.result.version
+    result = saved.result
+    # The append answers the events as recorded (the original ones on an idempotent retry);
+    # only a store that does not fill them in costs a read-back.
+    written = list(result.events) or await _written(
+        services.store, envelope.stream_id, saved.event_ids, result.version
+    )
     return CommandResult(
-        envelope.stream_id,
-        version,
-        saved.result.position,
-        await _written(services.store, envelope.stream_id, saved.event_ids, version),
-        context.command_id,
+        envelope.stream_id, result.version, result.position, written, context.command_id
     )
 
 
 async def _written(
     store: EventStore, stream_id: str, ids: Sequence[uuid.UUID], version: int
 ) -> list[RecordedEvent]:
-    """The events just written, as stored: by id (a unique-index lookup each) for the usual
+    """The events just written, read back: by id (a unique-index lookup each) for the usual
     one or two, by version range for bigger batches."""
     if len(ids) <= 2:
         found = [await store.read_event(i) for i in ids]

@@ -30,6 +30,7 @@ from typing import Any
 from cairn.leases import Lease, lease_for
 from cairn.projections.cache import OrderCache
 from cairn.projections.db import Database, Dialect, Tx
+from cairn.projections.gc_relief import CatchUpRelief
 from cairn.projections.read_models.base import ReadModel, Rows
 from cairn.projections.read_models.orders import ORDERS, public_order
 from cairn.store.base import EventStore, RecordedEvent
@@ -251,6 +252,7 @@ class ProjectionRunner:
         #: The checkpoint as stored (``position`` may be ahead of it over ignored events only).
         self.persisted = 0
         self._persisted_at = 0.0
+        self._relief = CatchUpRelief()
 
     @property
     def name(self) -> str:
@@ -269,6 +271,8 @@ class ProjectionRunner:
                 except _LeaseLost:
                     self.state = "stopped"
                     continue
+                finally:
+                    self._relief.release()
         finally:
             self.state = "stopped"
             with contextlib.suppress(Exception):
@@ -318,6 +322,10 @@ class ProjectionRunner:
     async def step(self) -> int:
         """Apply the next batch (at most ``batch_size`` events); return how many were read."""
         events = await self.reader.read(self.position, self.config.batch_size)
+        if len(events) >= self.config.batch_size:
+            self._relief.hold()
+        else:
+            self._relief.release()
         if not events:
             if self.position > self.persisted and self._checkpoint_due():
                 await self._write_checkpoint_only()
@@ -441,7 +449,7 @@ class ProjectionRunner:
             await rows.prefetch(k for e in relevant for k in self.model.prefetch(e))
             parked_now: list[RecordedEvent] = []
             for event in relevant:
-                if str(event.id) in park:
+                if park and str(event.id) in park:
                     parked_now.append(event)
                     continue
                 mark = rows.mark()
@@ -460,8 +468,8 @@ class ProjectionRunner:
                 )
         for event in parked_now:
             self._attempts.pop(str(event.id), None)
-        if not live or self.model.name != "orders":
-            return []
+        if not live or self.cache is None:
+            return []  # nothing to store: skip building the API shape of every changed order
         return [
             public_order(row)
             for (table, _), row in rows.dirty.items()
@@ -655,6 +663,7 @@ class ProjectionEngine:
                 if runner.position > runner.persisted:
                     await runner._write_checkpoint_only()
             finally:
+                runner._relief.release()
                 await runner.lease.release()
 
     async def close(self) -> None:
@@ -889,6 +898,7 @@ class ProjectionEngine:
             track = RebuildProgress(head)
             runner.rebuild = track
             size = self.config.rebuild_batch_size
+            builder._relief.hold()
             try:
                 while True:
                     events = await self.store.read_all(after=builder.position, limit=size)
@@ -906,6 +916,7 @@ class ProjectionEngine:
                     if len(events) < size:
                         track.total = await self.store.head_position()
             finally:
+                builder._relief.release()
                 runner.rebuild = None
             runner.advanced()
             return version

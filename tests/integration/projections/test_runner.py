@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from cairn.projections import ProjectionEngine, RunnerConfig, build_projections
@@ -34,6 +35,32 @@ async def test_checkpoint_moves_past_events_the_projection_ignores(
     positions = {s.name: s.position for s in await engine.status()}
 
     assert positions == {"orders": 4, "inventory": 4, "customers": 4, "analytics": 4}
+
+
+async def test_the_process_gc_thresholds_are_raised_only_while_catching_up(
+    store: EventStore, store_url: str
+) -> None:
+    await store.append("audit-1", [NewEvent("SomethingElse", {}) for _ in range(5)])
+    engine = build_projections(store_url, store, config=RunnerConfig(batch_size=2))
+    runner = engine.runner("inventory")
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    step = runner.step
+
+    async def recording_step() -> int:
+        count = await step()
+        seen.append(gc.get_threshold())
+        return count
+
+    runner.step = recording_step  # type: ignore[method-assign]
+    try:
+        await engine.run_until_caught_up("inventory")
+    finally:
+        await engine.close()
+
+    assert seen[0][0] > before[0]  # a full batch: catching up
+    assert seen[-1] == before  # the short last batch: live again
+    assert gc.get_threshold() == before
 
 
 async def test_live_runner_makes_a_new_order_visible_and_wait_for_reports_it(

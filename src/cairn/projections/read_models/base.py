@@ -8,6 +8,7 @@ times as ISO 8601 UTC strings (they sort as text).
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -248,7 +249,10 @@ class ReadModel(ABC):
 # --- small helpers shared by the models ----------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(moment: datetime) -> str:
+    # Cached: the events of one append share their time, and every model formats it (once for
+    # each row it touches); formatting costs more than the lookup.
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 

@@ -122,6 +122,7 @@ class OrdersModel(ReadModel):
             return
         order_id = order_id_of(event)
         d = event.data
+        when = iso(event.recorded_at)
         row = await rows.get(ORDERS.base, (order_id,))
         if event.type == "OrderCreated":
             row = {
@@ -137,19 +138,20 @@ class OrdersModel(ReadModel):
                 "cancellation_reason": None,
                 "payment_id": None,
                 "shipment_id": None,
-                "created_at": iso(event.recorded_at),
+                "created_at": when,
             }
         elif row is None:
             raise LookupError(f"{event.type} for unknown order {order_id}")
         elif event.type == "ItemAdded":
-            items = [dict(i) for i in row["items"]]
+            items = list(row["items"])  # items are never changed in place: copy the list only
             # v1 payloads carry ``price`` (a number) when no upcaster ran.
             unit_price = str(d.get("unit_price", d.get("price", "0")))
             quantity = int(d["quantity"])
-            for item in items:
+            for n, item in enumerate(items):
                 if item["sku"] == d["sku"]:
-                    item["quantity"] += quantity
-                    item["line_total"] = _line_total(item["unit_price"], item["quantity"])
+                    total = item["quantity"] + quantity
+                    line = _line_total(item["unit_price"], total)
+                    items[n] = {**item, "quantity": total, "line_total": line}
                     break
             else:
                 items.append(
@@ -163,7 +165,7 @@ class OrdersModel(ReadModel):
                 )
             row = {**row, "items": items, "total": _total(items)}
         elif event.type == "ItemRemoved":
-            items = [dict(i) for i in row["items"] if i["sku"] != d["sku"]]
+            items = [i for i in row["items"] if i["sku"] != d["sku"]]
             row = {**row, "items": items, "total": _total(items)}
         elif event.type == "OrderPlaced":
             row = {**row, "status": "placed", "total": str(money(d.get("total", row["total"])))}
@@ -182,7 +184,7 @@ class OrdersModel(ReadModel):
             row = {**row, "status": "cancelled", "cancellation_reason": d.get("reason")}
         row["version"] = max(int(row.get("version") or 0), event.version)
         row["position"] = event.position
-        row["updated_at"] = iso(event.recorded_at)
+        row["updated_at"] = when
         rows.put(ORDERS.base, (order_id,), row)
 
     async def _forget(self, rows: Rows, event: RecordedEvent) -> None:

@@ -447,6 +447,7 @@ class ProjectionRunner:
                 raise _Stale
             rows = Rows(tx, tables, version)
             await rows.prefetch(k for e in relevant for k in self.model.prefetch(e))
+            await rows.prefetch(self.model.prefetch_more(relevant, rows.loaded))
             parked_now: list[RecordedEvent] = []
             for event in relevant:
                 if park and str(event.id) in park:

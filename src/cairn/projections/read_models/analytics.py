@@ -7,9 +7,10 @@ orders amounts without ever touching a float.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from cairn.projections.db import Row
 from cairn.projections.read_models.base import (
     Key,
     ReadModel,
@@ -74,6 +75,34 @@ class AnalyticsModel(ReadModel):
 
     def prefetch(self, event: RecordedEvent) -> Iterable[tuple[str, Key]]:
         return [(SALES_ORDERS.base, (order_id_of(event),))]
+
+    def prefetch_more(
+        self, events: Sequence[RecordedEvent], loaded: Callable[[str, Key], Row | None]
+    ) -> Iterator[tuple[str, Key]]:
+        """The day and customer rows a sale or a cancellation will move."""
+        created: dict[str, tuple[Any, Any]] = {}  # orders created in this batch
+        for event in events:
+            order_id = order_id_of(event)
+            d = event.data
+            if event.type == "OrderCreated":
+                created[order_id] = (d.get("customer_id"), d.get("currency"))
+                continue
+            order = loaded(SALES_ORDERS.base, (order_id,))
+            if order_id in created:
+                customer, currency = created[order_id]
+            elif order is not None:
+                customer, currency = order["customer_id"], order["currency"]
+            else:
+                continue
+            if event.type == "OrderPlaced":
+                currency = str(d.get("currency") or currency)
+                day = event.recorded_at.date().isoformat()
+            elif order is not None and order["counted"]:
+                day = order["day"]
+            else:
+                continue
+            yield (SALES_DAILY.base, (day, currency))
+            yield (CUSTOMER_SALES.base, (str(customer), currency))
 
     async def apply(self, rows: Rows, event: RecordedEvent) -> None:
         order_id = order_id_of(event)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -152,6 +152,10 @@ class Rows:
                 row = table.from_db(raw)
                 self._cache[(table_base, tuple(row[c] for c in table.key))] = row
 
+    def loaded(self, table: str, key: Key) -> Row | None:
+        """The row if the working set holds it, without loading it (read-only)."""
+        return self._cache.get((table, key))
+
     async def get(self, table: str, key: Key) -> Row | None:
         if (table, key) not in self._cache:
             await self._load(table, [key])
@@ -235,6 +239,15 @@ class ReadModel(ABC):
 
     def prefetch(self, event: RecordedEvent) -> Iterable[tuple[str, Key]]:
         """Rows the event will touch, loaded for the whole batch in one query per table."""
+        return ()
+
+    def prefetch_more(
+        self, events: Sequence[RecordedEvent], loaded: Callable[[str, Key], Row | None]
+    ) -> Iterable[tuple[str, Key]]:
+        """Rows the batch will touch whose keys only the rows :meth:`prefetch` named tell
+        (``loaded`` looks them up, as they were before the batch): a second query per table
+        instead of one per row. A key missed or named in vain costs a query or a row, nothing
+        else."""
         return ()
 
     @abstractmethod

@@ -6,9 +6,10 @@ cancelled; ``orders`` counts every order the customer created.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from cairn.projections.db import Row
 from cairn.projections.read_models.base import (
     Key,
     ReadModel,
@@ -61,6 +62,17 @@ class CustomersModel(ReadModel):
         if isinstance(customer, str):
             keys.append((SUMMARY.base, (customer,)))
         return keys
+
+    def prefetch_more(
+        self, events: Sequence[RecordedEvent], loaded: Callable[[str, Key], Row | None]
+    ) -> Iterator[tuple[str, Key]]:
+        """The summaries of customers whose orders are placed or cancelled (their events do
+        not name the customer; the order row does)."""
+        for event in events:
+            if event.type != "OrderCreated":
+                order = loaded(CUSTOMER_ORDERS.base, (order_id_of(event),))
+                if order is not None:
+                    yield (SUMMARY.base, (order["customer_id"],))
 
     async def apply(self, rows: Rows, event: RecordedEvent) -> None:
         if event.type == "CustomerForgotten":

@@ -131,6 +131,19 @@ async def test_exactly_one_of_n_concurrent_appenders_wins(store: EventStore) -> 
     assert [e.version for e in await store.read_stream("order-1")] == [1, 2, 3]
 
 
+async def test_exactly_one_of_n_concurrent_creators_of_a_stream_wins(store: EventStore) -> None:
+    async def attempt(n: int) -> int:
+        try:
+            await store.append("order-1", [ev(n), ev(n)], expected_version=0)
+        except ConcurrencyError as exc:
+            return exc.actual
+        return 0
+
+    outcomes = await asyncio.gather(*(attempt(n) for n in range(8)))
+    assert sorted(outcomes) == [0] + [2] * 7  # one winner; the others see its 2 events
+    assert [e.version for e in await store.read_stream("order-1")] == [1, 2]
+
+
 async def test_a_bad_event_in_a_batch_writes_nothing(store: EventStore) -> None:
     batch = [ev(1), NewEvent("Bad", {"when": object()}), ev(3)]
     with pytest.raises(InvalidEventError):

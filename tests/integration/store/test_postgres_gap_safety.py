@@ -12,7 +12,7 @@ import pytest
 
 import cairn
 from cairn import NewEvent
-from cairn.errors import InvalidEventError
+from cairn.errors import ConcurrencyError, InvalidEventError
 from cairn.store import EventStore, RecordedEvent
 
 
@@ -99,6 +99,35 @@ async def test_failed_append_leaves_a_hole_that_readers_pass(pg_store: EventStor
     await pg_store.append("a-1", [NewEvent("C", {})])
     events = await read_all_when(pg_store, [1, 4])
     assert [(e.position, e.type) for e in events] == [(1, "A"), (4, "C")]
+
+
+async def test_a_second_creator_of_a_stream_waits_and_loses_to_the_first(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    first = await open_writer(pg_url, "order-1")
+    second = asyncio.create_task(pg_store.append("order-1", [NewEvent("B", {})], 0))
+    await asyncio.sleep(0.2)
+    assert not second.done()
+    await first.commit()
+    await first.close()
+    with pytest.raises(ConcurrencyError):
+        await second
+    # The loser had allocated position 2 before it found the stream: a hole readers pass.
+    await pg_store.append("other-1", [NewEvent("C", {})], 0)
+    events = await read_all_when(pg_store, [1, 3])
+    assert [(e.position, e.type) for e in events] == [(1, "Slow"), (3, "C")]
+
+
+async def test_a_second_creator_of_a_stream_wins_once_the_first_rolls_back(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    first = await open_writer(pg_url, "order-1")
+    second = asyncio.create_task(pg_store.append("order-1", [NewEvent("B", {})], 0))
+    await asyncio.sleep(0.2)
+    await first.rollback()
+    await first.close()
+    assert (await second).version == 1
+    assert [e.type for e in await pg_store.read_stream("order-1")] == ["B"]
 
 
 async def test_horizon_lag_is_visible_while_a_writer_is_held_open(

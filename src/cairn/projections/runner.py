@@ -201,6 +201,10 @@ class _Stale(Exception):
 @dataclass
 class RunnerConfig:
     batch_size: int = 500
+    #: After a full batch the runner is catching up: it reads this many events at a time (per
+    #: transaction) until a batch comes back short. Fewer, larger transactions amortise each
+    #: batch's fixed cost (its queries, checkpoint and commit); live batches stay small.
+    catch_up_batch_size: int = 2000
     rebuild_batch_size: int = 2000
     handler_attempts: int = 3
     retry_backoff: float = 0.05
@@ -253,6 +257,8 @@ class ProjectionRunner:
         self.persisted = 0
         self._persisted_at = 0.0
         self._relief = CatchUpRelief()
+        #: How many events the next read asks for, and the last one asked for (see ``step``).
+        self._limit = self._last_limit = config.batch_size
 
     @property
     def name(self) -> str:
@@ -297,7 +303,7 @@ class ProjectionRunner:
                 with contextlib.suppress(Exception):
                     await self._load_position()
                 continue
-            if processed < self.config.batch_size:
+            if processed < self._last_limit:
                 self.state = "running"
                 # Returns at once if the log already grew past us (no empty read needed).
                 await self.store.wait_for_append(self.position, timeout=self.checkpoint_wait())
@@ -320,12 +326,16 @@ class ProjectionRunner:
         self.persisted = self.position
 
     async def step(self) -> int:
-        """Apply the next batch (at most ``batch_size`` events); return how many were read."""
-        events = await self.reader.read(self.position, self.config.batch_size)
-        if len(events) >= self.config.batch_size:
+        """Apply the next batch (at most ``batch_size`` events when live, ``catch_up_batch_size``
+        after a full batch); return how many were read."""
+        self._last_limit = self._limit
+        events = await self.reader.read(self.position, self._limit)
+        if len(events) >= self._limit:
             self._relief.hold()
+            self._limit = max(self.config.batch_size, self.config.catch_up_batch_size)
         else:
             self._relief.release()
+            self._limit = self.config.batch_size
         if not events:
             if self.position > self.persisted and self._checkpoint_due():
                 await self._write_checkpoint_only()

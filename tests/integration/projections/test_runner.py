@@ -37,6 +37,35 @@ async def test_checkpoint_moves_past_events_the_projection_ignores(
     assert positions == {"orders": 4, "inventory": 4, "customers": 4, "analytics": 4}
 
 
+async def test_catching_up_reads_larger_batches_and_live_reads_small_ones_again(
+    store: EventStore, store_url: str
+) -> None:
+    for n in range(6):
+        await register_product(store, f"SKU-{n}", "Thing", "1.00", stock=1)  # 12 events
+    config = RunnerConfig(batch_size=2, catch_up_batch_size=5)
+    engine = build_projections(store_url, store, config=config)
+    runner = engine.runner("inventory")
+    asked: list[int] = []
+    read = runner.reader.read
+
+    async def recording_read(after: int, limit: int) -> list[RecordedEvent]:
+        asked.append(limit)
+        return await read(after, limit)
+
+    runner.reader.read = recording_read  # type: ignore[method-assign]
+    try:
+        await engine.run_until_caught_up("inventory")
+        await register_product(store, "SKU-6", "Thing", "1.00")
+        await engine.run_until_caught_up("inventory")
+        on_hand = await engine.queries.get_inventory("SKU-5")
+    finally:
+        await engine.close()
+
+    # 2 (full) → 5, 5 (full: all 12 events) → 5 (empty: live); then 2 (short) and 2 (empty).
+    assert asked == [2, 5, 5, 5, 2, 2]
+    assert (on_hand or {}).get("on_hand") == 1
+
+
 async def test_the_process_gc_thresholds_are_raised_only_while_catching_up(
     store: EventStore, store_url: str
 ) -> None:

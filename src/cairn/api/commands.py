@@ -100,14 +100,18 @@ async def execute(
     respond: Callable[[Any, Any], dict[str, Any]],
     *,
     status: int,
+    new_stream: bool = False,
 ) -> Response:
     """Dispatch ``build(new_id)`` (``new_id`` derives from the Idempotency-Key when there is
-    one) and answer ``respond(command, result)`` with ``status``."""
+    one) and answer ``respond(command, result)`` with ``status``. ``new_stream``: the command
+    creates a stream whose id ``build`` mints (from ``new_id`` or a fresh UUID), so there is
+    nothing to read before deciding; a retry with the same key is answered by the command-id
+    replay before anything is decided."""
     expected = parse_if_match(request)
     key = idempotency_key(request)
     if key is None:
         return await _dispatch_and_respond(
-            runtime, principal, build(None), respond, status, expected, None
+            runtime, principal, build(None), respond, status, expected, None, new_stream
         )
     request_hash = await _request_hash(request)
     async with runtime.idempotency.locked(principal.name, key):
@@ -131,6 +135,7 @@ async def execute(
             status,
             expected,
             command_id,
+            new_stream,
         )
         headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
         await runtime.idempotency.put(
@@ -149,6 +154,7 @@ async def _dispatch_and_respond(
     status: int,
     expected: int | None,
     command_id: str | None,
+    new_stream: bool = False,
 ) -> Response:
     from cairn.api.services import dispatch
 
@@ -160,6 +166,7 @@ async def _dispatch_and_respond(
         expected_version=expected,
         correlation_id=current_correlation_id(),
         metadata=trace_metadata(),
+        new_stream=new_stream,
     )
     body = respond(command, result)
     return _json_response(body, status, body.get("version"))

@@ -75,8 +75,10 @@ async def dispatch(
     expected_version: int | None,
     correlation_id: str | None,
     metadata: dict[str, Any],
+    new_stream: bool = False,
 ) -> Any:
-    """Send ``command`` through the command bus; returns its ``CommandResult``."""
+    """Send ``command`` through the command bus; returns its ``CommandResult``.
+    ``new_stream``: the command's stream id was minted for this request (see CommandContext)."""
     from cairn.application.messages import CommandContext
 
     context = CommandContext(
@@ -87,6 +89,7 @@ async def dispatch(
         expected_version=expected_version,
         metadata=metadata,
         command_id_given=command_id is not None,
+        new_stream=new_stream,
     )
     return await runtime.container.command_bus.dispatch(command, context)
 

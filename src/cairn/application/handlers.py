@@ -51,15 +51,19 @@ class _Unproven(Exception):
 async def handle(envelope: Envelope, services: Services) -> CommandResult:
     """Load → decide → append(expected_version). The terminal step of the bus pipeline.
 
-    Fast path: when the repository holds a cached state of the stream, decide on it without
-    asking the store first. Only an append can prove a decision, and the append's expected
-    version does: if another writer got there first, nothing is written and the command runs
-    again on the caught-up state. A refusal or a no-op decided on the cached state is not
-    trusted either: the command runs again on the verified state before answering.
+    Fast path: when the repository holds a cached state of the stream, or the caller has just
+    minted the stream's id (``context.new_stream``: its state is the initial one), decide on
+    it without asking the store first. Only an append can prove a decision, and the append's
+    expected version does: if another writer got there first, nothing is written and the
+    command runs again on the caught-up state. A refusal or a no-op decided on the cached
+    state is not trusted either: the command runs again on the verified state before answering.
     """
     repository = envelope.route.repository(services.repositories)
     cached = repository.peek(envelope.stream_id)
-    if cached is not None and cached.version > 0:
+    if cached is None and envelope.context.new_stream:
+        initial = repository.aggregate.decider.initial_state()
+        cached = Loaded(envelope.stream_id, initial, 0, 0)
+    if cached is not None and (cached.version > 0 or envelope.context.new_stream):
         try:
             return await _run(envelope, services, repository, cached, trusted=True)
         except _Unproven:

@@ -53,6 +53,11 @@ class CommandContext:
     traceparent: str | None = None
     #: False when the bus made the command id up (nothing to de-duplicate against).
     command_id_given: bool = True
+    #: The caller has just minted the target stream's id (a fresh UUID), so the stream cannot
+    #: exist yet: the handler decides on the initial state without reading the store. The
+    #: append (expected version 0) still proves it; if the stream exists after all, the
+    #: command runs again on the loaded state, as after any conflict.
+    new_stream: bool = False
 
     def with_(self, **changes: Any) -> CommandContext:
         return replace(self, **changes)

@@ -108,8 +108,16 @@ async def create_order(
             items=tuple(orders.OrderItem(i.sku, i.quantity) for i in body.items),
         )
 
-    response = await commands.execute(request, runtime, user, build, _created_result, status=201)
-    return response
+    # Without a client-chosen id the order's id is minted here: there is no stream to read.
+    return await commands.execute(
+        request,
+        runtime,
+        user,
+        build,
+        _created_result,
+        status=201,
+        new_stream=body.order_id is None,
+    )
 
 
 @router.post("/{order_id}/items", response_model=OrderResult, responses=_RESPONSES)

@@ -1,5 +1,5 @@
-"""A handled command answers the events it wrote as the store recorded them, with no read-back
-(the append's result carries them): one round trip fewer per command on PostgreSQL."""
+"""What a command reads from the store before and after it appends: each read is a round trip
+on PostgreSQL, on the hot path of every HTTP command."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from app_fixtures import memory_store, new_order, register_mug
 
-from cairn.application import CommandBus
+from cairn.application import CommandBus, CommandContext
 from cairn.domain import orders
+from cairn.errors import DomainError
 from cairn.store import EventStore
 from cairn.store.base import RecordedEvent
 
@@ -50,3 +52,35 @@ async def test_a_command_on_a_cached_order_answers_its_events_without_reading_th
     assert list(placed.events) == list(
         await store.read_stream(f"order-{order_id}", from_version=placed.version)
     )
+
+
+async def test_creating_an_order_whose_id_the_caller_just_minted_reads_nothing() -> None:
+    store = await memory_store()
+    bus = CommandBus(store)
+    await register_mug(bus)
+    counting = _CountingReads(store)
+
+    created = await bus.dispatch(
+        new_order(None, orders.OrderItem("MUG-1", 1)), CommandContext(new_stream=True)
+    )
+
+    assert counting.reads == 0
+    assert [e.type for e in created.events] == ["OrderCreated", "ItemAdded"]
+    assert created.version == 2
+
+
+async def test_a_minted_id_that_exists_after_all_is_refused_and_the_order_is_unchanged() -> None:
+    store = await memory_store()
+    bus = CommandBus(store)
+    await register_mug(bus)
+    order_id = str(uuid.uuid4())
+    first = await bus.dispatch(new_order(order_id, orders.OrderItem("MUG-1", 1)))
+    other = CommandBus(store)  # another process: nothing cached
+
+    with pytest.raises(DomainError) as refused:
+        await other.dispatch(
+            new_order(order_id, orders.OrderItem("MUG-1", 2)), CommandContext(new_stream=True)
+        )
+
+    assert refused.value.code == "order.already_exists"
+    assert list(await store.read_stream(f"order-{order_id}")) == list(first.events)

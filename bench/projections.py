@@ -6,7 +6,10 @@
   OrderPlaced, OrderConfirmed; plus one InventoryReserved per order and the product
   registrations) is appended to a fresh PostgreSQL database; then the order view and the
   inventory view are built from position 0 (``run_until_caught_up``, both concurrently, 2,000
-  events per transaction). Figure: log events per second until both are at the head.
+  events per transaction). Figure: log events per second until both are at the head. Beside
+  it, the client (Python) CPU of the catch-up, the part of it spent in garbage collection, and
+  the CPU of one plain ``read_all`` scan of the same log (the store's share: reading and
+  decoding, which the catch-up does once for both projections).
 * eventsourcing 9.5.6, equivalent work, same run, same server: the same kind of events stored
   with ``PostgresApplicationRecorder.insert_events``, read through its own subscription
   (``recorder.subscribe``, what its ``ProjectionRunner`` iterates) and folded into the same two
@@ -22,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 import uuid
@@ -111,7 +115,29 @@ async def load_cairn(store: EventStore, orders: int, writers: int = 8) -> None:
     await asyncio.gather(*(writer() for _ in range(writers)))
 
 
-async def cairn_catch_up(url: str, store: EventStore) -> tuple[int, float]:
+class GcClock:
+    """Seconds this process spends in garbage collection while the block runs."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+async def cairn_catch_up(url: str, store: EventStore) -> tuple[int, float, float, float]:
+    """Events, wall seconds, client CPU seconds, of which garbage collection."""
     engine = build_projections(
         url,
         store,
@@ -122,15 +148,28 @@ async def cairn_catch_up(url: str, store: EventStore) -> tuple[int, float]:
         await engine.migrate()
         head = await store.head_position()
         clock = Stopwatch()
-        await asyncio.gather(
-            engine.run_until_caught_up("orders"), engine.run_until_caught_up("inventory")
-        )
+        cpu = time.process_time()
+        with GcClock() as collector:
+            await asyncio.gather(
+                engine.run_until_caught_up("orders"), engine.run_until_caught_up("inventory")
+            )
         elapsed = clock.elapsed
+        cpu = time.process_time() - cpu
         assert await engine.position_of("orders") == head
         assert await engine.position_of("inventory") == head
-        return head, elapsed
+        return head, elapsed, cpu, collector.seconds
     finally:
         await engine.close()
+
+
+async def store_scan_cpu(store: EventStore, page: int = 2000) -> float:
+    """Client CPU seconds of reading and decoding the whole log once (what the catch-up's
+    shared reader does), to tell the store's share of the catch-up from the projections'."""
+    cpu = time.process_time()
+    after = 0
+    while batch := await store.read_all(after=after, limit=page):
+        after = batch[-1].position
+    return time.process_time() - cpu
 
 
 async def cairn_latency(url: str, store: EventStore, rate: int, seconds: float) -> list[float]:
@@ -355,12 +394,25 @@ async def run(quick: bool) -> Report:
             clock = Stopwatch()
             await load_cairn(store, orders)
             report.add("log loaded (cairn appends)", clock.elapsed, "s", f"{orders} orders")
-            events, elapsed = await cairn_catch_up(url, store)
+            events, elapsed, cpu, collecting = await cairn_catch_up(url, store)
             cairn_rate = report.add(
                 "cairn catch-up, order view + inventory",
                 events / elapsed,
                 "events/s",
                 f"{events} events in {elapsed:.1f} s",
+            )
+            report.add(
+                "catch-up client CPU",
+                cpu,
+                "s",
+                f"{cpu / elapsed:.0%} of the wall time; garbage collection {collecting:.2f} s",
+            )
+            scan = await store_scan_cpu(store)
+            report.add(
+                "of which store read_all + decode (a separate scan)",
+                scan,
+                "s",
+                f"{scan / cpu:.0%} of the catch-up client CPU",
             )
             samples = await cairn_latency(url, store, rate, latency_seconds)
         es_events, es_elapsed = await asyncio.to_thread(eventsourcing_catch_up, url, es_orders)

@@ -154,7 +154,7 @@ def serve(
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
-    app_ = create_app(settings, run_workers=not no_workers)
+    app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True)
     config = uvicorn.Config(
         app_,
         host=settings.host,
@@ -198,6 +198,7 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def run() -> None:
+        from cairn.api.app import settle_heap
         from cairn.api.runtime import close_container, stop_workers
         from cairn.workers import build_components
 
@@ -211,6 +212,7 @@ def worker() -> None:
                 loop.add_signal_handler(sig, stop.set)
             try:
                 await workers.start()
+                settle_heap()
                 await stop.wait()
             finally:
                 await stop_workers(workers)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-import math
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -162,6 +161,9 @@ class HorizonStatus:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+_CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def category_of(stream_id: str) -> str:
     return stream_id.split("-", 1)[0]
 
@@ -175,7 +177,7 @@ def validate_stream_id(stream_id: object) -> str:
         raise InvalidStreamIdError(
             f"stream id is {len(stream_id)} characters long; the limit is {MAX_STREAM_ID_LENGTH}"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in stream_id):
+    if _CONTROL_CHARACTER.search(stream_id):
         raise InvalidStreamIdError(f"stream id {stream_id!r} contains control characters")
     if stream_id.startswith("$"):
         raise InvalidStreamIdError(f"stream id {stream_id!r}: names starting with $ are reserved")
@@ -196,17 +198,16 @@ def validate_expected_version(expected: object) -> ExpectedVersion:
 _NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _reject_non_finite(value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{value} is not valid JSON")
+#: One encoder for every payload: ``json.dumps`` with options builds a new one per call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def encode_json(value: Mapping[str, Any], what: str) -> str:
     """Serialise a payload or metadata object; anything JSON cannot carry is bad input."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
         raise InvalidEventError(f"event {what} must be a JSON object, got {type(value).__name__}")
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(f"event {what} is not JSON-serialisable: {exc}") from None
     # PostgreSQL's jsonb cannot hold U+0000; refuse it on every backend alike, so that what a
@@ -230,9 +231,10 @@ def check_events(events: Sequence[NewEvent]) -> None:
             raise InvalidEventError("event type must be a non-empty string")
         if len(event.type) > MAX_EVENT_TYPE_LENGTH:
             raise InvalidEventError(f"event type longer than {MAX_EVENT_TYPE_LENGTH} characters")
-        if event.event_id in seen:
-            raise InvalidEventError(f"event id {event.event_id} appears twice in one append")
-        seen.add(event.event_id)
+        event_id = event.event_id
+        if event_id in seen:
+            raise InvalidEventError(f"event id {event_id} appears twice in one append")
+        seen.add(event_id)
         if event.schema_version is not None and (
             isinstance(event.schema_version, bool)
             or not isinstance(event.schema_version, int)

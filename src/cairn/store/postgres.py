@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -535,6 +536,19 @@ _COLUMNS: Final = (
 
 _XMIN: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin"
 
+_APPEND: Final = (
+    "SELECT r_version, r_positions, r_recorded_at, r_retry FROM cairn_append(%s, %s, %s::jsonb)"
+)
+_READ_POSITIONS: Final = (
+    f"SELECT {_COLUMNS} FROM events e WHERE e.position = ANY(%s) ORDER BY e.position"
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_string(text: str) -> str:
+    """An event type as a JSON string; a handful of types recur in every batch."""
+    return json.dumps(text, ensure_ascii=False)
+
 
 def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     """Rows → events. All payloads of the batch are parsed by ONE ``json.loads`` over the joined
@@ -702,13 +716,16 @@ class PostgresEventStore(EventStore):
             async with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise StoreUnavailableError(
-                f"no connection to PostgreSQL at {describe(self.conninfo)} became available"
-            ) from None
+            raise self._no_connection() from None
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"PostgreSQL at {describe(self.conninfo)}: {_first_line(exc)}"
             ) from None
+
+    def _no_connection(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"no connection to PostgreSQL at {describe(self.conninfo)} became available"
+        )
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -718,33 +735,34 @@ class PostgresEventStore(EventStore):
         encoded = [
             (encode_json(e.data, "data"), encode_json(e.metadata or {}, "metadata")) for e in events
         ]
+        versions = [self.schema_version_for(e) for e in events]
         # The batch travels as ONE jsonb document built from the already-encoded payloads:
         # no per-element array quoting on the client, one parameter to bind.
         batch = ",".join(
             [
-                f'{{"i":"{e.event_id}","t":{json.dumps(e.type, ensure_ascii=False)},'
-                f'"v":{self.schema_version_for(e)},"d":{data},"m":{metadata}}}'
-                for e, (data, metadata) in zip(events, encoded, strict=True)
+                f'{{"i":"{e.event_id}","t":{_json_string(e.type)},"v":{v},"d":{d},"m":{m}}}'
+                for e, v, (d, m) in zip(events, versions, encoded, strict=True)
             ]
         )
+        stored: list[RecordedEvent] = []
         try:
-            async with self._connection() as conn:
-                cur = await conn.execute(
-                    "SELECT r_version, r_positions, r_recorded_at, r_retry "
-                    "FROM cairn_append(%s, %s, %s::jsonb)",
-                    (stream_id, _expected_code(expected), f"[{batch}]"),
-                )
+            # getconn/putconn rather than pool.connection(): an append is one autocommit
+            # statement, so the context manager's commit-or-rollback is a no-op we skip.
+            conn = await self._pool.getconn()
+            try:
+                params = (stream_id, _expected_code(expected), f"[{batch}]")
+                cur = await conn.execute(_APPEND, params)
                 row = await cur.fetchone()
                 assert row is not None
                 version, positions, recorded_at, retry = row
                 if retry:
                     # A retry: hand back the ORIGINAL stored events, not the resent ones.
-                    cur = await conn.execute(
-                        f"SELECT {_COLUMNS} FROM events e WHERE e.position = ANY(%s) "
-                        "ORDER BY e.position",
-                        (positions,),
-                    )
+                    cur = await conn.execute(_READ_POSITIONS, (positions,))
                     stored = _decode(await cur.fetchall())
+            finally:
+                await self._pool.putconn(conn)
+        except PoolTimeout:
+            raise self._no_connection() from None
         except psycopg.Error as exc:
             # A failed writer may have left a hole that readers wait on: wake them to re-check.
             self._signal()
@@ -760,20 +778,14 @@ class PostgresEventStore(EventStore):
             version,
             positions[-1],
             tuple(
-                RecordedEvent(
-                    id=event.event_id,
-                    stream_id=stream_id,
-                    type=event.type,
-                    data=payload[0],
-                    metadata=payload[1],
-                    version=first + i,
-                    position=position,
-                    recorded_at=recorded_at,
-                    schema_version=self.schema_version_for(event),
-                )
-                for i, (event, payload, position) in enumerate(
-                    zip(events, payloads, positions, strict=True), start=1
-                )
+                [
+                    RecordedEvent(
+                        e.event_id, stream_id, e.type, p[0], p[1], first + i, pos, recorded_at, v
+                    )
+                    for i, (e, p, pos, v) in enumerate(
+                        zip(events, payloads, positions, versions, strict=True), start=1
+                    )
+                ]
             ),
         )
 
@@ -821,9 +833,14 @@ class PostgresEventStore(EventStore):
             self._notify_pending.clear()
             # After commit and outside any append transaction: NOTIFY inside the append would
             # take the global notify-queue lock at commit and serialise every writer again.
+            check = loop.time() - listeners_checked > self.listener_check_interval
+            if not (check or listeners):
+                # Nobody listened at the last check: not even a pool checkout until the next.
+                await asyncio.sleep(self.notify_interval)
+                continue
             with contextlib.suppress(psycopg.Error, StoreUnavailableError):
                 async with self._connection() as conn:
-                    if loop.time() - listeners_checked > self.listener_check_interval:
+                    if check:
                         # A NOTIFY nobody listens to is a wasted statement per append window.
                         # A subscriber that starts between checks is served by its safety-net
                         # re-read (poll_interval * 20) until the next check.

@@ -353,17 +353,8 @@ class EventStore(ABC):
         return self.upcast_all(events)
 
     def upcast_all(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
-        """Upcast a batch; events already at their type's current version pass untouched (the
-        common case, checked once per type per batch rather than per event)."""
-        upcasters = self.upcasters
-        current: dict[str, int] = {}
-        out: list[RecordedEvent] = []
-        for event in events:
-            version = current.get(event.type)
-            if version is None:
-                version = current[event.type] = upcasters.current_version(event.type)
-            out.append(event if event.schema_version >= version else upcasters.upcast(event))
-        return out
+        """Upcast a batch; events already at their type's current version pass untouched."""
+        return self.upcasters.upcast_all(events)
 
     @abstractmethod
     async def _read_stream(

@@ -556,18 +556,9 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     if not rows:
         return []
     payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
+    # Positional arguments: measurably cheaper than keywords at 100k events per scan.
     return [
-        RecordedEvent(
-            id=r[0],
-            stream_id=r[1],
-            type=r[2],
-            data=p[0],
-            metadata=p[1],
-            version=r[4],
-            position=r[5],
-            recorded_at=r[6],
-            schema_version=r[7],
-        )
+        RecordedEvent(r[0], r[1], r[2], p[0], p[1], r[4], r[5], r[6], r[7])
         for r, p in zip(rows, payloads, strict=True)
     ]
 
@@ -873,6 +864,7 @@ class PostgresEventStore(EventStore):
                 "     OR e.recorded_at >= now() - make_interval(secs => s.max_age_seconds)) "
                 "ORDER BY e.version",
                 {"sid": stream_id, "lo": from_version, "hi": to_version, "until": until},
+                binary=True,
             )
             return _decode(await cur.fetchall())
 
@@ -890,6 +882,7 @@ class PostgresEventStore(EventStore):
                 f"WITH s AS MATERIALIZED ({_XMIN}) SELECT {_COLUMNS}, e.horizon <= s.xmin "
                 "FROM events e, s WHERE e.position > %s ORDER BY e.position LIMIT %s",
                 (after, limit),
+                binary=True,
             )
             rows = await cur.fetchall()
         previous = after

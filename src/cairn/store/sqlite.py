@@ -131,15 +131,15 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
     return [
         RecordedEvent(
-            id=uuid.UUID(r[0]),
-            stream_id=r[1],
-            type=r[2],
-            data=p[0],
-            metadata=p[1],
-            version=r[4],
-            position=r[5],
-            recorded_at=EPOCH + timedelta(microseconds=r[6]),
-            schema_version=r[7],
+            uuid.UUID(r[0]),
+            r[1],
+            r[2],
+            p[0],
+            p[1],
+            r[4],
+            r[5],
+            EPOCH + timedelta(microseconds=r[6]),
+            r[7],
         )
         for r, p in zip(rows, payloads, strict=True)
     ]

@@ -45,6 +45,20 @@ class Upcasters:
     def current_version(self, event_type: str) -> int:
         return self._current.get(event_type, 1)
 
+    def upcast_all(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Upcast a batch. Only types with an upcaster can be behind (any other type's current
+        version is 1, the lowest there is), so a store without upcasters returns the batch as
+        it is and otherwise one dict lookup per event decides."""
+        current = self._current
+        if not current:
+            return events
+        return [
+            event
+            if (target := current.get(event.type)) is None or event.schema_version >= target
+            else self.upcast(event)
+            for event in events
+        ]
+
     def upcast(self, event: RecordedEvent) -> RecordedEvent:
         target = self.current_version(event.type)
         if event.schema_version >= target:

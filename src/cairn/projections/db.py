@@ -184,10 +184,8 @@ class _PostgresTx(Tx):
             rows: list[Row] = await cur.fetchall()
             return rows
 
-    @contextlib.asynccontextmanager
-    async def pipelined(self) -> AsyncIterator[None]:
-        async with self._conn.pipeline():
-            yield
+    def pipelined(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # the whole transaction is pipelined already
 
 
 class PostgresDatabase(Database):
@@ -235,9 +233,21 @@ class PostgresDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        """The whole transaction in pipeline mode, BEGIN and COMMIT written by hand: BEGIN goes
+        with the first read and COMMIT with the last writes, so a batch costs its reads plus
+        one round trip (psycopg's own transaction block adds two: a sync before COMMIT, and
+        BEGIN alone). A read still waits for its result."""
         pool = await self._get_pool()
-        async with pool.connection() as conn, conn.transaction():
-            yield _PostgresTx(conn)
+        async with pool.connection() as conn:
+            try:
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    yield _PostgresTx(conn)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         pool = await self._get_pool()

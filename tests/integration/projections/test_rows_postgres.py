@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+import pytest
+
 from cairn.projections.db import Dialect, PostgresDatabase
 from cairn.projections.read_models.base import Rows, Table
 from cairn.store.urls import postgres_conninfo
@@ -55,5 +58,31 @@ async def test_one_statement_upsert_stores_what_row_by_row_upserts_store(pg_url:
         expected = await db.fetchall("SELECT * FROM expected ORDER BY id")
         assert stored == expected
         assert stored[0]["tags"] == '["x",{"k":1}]'
+    finally:
+        await db.close()
+
+
+async def _insert(db: PostgresDatabase, *ids: str, fail: bool = False) -> None:
+    async with db.transaction() as tx:
+        for one in ids:
+            await tx.execute("INSERT INTO t VALUES (?)", (one,))
+        if fail:
+            raise RuntimeError("a handler failed")
+
+
+async def test_a_failed_statement_rolls_the_whole_transaction_back_and_the_next_one_commits(
+    pg_url: str,
+) -> None:
+    db = PostgresDatabase(postgres_conninfo(pg_url), max_size=1)  # the same connection again
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE t (id TEXT PRIMARY KEY)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await _insert(db, "a", "a")
+        with pytest.raises(RuntimeError):
+            await _insert(db, "b", fail=True)
+        await _insert(db, "c")
+
+        assert await db.fetchall("SELECT id FROM t ORDER BY id") == [{"id": "c"}]
     finally:
         await db.close()

@@ -71,10 +71,12 @@ class RequestMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        headers_map = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
+        trace_headers = {
+            name: value
+            for name in ("traceparent", "tracestate")
+            if (value := _header(scope, name.encode())) is not None
         }
-        parent = traceparent_from_headers(headers_map)
+        parent = traceparent_from_headers(trace_headers)
         ctx_token = otel_context.attach(parent)
         try:
             with tracer().start_as_current_span(

@@ -38,8 +38,17 @@ def configure_tracing() -> None:
     trace.set_tracer_provider(TracerProvider())
 
 
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """cairn's tracer, made once per tracer provider (``trace.get_tracer`` builds a new
+    Tracer and instrumentation scope on every call, and the API asks once per request)."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer(TRACER_NAME))
+    return _tracer[1]
 
 
 def trace_metadata() -> dict[str, str]:

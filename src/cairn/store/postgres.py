@@ -58,7 +58,7 @@ from cairn.store.base import (
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import PostgresKeyStore
 from cairn.store.upcasting import Upcasters
-from cairn.store.urls import postgres_conninfo
+from cairn.store.urls import pool_size, postgres_conninfo
 
 _loads = json.loads
 
@@ -658,6 +658,7 @@ class PostgresEventStore(EventStore):
         cls, url: str, *, upcasters: Upcasters | None = None, migrate: bool = True
     ) -> Self:
         conninfo = postgres_conninfo(url)
+        sizes = pool_size(url)
         conn = await connect(conninfo)
         try:
             if migrate:
@@ -671,8 +672,8 @@ class PostgresEventStore(EventStore):
             await conn.close()
         pool: AsyncConnectionPool = AsyncConnectionPool(
             conninfo,
-            min_size=2,
-            max_size=16,
+            min_size=sizes.min,
+            max_size=sizes.max,
             open=False,
             timeout=CONNECT_TIMEOUT * 2,
             kwargs={
@@ -689,6 +690,11 @@ class PostgresEventStore(EventStore):
                 f"cannot open a connection pool to PostgreSQL at {describe(conninfo)}"
             ) from None
         return cls(conninfo, pool, upcasters=upcasters)
+
+    @property
+    def pool_size(self) -> tuple[int, int]:
+        """(minimum, maximum) connections of the pool, as the URL's pool parameters set them."""
+        return self._pool.min_size, self._pool.max_size
 
     async def close(self) -> None:
         if self._closed:
@@ -742,7 +748,7 @@ class PostgresEventStore(EventStore):
             conn = await self._pool.getconn()
             try:
                 params = (stream_id, _expected_code(expected), f"[{batch}]")
-                cur = await conn.execute(_APPEND, params)
+                cur = await conn.execute(_APPEND, params, prepare=True, binary=True)
                 row = await cur.fetchone()
                 assert row is not None
                 version, positions, recorded_at, retry = row

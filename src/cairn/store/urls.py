@@ -4,8 +4,10 @@ store's database (read models, saga state, relay checkpoints, leases) reads the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import urlsplit
+from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cairn.errors import UnsupportedStoreURL
 
@@ -47,11 +49,57 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+#: Query parameters of a ``postgresql://`` URL that size the event store's connection pool;
+#: they are cairn's, so they are removed before the URL reaches libpq (which refuses them).
+POOL_PARAMETERS: Final = ("pool_min", "pool_max")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSize:
+    """Connections the PostgreSQL event store keeps open (``min``) and may open (``max``)."""
+
+    min: int = 2
+    max: int = 16
+
+
 def postgres_conninfo(url: str) -> str:
-    """A libpq URL psycopg accepts (``postgres://`` and ``postgresql+driver://`` normalised)."""
+    """A libpq URL psycopg accepts (``postgres://`` and ``postgresql+driver://`` normalised,
+    the pool parameters removed)."""
     if backend_of(url) is not Backend.POSTGRES:
         raise UnsupportedStoreURL(f"not a postgresql URL: {url!r}")
     parts = urlsplit(url)
     if not parts.hostname and not parts.path.strip("/"):
         raise UnsupportedStoreURL(f"postgresql URL names no host or database: {url!r}")
-    return "postgresql://" + url.split("://", 1)[1]
+    conninfo = "postgresql://" + url.split("://", 1)[1]
+    if not parts.query:
+        return conninfo
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k not in POOL_PARAMETERS]
+    if len(kept) == len(query):
+        return conninfo
+    return urlunsplit(urlsplit(conninfo)._replace(query=urlencode(kept)))
+
+
+def pool_size(url: str) -> PoolSize:
+    """``?pool_min=2&pool_max=16`` of a ``postgresql://`` URL (the defaults where absent)."""
+    given = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    default = PoolSize()
+    sizes: dict[str, int] = {}
+    for name, fallback in zip(POOL_PARAMETERS, (default.min, default.max), strict=True):
+        text = given.get(name)
+        if text is None:
+            sizes[name] = fallback
+            continue
+        try:
+            sizes[name] = int(text)
+        except ValueError:
+            raise UnsupportedStoreURL(f"{name} must be an integer, got {text!r}") from None
+        if sizes[name] < 1:
+            raise UnsupportedStoreURL(f"{name} must be at least 1, got {sizes[name]}")
+    if "pool_max" not in given:
+        sizes["pool_max"] = max(sizes["pool_max"], sizes["pool_min"])
+    if sizes["pool_min"] > sizes["pool_max"]:
+        raise UnsupportedStoreURL(
+            f"pool_min ({sizes['pool_min']}) must not exceed pool_max ({sizes['pool_max']})"
+        )
+    return PoolSize(sizes["pool_min"], sizes["pool_max"])

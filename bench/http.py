@@ -340,7 +340,7 @@ async def measure_once(
     script, paced_script = workdir / "bench.lua", workdir / "paced.lua"
     lua = {"create": json.dumps(ORDER), "place": json.dumps(PLACE), "token": TOKEN}
     script.write_text(_WRK_SCRIPT % {**lua, "interval_ms": 0})
-    paced_script.write_text(_WRK_SCRIPT % {**lua, "interval_ms": 1000 * concurrency / rate})
+    paced_script.write_text(_WRK_SCRIPT % {**lua, "interval_ms": 1000 * concurrency / (rate or 1)})
     spy: asyncio.subprocess.Process | None = None
     try:
         await _wait_ready(url, procs[0])

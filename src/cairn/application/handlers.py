@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from cairn.application.messages import CommandResult, Envelope, event_id_for
 from cairn.application.repository import Loaded, Repositories, Repository
+from cairn.application.stream_locks import StreamLocks
 from cairn.domain import inventory, orders, payments, shipping
 from cairn.domain.ids import payment_id_for, shipment_id_for
 from cairn.errors import ConcurrencyError, DomainError
@@ -27,6 +28,7 @@ class Services:
     store: EventStore
     repositories: Repositories
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    locks: StreamLocks = field(default_factory=StreamLocks)
 
 
 Prepare = Callable[[Any, Any, Services, Envelope], Awaitable[Any]]
@@ -57,7 +59,15 @@ async def handle(envelope: Envelope, services: Services) -> CommandResult:
     expected version does: if another writer got there first, nothing is written and the
     command runs again on the caught-up state. A refusal or a no-op decided on the cached
     state is not trusted either: the command runs again on the verified state before answering.
+
+    Commands on one stream take turns inside this process (``services.locks``), so the next
+    one decides on the state the previous one saved instead of losing the race to it.
     """
+    async with services.locks.hold(envelope.stream_id):
+        return await _handle(envelope, services)
+
+
+async def _handle(envelope: Envelope, services: Services) -> CommandResult:
     repository = envelope.route.repository(services.repositories)
     cached = repository.peek(envelope.stream_id)
     if cached is None and envelope.context.new_stream:

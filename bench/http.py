@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from bench.common import Report, percentile, scratch_pg_database
 
@@ -159,6 +160,9 @@ class Run:
     stop_seconds: float = 0.0
     #: The same load paced at the goal's rate (wrk only): what latency is at that rate.
     paced: Run | None = None
+    #: Sagas started by the end of the load, and how many of them had not finished.
+    sagas: int = 0
+    sagas_unfinished: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -363,6 +367,8 @@ async def measure_once(
         run.server_cpu = cpu1[0] - cpu0[0]
         run.worker_cpu = sum(cpu1[1:]) - sum(cpu0[1:])
         run.client_cpu = _client_cpu() - client0
+        if deployment != "api-only":
+            run.sagas, run.sagas_unfinished = await _saga_backlog(database_url)
         if spy is not None:
             await asyncio.wait_for(spy.wait(), timeout=60)
         if client == "wrk" and rate > 0:
@@ -376,6 +382,16 @@ async def measure_once(
     if len(stops) > 1 and stops[1] is None:
         run.notes.append(f"{deployment}: the worker did not stop within {STOP_TIMEOUT:g} s")
     return run
+
+
+async def _saga_backlog(database_url: str) -> tuple[int, int]:
+    """(sagas started, sagas not completed yet): do the workers keep up with the API?"""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status <> 'completed') FROM saga_instances"
+        )
+        row = await cur.fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _package_of(frame: str) -> str:
@@ -477,6 +493,9 @@ def _report(runs: list[Run], client: str, concurrency: int, rounds: int) -> Repo
             )
         add("client CPU", [1000 * r.client_cpu / max(r.commands, 1) for r in mine], "ms/cmd")
         add("stop after SIGTERM", [r.stop_seconds for r in mine], "s")
+        if deployment != "api-only":
+            add("sagas unfinished at the end", [float(r.sagas_unfinished) for r in mine], "")
+            add("  of sagas started", [float(r.sagas) for r in mine], "")
         report.check(f"{deployment}: commands/s", rate, GOAL_RATE)
         paced = [r.paced for r in mine if r.paced is not None]
         if paced:

@@ -21,6 +21,7 @@ CATCH_UP_THRESHOLD = 50_000
 _lock = threading.Lock()
 _holders = 0
 _saved: tuple[int, int, int] | None = None
+_raised: tuple[int, int, int] | None = None
 
 
 class CatchUpRelief:
@@ -32,25 +33,28 @@ class CatchUpRelief:
         self.held = False
 
     def hold(self) -> None:
-        global _holders, _saved
+        global _holders, _saved, _raised
         if self.held:
             return
         with _lock:
             self.held = True
             if _holders == 0:
                 _saved = gc.get_threshold()
-                young, *older = _saved
+                young, older, oldest = _saved
                 if young:  # 0 means the process turned automatic collection off: leave it so
-                    gc.set_threshold(max(young, CATCH_UP_THRESHOLD), *older)
+                    gc.set_threshold(max(young, CATCH_UP_THRESHOLD), older, oldest)
+                _raised = gc.get_threshold()
             _holders += 1
 
     def release(self) -> None:
-        global _holders, _saved
+        global _holders, _saved, _raised
         if not self.held:
             return
         with _lock:
             self.held = False
             _holders -= 1
             if _holders == 0 and _saved is not None:
-                gc.set_threshold(*_saved)
-                _saved = None
+                # Thresholds somebody else set meanwhile (a server settling its heap) are theirs.
+                if gc.get_threshold() == _raised:
+                    gc.set_threshold(*_saved)
+                _saved = _raised = None

@@ -55,3 +55,13 @@ def test_a_process_that_turned_automatic_collection_off_keeps_it_off() -> None:
 
     assert gc.get_threshold()[0] == 0
     relief.release()
+
+
+def test_thresholds_set_by_someone_else_while_catching_up_are_kept() -> None:
+    relief = CatchUpRelief()
+
+    relief.hold()
+    gc.set_threshold(10_000, 10, 10)  # e.g. a server settling its heap once started
+    relief.release()
+
+    assert gc.get_threshold() == (10_000, 10, 10)

@@ -527,8 +527,8 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
     (
         "0007_append_recordset",
         # cairn_append of 0006 with the batch unpacked by jsonb_to_recordset (one pass in C)
-        # instead of jsonb_array_elements and five extractions per event: ~5% less server
-        # CPU per 5-event append. Same signature and result: CREATE OR REPLACE.
+        # instead of jsonb_array_elements and five extractions per event (server CPU: no
+        # measurable difference in later runs; ADR 0001). Same signature: CREATE OR REPLACE.
         """
         CREATE OR REPLACE FUNCTION cairn_append(
             p_stream text, p_expected bigint, p_events jsonb,

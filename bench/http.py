@@ -156,6 +156,7 @@ class Run:
     errors: int = 0
     server_cpu: float = 0.0  # seconds, the cairn serve process
     worker_cpu: float = 0.0  # seconds, the cairn worker process (deployment "separate")
+    postgres_cpu: float = 0.0  # seconds, the PostgreSQL backends serving this database
     client_cpu: float = 0.0
     stop_seconds: float = 0.0
     #: The same load paced at the goal's rate (wrk only): what latency is at that rate.
@@ -351,6 +352,8 @@ async def measure_once(
         await _register_product(url)
         await _load(client, url, min(3.0, seconds / 4), concurrency, Run(deployment), script)
         cpu0 = [_cpu_seconds(p.pid) for p in procs]
+        backends = await _backend_pids(database_url)
+        pg0 = sum(_cpu_seconds(pid) for pid in backends)
         client0 = _client_cpu()
         if profile is not None:
             spy_args = [PY_SPY, "record", "--pid", str(procs[0].pid), "--nonblocking"]
@@ -367,6 +370,7 @@ async def measure_once(
         run.server_cpu = cpu1[0] - cpu0[0]
         run.worker_cpu = sum(cpu1[1:]) - sum(cpu0[1:])
         run.client_cpu = _client_cpu() - client0
+        run.postgres_cpu = sum(_cpu_seconds(pid) for pid in backends) - pg0
         if deployment != "api-only":
             run.sagas, run.sagas_unfinished = await _saga_backlog(database_url)
         if spy is not None:
@@ -382,6 +386,18 @@ async def measure_once(
     if len(stops) > 1 and stops[1] is None:
         run.notes.append(f"{deployment}: the worker did not stop within {STOP_TIMEOUT:g} s")
     return run
+
+
+async def _backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to this database (the pools are open by now; a
+    backend that starts later is not counted, so the figure is a lower bound)."""
+    name = database_url.rsplit("/", 1)[1]
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        return [int(row[0]) for row in await cur.fetchall()]
 
 
 async def _saga_backlog(database_url: str) -> tuple[int, int]:
@@ -491,6 +507,7 @@ def _report(runs: list[Run], client: str, concurrency: int, rounds: int) -> Repo
                 [1000 * r.worker_cpu / max(r.commands, 1) for r in mine],
                 "ms/cmd",
             )
+        add("PostgreSQL CPU", [1000 * r.postgres_cpu / max(r.commands, 1) for r in mine], "ms/cmd")
         add("client CPU", [1000 * r.client_cpu / max(r.commands, 1) for r in mine], "ms/cmd")
         add("stop after SIGTERM", [r.stop_seconds for r in mine], "s")
         if deployment != "api-only":

@@ -158,3 +158,28 @@ async def test_temporal_query_answers_an_earlier_version(bare_client: httpx.Asyn
     assert then["items"][0]["quantity"] == 2
     assert then["total"] == "25.00"
     assert then["version"] == 2
+
+
+async def test_a_customer_placing_its_own_order_costs_no_read_of_the_store(
+    bare_client: httpx.AsyncClient, bare_store: MemoryEventStore
+) -> None:
+    await register_mug(bare_client)
+    created = (
+        await bare_client.post("/api/v1/orders", json=order_body(), headers=CUSTOMER_1)
+    ).json()
+    reads = 0
+    read_stream = bare_store.read_stream
+
+    async def counted(stream_id: str, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_stream(stream_id, **kwargs)
+
+    bare_store.read_stream = counted  # type: ignore[method-assign]
+
+    r = await bare_client.post(
+        f"/api/v1/orders/{created['order_id']}/place", json={}, headers=CUSTOMER_1
+    )
+
+    assert r.status_code == 202
+    assert reads == 0  # the owner came from the command side's cached order

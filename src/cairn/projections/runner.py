@@ -531,7 +531,8 @@ class ProjectionRunner:
 
     async def wait_local(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._advanced.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._advanced.wait()
 
 
 class _LeaseLost(Exception):

@@ -308,9 +308,10 @@ class EventStore(ABC):
         batch = list(events)
         if self.personal is None:
             return await self._append(stream_id, batch, expected)
-        result = await self._append(stream_id, await self.personal.seal(batch), expected)
+        sealed, keys = await self.personal.seal(batch)
+        result = await self._append(stream_id, sealed, expected)
         # The backend recorded the sealed fields; a reader gets them opened.
-        revealed = await self.personal.reveal(list(result.events))
+        revealed = await self.personal.reveal(list(result.events), keys)
         return AppendResult(result.version, result.position, tuple(revealed))
 
     @abstractmethod

@@ -136,7 +136,8 @@ class MemoryEventStore(EventStore):
         if len(self._log) > after:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._appended.wait()
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         return self._ids.get(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))

@@ -137,8 +137,11 @@ class PersonalData:
         self.policy = policy
         self.keys = keys
 
-    async def seal(self, events: list[NewEvent]) -> list[NewEvent]:
+    async def seal(self, events: list[NewEvent]) -> tuple[list[NewEvent], dict[uuid.UUID, bytes]]:
+        """``events`` with their personal fields sealed, and the keys used (so the caller can
+        open what it just wrote without looking them up again)."""
         out: list[NewEvent] = []
+        used: dict[str, SubjectKey] = {}
         for event in events:
             spec = self.policy.of(event.type)
             present = spec.fields.intersection(event.data) if spec is not None else ()
@@ -146,7 +149,9 @@ class PersonalData:
                 out.append(event)
                 continue
             subject = _subject_of(event.data, spec, event.type)
-            key = await self.keys.key_for_writing(subject)
+            key = used.get(subject)
+            if key is None:
+                key = used[subject] = await self.keys.key_for_writing(subject)
             cipher = AESGCM(key.key)
             data = dict(event.data)
             for field in present:
@@ -156,11 +161,14 @@ class PersonalData:
                 token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
                 data[field] = {SEALED: f"{key.key_id}:{token}"}
             out.append(replace(event, data=data))
-        return out
+        return out, {k.key_id: k.key for k in used.values()}
 
-    async def reveal(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+    async def reveal(
+        self, events: list[RecordedEvent], known: Mapping[uuid.UUID, bytes] | None = None
+    ) -> list[RecordedEvent]:
         """``events`` with personal fields opened, or :data:`REDACTED` where the key is gone.
-        One key lookup per batch, and none when the batch holds no sealed field."""
+        One key lookup per batch, and none when the batch holds no sealed field or only fields
+        sealed with ``known`` keys (those :meth:`seal` just used)."""
         sealed = list(self._sealed_events(events))
         if not sealed:
             return events
@@ -170,7 +178,10 @@ class PersonalData:
             for f in spec.fields
             if _is_sealed(events[i].data.get(f))
         }
-        keys = await self.keys.keys(wanted)
+        keys = dict(known or {})
+        missing = wanted - keys.keys()
+        if missing:
+            keys.update(await self.keys.keys(missing))
         out = list(events)
         for i, spec in sealed:
             event = events[i]

@@ -1049,7 +1049,8 @@ class PostgresEventStore(EventStore):
                 # another client), so look again soon.
                 timeout = self.poll_interval if blocked else self.poll_interval * 20
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await waiter.wait()
 
     async def wait_for_append(self, after: int, timeout: float) -> None:
         await self._ensure_listener()
@@ -1057,7 +1058,8 @@ class PostgresEventStore(EventStore):
         if await self.head_position() > after:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await waiter.wait()
 
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.done():
@@ -1065,7 +1067,8 @@ class PostgresEventStore(EventStore):
         self._listener_ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listener_ready.wait(), CONNECT_TIMEOUT)
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self._listener_ready.wait()
 
     async def _listen(self) -> None:
         """A dedicated connection LISTENs for appends made by any process; reconnects on loss."""

@@ -438,7 +438,8 @@ class SQLiteEventStore(EventStore):
         # In-process appends wake us at once; appends by other processes on the same file are
         # noticed by the caller's next read, at most ``poll_interval`` later.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), min(timeout, self.poll_interval))
+            async with asyncio.timeout(min(timeout, self.poll_interval)):
+                await self._appended.wait()
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)

@@ -54,7 +54,7 @@ def personal() -> PersonalData:
 
 
 async def test_personal_fields_are_stored_sealed(personal: PersonalData) -> None:
-    (sealed,) = await personal.seal([created()])
+    (sealed,), _ = await personal.seal([created()])
     assert set(sealed.data["name"]) == {SEALED}
     assert set(sealed.data["address"]) == {SEALED}
     assert "Ada" not in str(sealed.data)
@@ -63,7 +63,7 @@ async def test_personal_fields_are_stored_sealed(personal: PersonalData) -> None
 
 async def test_other_fields_and_event_identity_are_kept(personal: PersonalData) -> None:
     event = created()
-    (sealed,) = await personal.seal([event])
+    (sealed,), _ = await personal.seal([event])
     assert sealed.data["customer_id"] == "c-1"
     assert sealed.data["total"] == "9.50"
     assert sealed.event_id == event.event_id
@@ -71,18 +71,18 @@ async def test_other_fields_and_event_identity_are_kept(personal: PersonalData) 
 
 async def test_a_sealed_event_reveals_its_original_data(personal: PersonalData) -> None:
     event = created()
-    (sealed,) = await personal.seal([event])
+    (sealed,), _ = await personal.seal([event])
     (revealed,) = await personal.reveal([recorded(sealed)])
     assert revealed.data == event.data
 
 
 async def test_types_without_personal_fields_pass_untouched(personal: PersonalData) -> None:
     event = NewEvent("OrderPlaced", {"customer_id": "c-1", "name": "kept"})
-    assert await personal.seal([event]) == [event]
+    assert await personal.seal([event]) == ([event], {})
 
 
 async def test_forgotten_subjects_read_back_redacted(personal: PersonalData) -> None:
-    (sealed,) = await personal.seal([created()])
+    (sealed,), _ = await personal.seal([created()])
     assert await personal.keys.forget("c-1")
     (revealed,) = await personal.reveal([recorded(sealed)])
     assert revealed.data["name"] == REDACTED
@@ -91,7 +91,7 @@ async def test_forgotten_subjects_read_back_redacted(personal: PersonalData) -> 
 
 
 async def test_forgetting_one_subject_leaves_the_others_readable(personal: PersonalData) -> None:
-    first, second = await personal.seal([created("c-1"), created("c-2", name="Grace")])
+    (first, second), _ = await personal.seal([created("c-1"), created("c-2", name="Grace")])
     await personal.keys.forget("c-1")
     revealed = await personal.reveal([recorded(first, 1), recorded(second, 2)])
     assert [e.data["name"] for e in revealed] == [REDACTED, "Grace"]
@@ -100,9 +100,9 @@ async def test_forgetting_one_subject_leaves_the_others_readable(personal: Perso
 async def test_a_subject_seen_again_after_forgetting_gets_a_new_key(
     personal: PersonalData,
 ) -> None:
-    (old,) = await personal.seal([created()])
+    (old,), _ = await personal.seal([created()])
     await personal.keys.forget("c-1")
-    (new,) = await personal.seal([created(name="Ada again")])
+    (new,), _ = await personal.seal([created(name="Ada again")])
     revealed = await personal.reveal([recorded(old, 1), recorded(new, 2)])
     assert [e.data["name"] for e in revealed] == [REDACTED, "Ada again"]
 
@@ -116,7 +116,7 @@ async def test_forgetting_an_unknown_subject_reports_nothing_to_forget(
 async def test_an_altered_sealed_value_is_an_error_not_a_redaction(
     personal: PersonalData,
 ) -> None:
-    (sealed,) = await personal.seal([created()])
+    (sealed,), _ = await personal.seal([created()])
     key_id, token = sealed.data["name"][SEALED].split(":")
     flipped = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")
     altered = replace(sealed, data={**sealed.data, "name": {SEALED: f"{key_id}:{flipped}"}})
@@ -127,7 +127,7 @@ async def test_an_altered_sealed_value_is_an_error_not_a_redaction(
 async def test_a_sealed_value_does_not_open_under_another_subject(
     personal: PersonalData,
 ) -> None:
-    first, second = await personal.seal([created("c-1"), created("c-2")])
+    (first, second), _ = await personal.seal([created("c-1"), created("c-2")])
     moved = replace(second, data={**second.data, "name": first.data["name"]})
     with pytest.raises(PersonalDataError):
         await personal.reveal([recorded(moved)])
@@ -159,6 +159,31 @@ json_values = st.recursive(
 async def test_any_json_value_survives_sealing(name: Any, address: Any) -> None:
     personal = PersonalData(POLICY, MemoryKeyStore())
     event = created(name=name, address=address)
-    (sealed,) = await personal.seal([event])
+    (sealed,), _ = await personal.seal([event])
     (revealed,) = await personal.reveal([recorded(sealed)])
+    assert revealed.data == event.data
+
+
+async def test_one_key_lookup_serves_every_event_of_a_subject_in_a_batch() -> None:
+    class Counting(MemoryKeyStore):
+        calls = 0
+
+        async def key_for_writing(self, subject: str) -> Any:
+            Counting.calls += 1
+            return await super().key_for_writing(subject)
+
+    personal = PersonalData(POLICY, Counting())
+    await personal.seal([created(), created(), created("c-2")])
+    assert Counting.calls == 2
+
+
+async def test_revealing_with_the_sealing_keys_needs_no_lookup() -> None:
+    class NoLookups(MemoryKeyStore):
+        async def keys(self, key_ids: Any) -> dict[uuid.UUID, bytes]:
+            raise AssertionError("looked up keys")
+
+    personal = PersonalData(POLICY, NoLookups())
+    event = created()
+    (sealed,), used = await personal.seal([event])
+    (revealed,) = await personal.reveal([recorded(sealed)], used)
     assert revealed.data == event.data

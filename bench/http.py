@@ -89,7 +89,11 @@ local threads = {}
 
 -- Pacing (interval > 0): each connection sends one request every `interval` ms on a fixed
 -- schedule; a late response does not push the schedule back (the next one goes at once).
+-- Connection k (slot, set by setup) starts k/connections of an interval late, so the requests
+-- are spread evenly over time. (math.random cannot do it: every thread's Lua state starts from
+-- the same seed, so all connections drew the same phase and fired in bursts of `connections`.)
 local interval = %(interval_ms)s
+local connections = %(connections)s
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long sec; long nsec; } cairn_ts; int clock_gettime(int, cairn_ts *); ]]
 local ts = ffi.new("cairn_ts")
@@ -103,14 +107,17 @@ end
 function delay()
   if interval <= 0 then return 0 end
   local now = now_ms()
-  if due == nil then due = now + math.random() * interval end
+  if due == nil then due = now + (slot - 1) * interval / connections end
   local wait = due - now
   due = due + interval
   if wait < 0 then return 0 end
   return wait
 end
 
-function setup(thread) table.insert(threads, thread) end
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("slot", #threads)
+end
 
 function request()
   if pending ~= nil then
@@ -344,6 +351,7 @@ async def measure_once(
         procs.append(_start(["worker"], database_url, log))
     script, paced_script = workdir / "bench.lua", workdir / "paced.lua"
     lua = {"create": json.dumps(ORDER), "place": json.dumps(PLACE), "token": TOKEN}
+    lua["connections"] = str(concurrency)
     script.write_text(_WRK_SCRIPT % {**lua, "interval_ms": 0})
     paced_script.write_text(_WRK_SCRIPT % {**lua, "interval_ms": 1000 * concurrency / (rate or 1)})
     spy: asyncio.subprocess.Process | None = None

@@ -785,6 +785,10 @@ class PostgresEventStore(EventStore):
         self._listener_ready: asyncio.Event | None = None
         self._proven_head = 0
         self._closed = False
+        #: Connections between two uses, the most recently used last (see ``_checkout``).
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        #: Callers waiting on the pool: a connection checked in goes to them first.
+        self._waiting = 0
 
     @classmethod
     async def open(
@@ -838,19 +842,45 @@ class PostgresEventStore(EventStore):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        while self._idle:
+            await self._pool.putconn(self._idle.pop())
         await self._pool.close()
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        """The most recently used connection first. psycopg's pool hands connections out in
+        turn (FIFO), so one writer alternates between server processes that have gone cold; a
+        hot one answers an append about 150 µs sooner (measured here: 490 against 650 µs).
+        Connections kept here stay checked out of the pool, at most its ``max_size``."""
+        if self._idle:
+            return self._idle.pop()
+        self._waiting += 1
+        try:
+            return await self._pool.getconn()
+        except PoolTimeout:
+            raise self._no_connection() from None
+        finally:
+            self._waiting -= 1
+
+    async def _checkin(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        status = conn.info.transaction_status
+        idle = status == psycopg.pq.TransactionStatus.IDLE
+        if self._closed or self._waiting or conn.broken or not idle:
+            # Through the pool: to a waiting caller, or rolled back, or discarded if broken.
+            await self._pool.putconn(conn)
+        else:
+            self._idle.append(conn)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await self._checkout()
         try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise self._no_connection() from None
+            yield conn
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"PostgreSQL at {describe(self.conninfo)}: {_first_line(exc)}"
             ) from None
+        finally:
+            await self._checkin(conn)
 
     def _no_connection(self) -> StoreUnavailableError:
         return StoreUnavailableError(
@@ -876,9 +906,9 @@ class PostgresEventStore(EventStore):
         )
         stored: list[RecordedEvent] = []
         try:
-            # getconn/putconn rather than pool.connection(): an append is one autocommit
-            # statement, so the context manager's commit-or-rollback is a no-op we skip.
-            conn = await self._pool.getconn()
+            # Not _connection(): its OperationalError translation must not hide the
+            # psycopg.Error that _translate turns into the right typed error below.
+            conn = await self._checkout()
             try:
                 params = (stream_id, _expected_code(expected), f"[{batch}]")
                 cur = await conn.execute(_APPEND, params, prepare=True, binary=True)
@@ -890,9 +920,7 @@ class PostgresEventStore(EventStore):
                     cur = await conn.execute(_READ_POSITIONS, (positions,))
                     stored = _decode(await cur.fetchall())
             finally:
-                await self._pool.putconn(conn)
-        except PoolTimeout:
-            raise self._no_connection() from None
+                await self._checkin(conn)
         except psycopg.Error as exc:
             # A failed writer may have left a hole that readers wait on: wake them to re-check.
             self._signal()

@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from cairn.errors import StoreUnavailableError
+from cairn.pgpool import HotConnections
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 Row = tuple[Any, ...]
@@ -217,7 +218,9 @@ class PostgresSagaDB(SagaDB):
     backend = Backend.POSTGRES
 
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
-        self._pool = pool
+        # The most recently used connection first (cairn.pgpool): a saga step is a run of short
+        # transactions, each faster on a server process that is still hot.
+        self._connections = HotConnections(pool, unavailable=_no_connection)
 
     @classmethod
     async def open(cls, conninfo: str, max_size: int = 10) -> PostgresSagaDB:
@@ -247,11 +250,15 @@ class PostgresSagaDB(SagaDB):
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connections.connection() as conn, conn.transaction():
             yield _PostgresTx(conn)
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self._connections.close()
+
+
+def _no_connection() -> StoreUnavailableError:
+    return StoreUnavailableError("no connection to PostgreSQL for saga state became available")
 
 
 async def open_saga_db(database_url: str) -> SagaDB:

@@ -1,0 +1,67 @@
+"""A psycopg pool that hands out its most recently used connection first.
+
+psycopg's pool hands connections out in turn (first in, first out), so a caller doing one thing
+at a time alternates between PostgreSQL server processes that have gone cold; a hot one answers
+a short statement about 150 µs sooner (measured here: the same append on one connection took
+490 µs, alternating between two 650 µs). :class:`HotConnections` keeps the connections it gets
+back and hands out the last one first. They stay checked out of the pool (so there are never more
+than its ``max_size``), and go back to it whenever someone is waiting there, or when they are
+broken or not idle (the pool then rolls them back or discards them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+Connection = psycopg.AsyncConnection[Any]
+
+
+class HotConnections:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], *, unavailable: Callable[[], Exception]
+    ) -> None:
+        """``unavailable()`` is the error to raise when the pool has no connection in time."""
+        self.pool = pool
+        self._unavailable = unavailable
+        self._idle: list[Connection] = []
+        self._waiting = 0
+        self._closed = False
+
+    async def checkout(self) -> Connection:
+        if self._idle:
+            return self._idle.pop()
+        self._waiting += 1
+        try:
+            conn: Connection = await self.pool.getconn()
+            return conn
+        except PoolTimeout:
+            raise self._unavailable() from None
+        finally:
+            self._waiting -= 1
+
+    async def checkin(self, conn: Connection) -> None:
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if self._closed or self._waiting or conn.broken or not idle:
+            await self.pool.putconn(conn)
+        else:
+            self._idle.append(conn)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        conn = await self.checkout()
+        try:
+            yield conn
+        finally:
+            await self.checkin(conn)
+
+    async def close(self) -> None:
+        """Return what is kept here and close the pool."""
+        self._closed = True
+        while self._idle:
+            await self.pool.putconn(self._idle.pop())
+        await self.pool.close()

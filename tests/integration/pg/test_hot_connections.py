@@ -1,0 +1,61 @@
+"""cairn.pgpool: the most recently used connection first, without starving the pool's waiters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from cairn.pgpool import HotConnections
+
+
+@pytest.fixture
+async def hot(pg_url: str) -> AsyncIterator[HotConnections]:
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        pg_url, min_size=1, max_size=2, open=False, timeout=2, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=True)
+    connections = HotConnections(pool, unavailable=lambda: TimeoutError("no connection"))
+    yield connections
+    await connections.close()
+
+
+async def test_the_most_recently_returned_connection_comes_out_first(
+    hot: HotConnections,
+) -> None:
+    first, second = await hot.checkout(), await hot.checkout()
+    await hot.checkin(first)
+    await hot.checkin(second)
+    assert await hot.checkout() is second
+
+
+async def test_a_caller_waiting_on_the_pool_gets_a_returned_connection(
+    hot: HotConnections,
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    waiter = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.05)
+    await hot.checkin(held[0])
+    assert await asyncio.wait_for(waiter, 2) is held[0]
+
+
+async def test_a_connection_left_in_a_transaction_goes_back_to_the_pool(
+    hot: HotConnections,
+) -> None:
+    conn = await hot.checkout()
+    await conn.execute("BEGIN")
+    await hot.checkin(conn)
+    again = await hot.checkout()
+    status = again.info.transaction_status.name
+    await hot.checkin(again)
+    assert status == "IDLE"
+
+
+async def test_an_empty_pool_raises_the_callers_error(hot: HotConnections) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    with pytest.raises(TimeoutError, match="no connection"):
+        await hot.checkout()
+    for conn in held:
+        await hot.checkin(conn)

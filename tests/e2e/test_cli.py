@@ -100,4 +100,5 @@ def test_demo_runs_every_saga_path_in_a_fresh_directory(tmp_path: Path) -> None:
     assert r.stdout.count("✓") == 6, r.stdout
     assert "✗" not in r.stdout
     assert "delivered" in r.stdout
+    assert "[redacted]" in r.stdout  # the forgotten customer, in the customers read model
     assert (tmp_path / "cairn-demo.db").exists()

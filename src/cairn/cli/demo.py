@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.api.temporal import order_at
+from cairn.application import forgetting
 from cairn.application.messages import CommandContext
 from cairn.domain import inventory, orders
 from cairn.domain.money import Money
@@ -179,9 +180,30 @@ async def _script(container: Any, components: Any, console: Console) -> None:
         )
     )
 
-    console.rule("6. read models")
+    console.rule("6. forget a customer (crypto-shredding)")
+    await _forget(container, engine, "grace", console)
+
+    console.rule("7. read models")
     await engine.wait_for(await container.store.head_position(), timeout=10)
     await _tables(container, components, console)
+
+
+async def _forget(container: Any, engine: Any, customer: str, console: Console) -> None:
+    page = await engine.queries.list_orders(customer_id=customer)
+    order_ids = [o["order_id"] for o in page.orders]
+    before = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
+    done = await forgetting.forget_customer(
+        container.store, container.repositories, customer, order_ids, metadata={"user": "demo"}
+    )
+    after = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
+    console.print(
+        Text(
+            f"{customer}'s key deleted; OrderCreated now reads: name {after['customer_name']!r}, "
+            f"email {after['customer_email']!r} (was {before['customer_name']!r}, "
+            f"{before['customer_email']!r}); order total and status untouched"
+        )
+    )
+    await engine.wait_for(done.position, timeout=10)
 
 
 async def _wait_final(
@@ -260,9 +282,15 @@ async def _tables(container: Any, components: Any, console: Console) -> None:
     console.print(
         _table(
             "customers",
-            ("customer", "orders", "total spent", "last order"),
+            ("customer", "name", "orders", "total spent", "last order"),
             [
-                (s["customer_id"], s["orders"], s["total_spent"], s["last_order_at"])
+                (
+                    s["customer_id"],
+                    s["customer_name"],
+                    s["orders"],
+                    s["total_spent"],
+                    s["last_order_at"],
+                )
                 for s in summaries
                 if s is not None
             ],

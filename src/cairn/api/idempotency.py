@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from cairn.errors import StoreUnavailableError
+from cairn.pgpool import HotConnections
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 MAX_KEY_LENGTH = 255
@@ -154,7 +156,7 @@ CREATE TABLE IF NOT EXISTS api_idempotency (
 class PostgresIdempotencyStore(IdempotencyStore):
     def __init__(self, pool: Any) -> None:
         super().__init__()
-        self._pool = pool
+        self._pool = HotConnections(pool, unavailable=_no_connection)
 
     @classmethod
     async def open(cls, url: str) -> PostgresIdempotencyStore:
@@ -202,6 +204,12 @@ class PostgresIdempotencyStore(IdempotencyStore):
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _no_connection() -> StoreUnavailableError:
+    return StoreUnavailableError(
+        "no connection to PostgreSQL for idempotency keys became available"
+    )
 
 
 async def open_idempotency_store(url: str) -> IdempotencyStore:

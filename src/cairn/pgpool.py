@@ -12,22 +12,23 @@ broken or not idle (the pool then rolls them back or discards them).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cairn.errors import StoreUnavailableError
+
 Connection = psycopg.AsyncConnection[Any]
 
 
 class HotConnections:
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], *, unavailable: Callable[[], Exception]
-    ) -> None:
-        """``unavailable()`` is the error to raise when the pool has no connection in time."""
+    def __init__(self, pool: AsyncConnectionPool[Any], *, purpose: str) -> None:
+        """``purpose`` completes the error when the pool has no connection in time: "no
+        connection to PostgreSQL {purpose} became available"."""
         self.pool = pool
-        self._unavailable = unavailable
+        self._purpose = purpose
         self._idle: list[Connection] = []
         self._waiting = 0
         self._closed = False
@@ -40,7 +41,9 @@ class HotConnections:
             conn: Connection = await self.pool.getconn()
             return conn
         except PoolTimeout:
-            raise self._unavailable() from None
+            raise StoreUnavailableError(
+                f"no connection to PostgreSQL {self._purpose} became available"
+            ) from None
         finally:
             self._waiting -= 1
 

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.errors import StoreUnavailableError
 from cairn.pgpool import HotConnections
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
@@ -156,7 +155,7 @@ CREATE TABLE IF NOT EXISTS api_idempotency (
 class PostgresIdempotencyStore(IdempotencyStore):
     def __init__(self, pool: Any) -> None:
         super().__init__()
-        self._pool = HotConnections(pool, unavailable=_no_connection)
+        self._pool = HotConnections(pool, purpose="for idempotency keys")
 
     @classmethod
     async def open(cls, url: str) -> PostgresIdempotencyStore:
@@ -204,12 +203,6 @@ class PostgresIdempotencyStore(IdempotencyStore):
 
     async def close(self) -> None:
         await self._pool.close()
-
-
-def _no_connection() -> StoreUnavailableError:
-    return StoreUnavailableError(
-        "no connection to PostgreSQL for idempotency keys became available"
-    )
 
 
 async def open_idempotency_store(url: str) -> IdempotencyStore:

@@ -201,14 +201,8 @@ async def customer_order_ids(runtime: Runtime, customer_id: str) -> list[str]:
     """Every order of a customer the read models know (none without read models)."""
     if _read_models(runtime) is None:
         return []
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await _queries(runtime).list_orders(customer_id=customer_id, cursor=cursor)
-        ids.extend(str(o["order_id"]) for o in page.orders)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
+    ids: list[str] = await _queries(runtime).customer_order_ids(customer_id)
+    return ids
 
 
 async def search_orders(

@@ -6,8 +6,7 @@ needs (catalogue prices, an order number) and hand them over on the command.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from cairn.application.stream_locks import StreamLocks
 from cairn.domain import inventory, orders, payments, shipping
 from cairn.domain.ids import payment_id_for, shipment_id_for
 from cairn.errors import ConcurrencyError, DomainError
-from cairn.store.base import ANY, EventStore, NewEvent, RecordedEvent
+from cairn.store.base import ANY, EventStore, NewEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +123,9 @@ async def _run(
         metadata=context.event_metadata(envelope.command_type),
     )
     result = saved.result
-    # The append answers the events as recorded (the original ones on an idempotent retry);
-    # only a store that does not fill them in costs a read-back.
-    written = list(result.events) or await _written(
-        services.store, envelope.stream_id, saved.event_ids, result.version
-    )
+    # The append answers the events as recorded (the original ones on an idempotent retry).
     return CommandResult(
-        envelope.stream_id, result.version, result.position, written, context.command_id
-    )
-
-
-async def _written(
-    store: EventStore, stream_id: str, ids: Sequence[uuid.UUID], version: int
-) -> list[RecordedEvent]:
-    """The events just written, read back: by id (a unique-index lookup each) for the usual
-    one or two, by version range for bigger batches."""
-    if len(ids) <= 2:
-        found = [await store.read_event(i) for i in ids]
-        if all(e is not None for e in found):
-            return [e for e in found if e is not None]
-    return await store.read_stream(
-        stream_id, from_version=version - len(ids) + 1, to_version=version
+        envelope.stream_id, result.version, result.position, list(result.events), context.command_id
     )
 
 

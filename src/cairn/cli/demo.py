@@ -189,8 +189,7 @@ async def _script(container: Any, components: Any, console: Console) -> None:
 
 
 async def _forget(container: Any, engine: Any, customer: str, console: Console) -> None:
-    page = await engine.queries.list_orders(customer_id=customer)
-    order_ids = [o["order_id"] for o in page.orders]
+    order_ids = await engine.queries.customer_order_ids(customer)
     before = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
     done = await forgetting.forget_customer(
         container.store, container.repositories, customer, order_ids, metadata={"user": "demo"}

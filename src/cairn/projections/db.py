@@ -16,16 +16,11 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from cairn.errors import StoreUnavailableError
 from cairn.pgpool import HotConnections
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 Row = dict[str, Any]
 Params = Sequence[Any]
-
-
-def _no_connection() -> StoreUnavailableError:
-    return StoreUnavailableError("no connection to PostgreSQL for the read models became available")
 
 
 class Dialect(enum.Enum):
@@ -236,7 +231,7 @@ class PostgresDatabase(Database):
                     await pool.open(wait=True, timeout=10)
                     # The most recently used connection first (cairn.pgpool): a live
                     # projection's short transactions answer sooner on a hot server process.
-                    self._pool = HotConnections(pool, unavailable=_no_connection)
+                    self._pool = HotConnections(pool, purpose="for the read models")
         return self._pool
 
     @contextlib.asynccontextmanager

@@ -94,6 +94,17 @@ class ReadModelQueries:
             await self.cache.fill(version, order)
         return order
 
+    async def customer_order_ids(self, customer_id: str) -> list[str]:
+        """Every order id of a customer, all pages (what forgetting a customer erases)."""
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_orders(customer_id=customer_id, cursor=cursor, limit=MAX_LIMIT)
+            ids.extend(str(o["order_id"]) for o in page.orders)
+            cursor = page.next_cursor
+            if cursor is None:
+                return ids
+
     async def list_orders(
         self,
         *,

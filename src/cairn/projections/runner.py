@@ -35,6 +35,7 @@ from cairn.projections.read_models.base import ReadModel, Rows
 from cairn.projections.read_models.orders import ORDERS, public_order
 from cairn.store.base import EventStore, RecordedEvent
 from cairn.store.urls import Backend, backend_of
+from cairn.waiting import wait_set
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -530,9 +531,7 @@ class ProjectionRunner:
         self._advanced = asyncio.Event()
 
     async def wait_local(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._advanced.wait()
+        await wait_set(self._advanced, timeout)
 
 
 class _LeaseLost(Exception):

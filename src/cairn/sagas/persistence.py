@@ -220,7 +220,7 @@ class PostgresSagaDB(SagaDB):
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
         # The most recently used connection first (cairn.pgpool): a saga step is a run of short
         # transactions, each faster on a server process that is still hot.
-        self._connections = HotConnections(pool, unavailable=_no_connection)
+        self._connections = HotConnections(pool, purpose="for saga state")
 
     @classmethod
     async def open(cls, conninfo: str, max_size: int = 10) -> PostgresSagaDB:
@@ -255,10 +255,6 @@ class PostgresSagaDB(SagaDB):
 
     async def close(self) -> None:
         await self._connections.close()
-
-
-def _no_connection() -> StoreUnavailableError:
-    return StoreUnavailableError("no connection to PostgreSQL for saga state became available")
 
 
 async def open_saga_db(database_url: str) -> SagaDB:

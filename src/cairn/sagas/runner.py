@@ -62,6 +62,7 @@ from cairn.sagas.persistence import Row, SagaDB, Tx
 from cairn.settings import Settings
 from cairn.store.base import EventStore
 from cairn.store.urls import Backend, backend_of
+from cairn.waiting import wait_set
 
 log = logging.getLogger("cairn.sagas")
 
@@ -437,11 +438,7 @@ class SagaRunner(Generic[S]):
                 except Exception:
                     log.exception("saga timers/steps: a transaction failed; retrying")
                     await asyncio.sleep(1.0)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
-            # arrives as the wake-up does (gh-86296), and this loop then never stopped.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wake.wait()
+            await wait_set(self._wake, self.poll_interval)
             self._wake.clear()
 
     async def _fire_timers(self, held: builtins.list[int]) -> None:

@@ -217,6 +217,31 @@ def encode_json(value: Mapping[str, Any], what: str) -> str:
     return text
 
 
+def recorded_as_sent(
+    stream_id: str,
+    events: Sequence[NewEvent],
+    encoded: Sequence[tuple[str, str]],
+    *,
+    first_version: int,
+    positions: Sequence[int],
+    recorded_at: datetime,
+    schema_versions: Sequence[int],
+) -> tuple[RecordedEvent, ...]:
+    """An append's events as a later read returns them (``AppendResult.events``), decoded from
+    the ``(data, metadata)`` JSON texts the backend stored, with one ``json.loads`` for the whole
+    batch, instead of reading them back."""
+    payloads = json.loads("[" + ",".join([f"[{d},{m}]" for d, m in encoded]) + "]")
+    return tuple(
+        [
+            RecordedEvent(e.event_id, stream_id, e.type, p[0], p[1], version, pos, recorded_at, v)
+            for version, (e, p, pos, v) in enumerate(
+                zip(events, payloads, positions, schema_versions, strict=True),
+                start=first_version,
+            )
+        ]
+    )
+
+
 def check_events(events: Sequence[NewEvent]) -> None:
     """Validate a batch before any backend touches it, so bad input writes nothing."""
     if isinstance(events, NewEvent) or not isinstance(events, Sequence):

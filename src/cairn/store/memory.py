@@ -7,7 +7,6 @@ of the layers above use. Each ``open_store("memory://")`` is a new, empty store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from cairn.store.base import (
 )
 from cairn.store.personal import KeyStore, MemoryKeyStore
 from cairn.store.upcasting import Upcasters
+from cairn.waiting import wait_set
 
 
 class MemoryEventStore(EventStore):
@@ -135,9 +135,7 @@ class MemoryEventStore(EventStore):
     async def wait_for_append(self, after: int, timeout: float) -> None:
         if len(self._log) > after:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._appended.wait()
+        await wait_set(self._appended, timeout)
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         return self._ids.get(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))

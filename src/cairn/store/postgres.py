@@ -55,11 +55,13 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     encode_json,
+    recorded_as_sent,
 )
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import PostgresKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import pool_size, postgres_conninfo
+from cairn.waiting import wait_set
 
 _loads = json.loads
 
@@ -778,8 +780,7 @@ class PostgresEventStore(EventStore):
     ) -> None:
         super().__init__(upcasters=upcasters)
         self.conninfo = conninfo
-        self._pool = pool
-        self._connections = HotConnections(pool, unavailable=self._no_connection)
+        self._connections = HotConnections(pool, purpose=f"at {describe(conninfo)}")
         self._wakeup = asyncio.Event()
         self._notify_pending = asyncio.Event()
         self._notifier: asyncio.Task[None] | None = None
@@ -829,7 +830,7 @@ class PostgresEventStore(EventStore):
     @property
     def pool_size(self) -> tuple[int, int]:
         """(minimum, maximum) connections of the pool, as the URL's pool parameters set them."""
-        return self._pool.min_size, self._pool.max_size
+        return self._connections.pool.min_size, self._connections.pool.max_size
 
     async def close(self) -> None:
         if self._closed:
@@ -852,11 +853,6 @@ class PostgresEventStore(EventStore):
                 raise StoreUnavailableError(
                     f"PostgreSQL at {describe(self.conninfo)}: {_first_line(exc)}"
                 ) from None
-
-    def _no_connection(self) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"no connection to PostgreSQL at {describe(self.conninfo)} became available"
-        )
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -899,22 +895,19 @@ class PostgresEventStore(EventStore):
         if retry:
             return AppendResult(version, positions[-1], tuple(stored))
         self._signal()
-        # What a read returns: jsonb gives back the values we sent (key order aside, which a
-        # dict comparison ignores), so decode our own texts instead of shipping them back.
-        payloads = _loads("[" + ",".join([f"[{d},{m}]" for d, m in encoded]) + "]")
-        first = version - len(events)
+        # jsonb gives back the values we sent (key order aside, which a dict comparison
+        # ignores), so our own texts decode to what a read would return.
         return AppendResult(
             version,
             positions[-1],
-            tuple(
-                [
-                    RecordedEvent(
-                        e.event_id, stream_id, e.type, p[0], p[1], first + i, pos, recorded_at, v
-                    )
-                    for i, (e, p, pos, v) in enumerate(
-                        zip(events, payloads, positions, versions, strict=True), start=1
-                    )
-                ]
+            recorded_as_sent(
+                stream_id,
+                events,
+                encoded,
+                first_version=version - len(events) + 1,
+                positions=positions,
+                recorded_at=recorded_at,
+                schema_versions=versions,
             ),
         )
 
@@ -1047,27 +1040,21 @@ class PostgresEventStore(EventStore):
                 # Blocked behind an open writer: its end may not be announced (a rollback by
                 # another client), so look again soon.
                 timeout = self.poll_interval if blocked else self.poll_interval * 20
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await waiter.wait()
+                await wait_set(waiter, timeout)
 
     async def wait_for_append(self, after: int, timeout: float) -> None:
         await self._ensure_listener()
         waiter = self._wakeup
         if await self.head_position() > after:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await waiter.wait()
+        await wait_set(waiter, timeout)
 
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.done():
             return
         self._listener_ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen())
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await self._listener_ready.wait()
+        await wait_set(self._listener_ready, CONNECT_TIMEOUT)
 
     async def _listen(self) -> None:
         """A dedicated connection LISTENs for appends made by any process; reconnects on loss."""

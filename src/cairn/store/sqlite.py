@@ -43,11 +43,13 @@ from cairn.store.base import (
     StreamInfo,
     StreamState,
     encode_json,
+    recorded_as_sent,
 )
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import SQLiteKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import sqlite_path
+from cairn.waiting import wait_set
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -351,25 +353,17 @@ class SQLiteEventStore(EventStore):
             )
         self._appended.set()
         self._appended = asyncio.Event()
-        # What a read returns: the stored texts decoded, the stored microseconds as a datetime.
-        payloads = _loads("[" + ",".join([f"[{d},{m}]" for d, m in encoded]) + "]")
-        recorded_at = from_micros(now)
         return AppendResult(
             version,
             base + len(events),
-            tuple(
-                RecordedEvent(
-                    id=event.event_id,
-                    stream_id=stream_id,
-                    type=event.type,
-                    data=payload[0],
-                    metadata=payload[1],
-                    version=actual + i + 1,
-                    position=base + i + 1,
-                    recorded_at=recorded_at,
-                    schema_version=self.schema_version_for(event),
-                )
-                for i, (event, payload) in enumerate(zip(events, payloads, strict=True))
+            recorded_as_sent(
+                stream_id,
+                events,
+                encoded,
+                first_version=actual + 1,
+                positions=range(base + 1, base + len(events) + 1),
+                recorded_at=from_micros(now),  # the stored microseconds, as a read gives them
+                schema_versions=[self.schema_version_for(e) for e in events],
             ),
         )
 
@@ -437,9 +431,7 @@ class SQLiteEventStore(EventStore):
             return
         # In-process appends wake us at once; appends by other processes on the same file are
         # noticed by the caller's next read, at most ``poll_interval`` later.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(timeout, self.poll_interval)):
-                await self._appended.wait()
+        await wait_set(self._appended, min(timeout, self.poll_interval))
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)

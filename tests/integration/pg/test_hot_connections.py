@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from cairn.errors import StoreUnavailableError
 from cairn.pgpool import HotConnections
 
 
@@ -17,7 +18,7 @@ async def hot(pg_url: str) -> AsyncIterator[HotConnections]:
         pg_url, min_size=1, max_size=2, open=False, timeout=2, kwargs={"autocommit": True}
     )
     await pool.open(wait=True)
-    connections = HotConnections(pool, unavailable=lambda: TimeoutError("no connection"))
+    connections = HotConnections(pool, purpose="for the test")
     yield connections
     await connections.close()
 
@@ -53,9 +54,9 @@ async def test_a_connection_left_in_a_transaction_goes_back_to_the_pool(
     assert status == "IDLE"
 
 
-async def test_an_empty_pool_raises_the_callers_error(hot: HotConnections) -> None:
+async def test_an_empty_pool_is_reported_as_unavailable(hot: HotConnections) -> None:
     held = [await hot.checkout(), await hot.checkout()]
-    with pytest.raises(TimeoutError, match="no connection"):
+    with pytest.raises(StoreUnavailableError, match="no connection to PostgreSQL for the test"):
         await hot.checkout()
     for conn in held:
         await hot.checkin(conn)

@@ -42,6 +42,7 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
+    decode_payloads,
     encode_json,
     recorded_as_sent,
 )
@@ -359,7 +360,7 @@ class SQLiteEventStore(EventStore):
             recorded_as_sent(
                 stream_id,
                 events,
-                encoded,
+                decode_payloads(encoded),
                 first_version=actual + 1,
                 positions=range(base + 1, base + len(events) + 1),
                 recorded_at=from_micros(now),  # the stored microseconds, as a read gives them

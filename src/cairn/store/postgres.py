@@ -4,9 +4,10 @@ Gap safety (SPEC §1 "no skipped events") without a global write lock and withou
 full argument is in ``docs/adr/0001-gap-free-global-order-on-postgresql.md``. In short:
 
 * Writers (``cairn_append``, one server-side call per append): (1) take a transaction id
-  first, (2) allocate positions from a sequence, (3) then read the xid counter (by taking a
-  subtransaction xid) and store it on every row as ``horizon``. Any transaction that allocated
-  a smaller position already had an xid, and it is < horizon.
+  first, (2) allocate positions from a sequence, (3) then insert the events in a
+  subtransaction, whose xid is taken after (2): it is every row's ``xmin``, the row's
+  ``horizon`` (``cairn_horizon``). Any transaction that allocated a smaller position already
+  had an xid, and it is < horizon.
 * Readers (``read_all``): fetch rows after ``after`` in position order together with the
   ``xmin`` of the same snapshot. A row that directly follows the previous one is returned. A row
   after a hole is returned only if ``horizon <= xmin``: every transaction that could own the hole
@@ -661,135 +662,118 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         """,
     ),
     (
-        "0008_append_generic_plans",
-        # cairn_append of 0007 with generic plans forced and the positions allocated by plain
-        # nextval() calls (plpgsql's simple-expression path) instead of a query per append
-        # (ADR 0001, "Cost of an append").
+        "0008_append_without_stream_rows",
+        # ADR 0001, "Cost of an append": the append no longer writes a streams row. A stream's
+        # version is the highest version of its events; the unique index on (stream_id,
+        # version) lets one writer of each version win (a writer must have seen version v
+        # committed to write v + 1); the streams table keeps only lifecycle settings. The events
+        # are inserted in the horizon subtransaction, so their own xmin is the horizon
+        # (cairn_horizon); rows written before keep theirs in the horizon column. The retry
+        # check runs only when the append does not fit, not on every append.
         """
+        ALTER TABLE events ALTER COLUMN horizon DROP NOT NULL;
+        ALTER TABLE streams DROP COLUMN version;
+
+        -- The horizon of a row: the stored one, or else the row's xmin (the subtransaction
+        -- xid of its append, 32 bits) widened to xid8 with the epoch of its top xid (the
+        -- subtransaction xid is just above it).
+        CREATE FUNCTION cairn_horizon(p_horizon xid8, p_tx_id xid8, p_xmin xid)
+        RETURNS xid8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT COALESCE(p_horizon, (p_tx_id::text::bigint
+                + ((p_xmin::text::bigint - p_tx_id::text::bigint % 4294967296 + 4294967296)
+                   % 4294967296))::text::xid8)
+        $$;
+
         CREATE OR REPLACE FUNCTION cairn_append(
             p_stream text, p_expected bigint, p_events jsonb,
             OUT r_version bigint, OUT r_positions bigint[], OUT r_recorded_at timestamptz,
             OUT r_retry boolean
         ) LANGUAGE plpgsql VOLATILE
-        -- Generic plans from the first call: a custom plan per call costs more than it saves.
+        -- A custom plan per call costs more than it saves: plan once per connection.
         SET plan_cache_mode = force_generic_plan AS $fn$
         DECLARE
             -- p_events: [{"i": id, "t": type, "v": schema version, "d": data, "m": metadata}]
             n integer := jsonb_array_length(p_events);
             -- (1) Take an xid before any position is allocated: a reader proves a hole by
-            -- seeing every xid below our horizon finished, so the allocating transaction must
-            -- already be one of them.
-            v_top bigint := pg_current_xact_id()::text::bigint;
+            -- seeing every xid below the horizon of a later event finished, so the transaction
+            -- that allocated the hole must already be one of them.
+            v_top xid8 := pg_current_xact_id();
             v_now timestamptz := clock_timestamp();
-            v_first_id uuid := (p_events->0->>'i')::uuid;
-            v_first_stream text;
-            v_first_version bigint;
             v_actual bigint;
             v_deleted boolean;
-            v_sub xid;
-            v_exists boolean;
+            v_first_stream text;
+            v_first_version bigint;
+            v_constraint text;
         BEGIN
-            IF p_expected <> 0 THEN
-                -- Idempotent retry: the same ids at the same versions return the original.
+            -- (2) The stream's version and whether it is soft-deleted, in one statement.
+            SELECT (SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = p_stream),
+                   EXISTS (SELECT FROM streams WHERE stream_id = p_stream AND deleted)
+              INTO v_actual, v_deleted;
+            IF v_deleted OR p_expected = -1 OR (p_expected = -2 AND v_actual = 0)
+               OR (p_expected >= 0 AND p_expected <> v_actual) THEN
+                -- Perhaps this very batch is stored already (always asked for ANY, which has
+                -- no version to tell): a retry returns the original result. Asked before
+                -- anything is allocated, so a retry or a refusal leaves no hole.
                 SELECT stream_id, version INTO v_first_stream, v_first_version
-                  FROM events WHERE id = v_first_id;
+                  FROM events WHERE id = (p_events->0->>'i')::uuid;
                 IF FOUND THEN
                     SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
                       FROM cairn_append_retried(p_stream, p_events, v_first_stream,
                                                 v_first_version);
                     RETURN;
                 END IF;
-                -- The stream row lock serialises writers of ONE stream (versions stay dense
-                -- and the check below cannot race); writers of different streams never wait
-                -- for each other.
-                SELECT version, deleted INTO v_actual, v_deleted
-                  FROM streams WHERE stream_id = p_stream FOR UPDATE;
-                IF NOT FOUND THEN
-                    INSERT INTO streams (stream_id, version) VALUES (p_stream, 0)
-                        ON CONFLICT (stream_id) DO NOTHING;
-                    SELECT version, deleted INTO v_actual, v_deleted
-                      FROM streams WHERE stream_id = p_stream FOR UPDATE;
-                END IF;
                 IF v_deleted THEN
                     RAISE EXCEPTION 'stream % is deleted', p_stream USING ERRCODE = 'CA410';
                 END IF;
-                IF (p_expected = -2 AND v_actual = 0)
-                   OR (p_expected > 0 AND p_expected <> v_actual) THEN
+                IF p_expected <> -1 THEN
                     RAISE EXCEPTION 'stream % is at version %', p_stream, v_actual
                         USING ERRCODE = 'CA409', DETAIL = v_actual::text;
                 END IF;
             END IF;
-
-            -- (2) Allocate the positions (ascending; not necessarily contiguous), then (3) read
-            -- the xid counter: every transaction that allocated a smaller position had taken
-            -- its xid before, so its xid is below this reading. pg_snapshot_xmax() is NOT
-            -- such a reading: it is one past the latest COMPLETED xid, and a running
-            -- transaction's xid may lie above it (ADR 0001). A fresh subtransaction xid is:
-            -- xids come from one counter, so a subxid assigned now is above every xid
-            -- assigned before. The block with an EXCEPTION clause is that subtransaction;
-            -- the stream row written inside it gets the subxid as its xmin.
-            IF p_expected = 0 THEN
-                -- A new stream: its row is created in (3), at its final version. An existing
-                -- row is seen first, so a conflict with committed history allocates nothing.
-                PERFORM FROM streams WHERE stream_id = p_stream;
-                v_exists := FOUND;
-                IF NOT v_exists THEN
-                    FOR k IN 1 .. n LOOP
-                        r_positions[k] := nextval('events_position_seq');
-                    END LOOP;
-                    BEGIN
-                        INSERT INTO streams (stream_id, version) VALUES (p_stream, n)
-                            RETURNING xmin INTO v_sub;
-                    EXCEPTION WHEN unique_violation THEN
-                        -- A concurrent creator: we queued on its row and it committed. Our
-                        -- positions become a hole, like those of any failed append.
-                        v_exists := true;
-                    END;
-                END IF;
-                IF v_exists THEN
-                    -- A retry of the stream's first append, or a conflict.
-                    SELECT stream_id, version INTO v_first_stream, v_first_version
-                      FROM events WHERE id = v_first_id;
-                    IF FOUND THEN
-                        SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
-                          FROM cairn_append_retried(p_stream, p_events, v_first_stream,
-                                                    v_first_version);
-                        RETURN;
-                    END IF;
-                    SELECT version, deleted INTO v_actual, v_deleted
-                      FROM streams WHERE stream_id = p_stream;
-                    IF v_deleted THEN
-                        RAISE EXCEPTION 'stream % is deleted', p_stream USING ERRCODE = 'CA410';
-                    END IF;
-                    RAISE EXCEPTION 'stream % is at version %', p_stream, v_actual
-                        USING ERRCODE = 'CA409', DETAIL = v_actual::text;
-                END IF;
-                v_actual := 0;
-            ELSE
+            LOOP
+                -- (3) Allocate the positions (ascending, not necessarily contiguous).
                 FOR k IN 1 .. n LOOP
                     r_positions[k] := nextval('events_position_seq');
                 END LOOP;
+                -- (4) Insert in a subtransaction (the block with an EXCEPTION clause): its xid
+                -- is taken at the first row, AFTER (3), and is every row's xmin, the horizon.
+                -- One writer of each version wins on the unique (stream_id, version) index;
+                -- the others wait on its entry and fail here once it commits.
                 BEGIN
-                    UPDATE streams SET version = v_actual + n WHERE stream_id = p_stream
-                        RETURNING xmin INTO v_sub;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE;
+                    INSERT INTO events (position, stream_id, version, id, type, data, metadata,
+                                        schema_version, recorded_at, tx_id)
+                    SELECT r_positions[x.o], p_stream, v_actual + x.o, x.i, x.t, x.d, x.m, x.v,
+                           v_now, v_top
+                      FROM ROWS FROM (jsonb_to_recordset(p_events)
+                                      AS (i uuid, t text, v integer, d jsonb, m jsonb))
+                           WITH ORDINALITY AS x(i, t, v, d, m, o);
+                    EXIT;
+                EXCEPTION WHEN unique_violation THEN
+                    -- The positions of (3) become a hole, like those of any failed append.
+                    GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
                 END;
-            END IF;
-
-            -- An id stored in another stream fails here on the unique index of events.id.
-            -- horizon: the 32-bit subxid widened to xid8 with our top xid's epoch (the subxid
-            -- is just above the top xid).
-            INSERT INTO events (position, stream_id, version, id, type, data, metadata,
-                                schema_version, recorded_at, tx_id, horizon)
-            SELECT r_positions[x.o], p_stream, v_actual + x.o, x.i, x.t, x.d, x.m, x.v, v_now,
-                   v_top::text::xid8,
-                   (v_top + ((v_sub::text::bigint - v_top % 4294967296 + 4294967296)
-                             % 4294967296))::text::xid8
-              FROM ROWS FROM (jsonb_to_recordset(p_events)
-                              AS (i uuid, t text, v integer, d jsonb, m jsonb))
-                   WITH ORDINALITY AS x(i, t, v, d, m, o);
-
+                -- A race lost: to a concurrent writer of these versions, or to the original
+                -- of this very batch, in flight when we looked.
+                SELECT stream_id, version INTO v_first_stream, v_first_version
+                  FROM events WHERE id = (p_events->0->>'i')::uuid;
+                IF FOUND THEN
+                    SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
+                      FROM cairn_append_retried(p_stream, p_events, v_first_stream,
+                                                v_first_version);
+                    RETURN;
+                END IF;
+                IF v_constraint <> 'events_stream_version' THEN
+                    RAISE EXCEPTION 'an event id of this batch is already stored'
+                        USING ERRCODE = 'CA400';
+                END IF;
+                SELECT COALESCE(max(version), 0) INTO v_actual
+                  FROM events WHERE stream_id = p_stream;
+                IF p_expected <> -1 AND (p_expected <> -2 OR v_actual = 0) THEN
+                    RAISE EXCEPTION 'stream % is at version %', p_stream, v_actual
+                        USING ERRCODE = 'CA409', DETAIL = v_actual::text;
+                END IF;
+                -- ANY, or STREAM_EXISTS of a stream that exists: go again at the new version.
+            END LOOP;
             r_version := v_actual + n;
             r_recorded_at := v_now;
             r_retry := false;
@@ -808,6 +792,10 @@ _COLUMNS: Final = (
 
 
 _XMIN: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin"
+#: Whether every transaction below the row's horizon has ended by the snapshot ``s`` (ADR 0001).
+#: The horizon is above the row's top xid, so rows whose top xid is not below xmin fail without
+#: computing it.
+_PROVEN: Final = "(e.tx_id < s.xmin AND cairn_horizon(e.horizon, e.tx_id, e.xmin) <= s.xmin)"
 
 _APPEND: Final = (
     "SELECT r_version, r_positions, r_recorded_at, r_retry FROM cairn_append(%s, %s, %s::jsonb)"
@@ -1007,7 +995,9 @@ class PostgresEventStore(EventStore):
             conn = await self._connections.checkout()
             try:
                 params = (stream_id, _expected_code(expected), batch)
-                cur = await conn.execute(_APPEND, params, prepare=True, binary=True)
+                # Text results: psycopg parses the small row in C, its binary array loader
+                # is Python.
+                cur = await conn.execute(_APPEND, params, prepare=True)
                 row = await cur.fetchone()
                 assert row is not None
                 version, positions, recorded_at, retry = row
@@ -1086,8 +1076,10 @@ class PostgresEventStore(EventStore):
             # take the global notify-queue lock at commit and serialise every writer again.
             check = loop.time() - listeners_checked > self.listener_check_interval
             if not (check or listeners):
-                # Nobody listened at the last check: not even a pool checkout until the next.
-                await asyncio.sleep(self.notify_interval)
+                # Nobody listened at the last check: nothing to do until the next one.
+                await asyncio.sleep(
+                    max(listeners_checked + self.listener_check_interval - loop.time(), 0)
+                )
                 continue
             with contextlib.suppress(psycopg.Error, StoreUnavailableError):
                 async with self._connection() as conn:
@@ -1139,7 +1131,7 @@ class PostgresEventStore(EventStore):
             # it has finished, and the committed ones among them are visible in these rows.
             # Computed once in a CTE: in the select list it would be evaluated per row.
             cur = await conn.execute(
-                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT {_COLUMNS}, e.horizon <= s.xmin "
+                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT {_COLUMNS}, {_PROVEN} "
                 "FROM events e, s WHERE e.position > %s ORDER BY e.position LIMIT %s",
                 (after, limit),
                 binary=True,
@@ -1211,7 +1203,7 @@ class PostgresEventStore(EventStore):
         # ever moves forward, so this scans the recent tail.
         async with self._connection() as conn:
             cur = await conn.execute(
-                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT e.position, e.horizon <= s.xmin "
+                f"WITH s AS MATERIALIZED ({_XMIN}) SELECT e.position, {_PROVEN} "
                 "FROM events e, s WHERE e.position > %s ORDER BY e.position",
                 (self._proven_head,),
             )
@@ -1249,10 +1241,10 @@ class PostgresEventStore(EventStore):
     async def stream_version(self, stream_id: str) -> int:
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT version FROM streams WHERE stream_id = %s", (stream_id,)
+                "SELECT max(version) FROM events WHERE stream_id = %s", (stream_id,)
             )
             row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row and row[0] is not None else 0
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
@@ -1311,13 +1303,15 @@ class PostgresEventStore(EventStore):
     async def stream_info(self, stream_id: str) -> StreamInfo:
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT version, deleted, truncate_before, max_age_seconds FROM streams "
-                "WHERE stream_id = %s",
-                (stream_id,),
+                "SELECT (SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = %(sid)s), "
+                "s.deleted, s.truncate_before, s.max_age_seconds "
+                "FROM (SELECT) AS one LEFT JOIN streams s ON s.stream_id = %(sid)s",
+                {"sid": stream_id},
             )
             row = await cur.fetchone()
-        if row is None:
-            return StreamInfo(stream_id=stream_id, version=0)
+        assert row is not None
+        if row[1] is None:
+            return StreamInfo(stream_id=stream_id, version=row[0])
         return StreamInfo(
             stream_id=stream_id,
             version=row[0],
@@ -1329,7 +1323,7 @@ class PostgresEventStore(EventStore):
     async def delete_stream(self, stream_id: str) -> None:
         async with self._connection() as conn:
             await conn.execute(
-                "INSERT INTO streams (stream_id, version, deleted) VALUES (%s, 0, true) "
+                "INSERT INTO streams (stream_id, deleted) VALUES (%s, true) "
                 "ON CONFLICT (stream_id) DO UPDATE SET deleted = true",
                 (stream_id,),
             )
@@ -1344,8 +1338,8 @@ class PostgresEventStore(EventStore):
         self.check_retention_allowed(stream_id)
         async with self._connection() as conn:
             await conn.execute(
-                "INSERT INTO streams (stream_id, version, truncate_before, max_age_seconds) "
-                "VALUES (%(sid)s, 0, COALESCE(%(tb)s::bigint, 0), %(age)s::double precision) "
+                "INSERT INTO streams (stream_id, truncate_before, max_age_seconds) "
+                "VALUES (%(sid)s, COALESCE(%(tb)s::bigint, 0), %(age)s::double precision) "
                 "ON CONFLICT (stream_id) DO UPDATE SET "
                 "truncate_before = COALESCE(%(tb)s::bigint, streams.truncate_before), "
                 "max_age_seconds = COALESCE(%(age)s::double precision, streams.max_age_seconds)",

@@ -144,6 +144,17 @@ async def test_exactly_one_of_n_concurrent_creators_of_a_stream_wins(store: Even
     assert [e.version for e in await store.read_stream("order-1")] == [1, 2]
 
 
+async def test_concurrent_appenders_with_any_all_land_at_dense_versions(
+    store: EventStore,
+) -> None:
+    await store.append("order-1", [ev(0)], expected_version=0)
+    results = await asyncio.gather(
+        *(store.append("order-1", [ev(n), ev(n)], expected_version=ANY) for n in range(8))
+    )
+    assert sorted(r.version for r in results) == [3, 5, 7, 9, 11, 13, 15, 17]
+    assert [e.version for e in await store.read_stream("order-1")] == list(range(1, 18))
+
+
 async def test_a_bad_event_in_a_batch_writes_nothing(store: EventStore) -> None:
     batch = [ev(1), NewEvent("Bad", {"when": object()}), ev(3)]
     with pytest.raises(InvalidEventError):

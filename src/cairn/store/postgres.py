@@ -674,14 +674,15 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
         ALTER TABLE events ALTER COLUMN horizon DROP NOT NULL;
         ALTER TABLE streams DROP COLUMN version;
 
-        -- The horizon of a row: the stored one, or else the row's xmin (the subtransaction
-        -- xid of its append, 32 bits) widened to xid8 with the epoch of its top xid (the
-        -- subtransaction xid is just above it).
+        -- The horizon of a row as a number: the stored one, or else the row's xmin (the
+        -- subtransaction xid of its append, 32 bits) widened with the epoch of its top xid
+        -- (the subtransaction xid is just above it). A number, not xid8: readers compare it
+        -- per row, and bigint arithmetic and comparison cost less than a cast back.
         CREATE FUNCTION cairn_horizon(p_horizon xid8, p_tx_id xid8, p_xmin xid)
-        RETURNS xid8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT COALESCE(p_horizon, (p_tx_id::text::bigint
+        RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT COALESCE(p_horizon::text::bigint, p_tx_id::text::bigint
                 + ((p_xmin::text::bigint - p_tx_id::text::bigint % 4294967296 + 4294967296)
-                   % 4294967296))::text::xid8)
+                   % 4294967296))
         $$;
 
         CREATE OR REPLACE FUNCTION cairn_append(
@@ -791,11 +792,14 @@ _COLUMNS: Final = (
 )
 
 
-_XMIN: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin"
+_XMIN: Final = (
+    "SELECT x AS xmin, x::text::bigint AS xmin_number "
+    "FROM pg_snapshot_xmin(pg_current_snapshot()) AS x"
+)
 #: Whether every transaction below the row's horizon has ended by the snapshot ``s`` (ADR 0001).
 #: The horizon is above the row's top xid, so rows whose top xid is not below xmin fail without
 #: computing it.
-_PROVEN: Final = "(e.tx_id < s.xmin AND cairn_horizon(e.horizon, e.tx_id, e.xmin) <= s.xmin)"
+_PROVEN: Final = "(e.tx_id < s.xmin AND cairn_horizon(e.horizon, e.tx_id, e.xmin) <= s.xmin_number)"
 
 _APPEND: Final = (
     "SELECT r_version, r_positions, r_recorded_at, r_retry FROM cairn_append(%s, %s, %s::jsonb)"

@@ -685,6 +685,27 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
                    % 4294967296))
         $$;
 
+        -- The original result of this batch if it is stored already (r_retry), else nothing.
+        CREATE FUNCTION cairn_stored_batch(
+            p_stream text, p_events jsonb,
+            OUT r_version bigint, OUT r_positions bigint[], OUT r_recorded_at timestamptz,
+            OUT r_retry boolean
+        ) LANGUAGE plpgsql STABLE AS $fn$
+        DECLARE
+            v_stream text;
+            v_version bigint;
+        BEGIN
+            SELECT stream_id, version INTO v_stream, v_version
+              FROM events WHERE id = (p_events->0->>'i')::uuid;
+            IF NOT FOUND THEN
+                r_retry := false;
+                RETURN;
+            END IF;
+            SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
+              FROM cairn_append_retried(p_stream, p_events, v_stream, v_version);
+        END
+        $fn$;
+
         CREATE OR REPLACE FUNCTION cairn_append(
             p_stream text, p_expected bigint, p_events jsonb,
             OUT r_version bigint, OUT r_positions bigint[], OUT r_recorded_at timestamptz,
@@ -702,8 +723,6 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
             v_now timestamptz := clock_timestamp();
             v_actual bigint;
             v_deleted boolean;
-            v_first_stream text;
-            v_first_version bigint;
             v_constraint text;
         BEGIN
             -- (2) The stream's version and whether it is soft-deleted, in one statement.
@@ -715,12 +734,9 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
                 -- Perhaps this very batch is stored already (always asked for ANY, which has
                 -- no version to tell): a retry returns the original result. Asked before
                 -- anything is allocated, so a retry or a refusal leaves no hole.
-                SELECT stream_id, version INTO v_first_stream, v_first_version
-                  FROM events WHERE id = (p_events->0->>'i')::uuid;
-                IF FOUND THEN
-                    SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
-                      FROM cairn_append_retried(p_stream, p_events, v_first_stream,
-                                                v_first_version);
+                SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
+                  FROM cairn_stored_batch(p_stream, p_events);
+                IF r_retry THEN
                     RETURN;
                 END IF;
                 IF v_deleted THEN
@@ -755,12 +771,9 @@ MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
                 END;
                 -- A race lost: to a concurrent writer of these versions, or to the original
                 -- of this very batch, in flight when we looked.
-                SELECT stream_id, version INTO v_first_stream, v_first_version
-                  FROM events WHERE id = (p_events->0->>'i')::uuid;
-                IF FOUND THEN
-                    SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
-                      FROM cairn_append_retried(p_stream, p_events, v_first_stream,
-                                                v_first_version);
+                SELECT * INTO r_version, r_positions, r_recorded_at, r_retry
+                  FROM cairn_stored_batch(p_stream, p_events);
+                IF r_retry THEN
                     RETURN;
                 END IF;
                 IF v_constraint <> 'events_stream_version' THEN

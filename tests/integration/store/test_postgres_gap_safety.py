@@ -208,3 +208,21 @@ async def test_eight_writers_and_a_live_subscriber_see_every_event_once_in_order
     stored = {(e.data["w"], e.data["i"], e.data["k"]) for e in seen if e.type == "E"}
     assert len(stored) == 8 * 40 * 3
     assert all(p in positions for written in results for p in written)
+
+
+async def test_a_retry_racing_its_in_flight_original_returns_the_original(
+    pg_url: str, pg_store: EventStore
+) -> None:
+    event = NewEvent("Placed", {"n": 1})
+    original = await psycopg.AsyncConnection.connect(pg_url)
+    batch = f'[{{"i": "{event.event_id}", "t": "Placed", "v": 1, "d": {{"n": 1}}, "m": {{}}}}]'
+    await original.execute("SELECT * FROM cairn_append('order-1', 0, %s::jsonb)", (batch,))
+    retry = asyncio.create_task(pg_store.append("order-1", [event], 0))
+    await asyncio.sleep(0.2)
+    assert not retry.done()
+    await original.commit()
+    await original.close()
+    result = await retry
+    assert (result.version, result.position) == (1, 1)
+    assert [e.id for e in result.events] == [event.event_id]
+    assert [e.id for e in await pg_store.read_stream("order-1")] == [event.event_id]

@@ -198,6 +198,11 @@ def eventsourcing_writes(url: str, writers: int, seconds: float) -> float:
 # --- the run ---------------------------------------------------------------------------------
 
 
+async def checkpoint(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("CHECKPOINT")
+
+
 async def interleaved(
     report: Report, writers: int, seconds: float, rounds: int, url: str, store: EventStore
 ) -> dict[str, float]:
@@ -207,14 +212,20 @@ async def interleaved(
     Returns the median events/s of each, and the median over rounds of each round's cairn /
     contender ratio: a ratio of two runs seconds apart cancels the slow swings of a shared
     machine that a ratio of two medians taken over the whole run keeps."""
-    samples: dict[str, list[float]] = {"cairn": [], "raw INSERT": [], "eventsourcing": []}
+    runs: dict[str, Callable[[str], Awaitable[float]]] = {
+        "cairn": lambda tag: cairn_writes(store, writers, seconds, tag),
+        "raw INSERT": lambda tag: raw_writes(url, writers, seconds, tag),
+        "eventsourcing": lambda tag: asyncio.to_thread(eventsourcing_writes, url, writers, seconds),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
     for r in range(rounds):
-        tag = f"{writers}r{r}-"
-        samples["cairn"].append(await cairn_writes(store, writers, seconds, tag))
-        samples["raw INSERT"].append(await raw_writes(url, writers, seconds, tag))
-        samples["eventsourcing"].append(
-            await asyncio.to_thread(eventsourcing_writes, url, writers, seconds)
-        )
+        # Each round starts with another contender, and each turn after a checkpoint, so that
+        # the background work one contender's writes leave behind (dirty buffers, autovacuum)
+        # does not always fall on the same next one.
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            await checkpoint(url)
+            samples[name].append(await runs[name](f"{writers}r{r}-"))
     results: dict[str, float] = {}
     label = f"{writers} writers" if writers > 1 else "1 writer"
     for name, values in samples.items():
@@ -269,7 +280,8 @@ async def run(quick: bool) -> Report:
     report = Report("store")
     report.notes.append(
         f"{EVENTS_PER_COMMAND} events per command, each command on a new stream; "
-        f"throughput: median of {rounds} round(s) of {seconds:g} s, contenders in turn; "
+        f"throughput: median of {rounds} round(s) of {seconds:g} s, contenders in turn (each "
+        "round starting with the next one, a checkpoint before each turn); "
         "ratios: median of the per-round ratios; "
         "all clients in one Python process"
     )

@@ -167,7 +167,7 @@ async def connect(path: str) -> aiosqlite.Connection:
         raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
     try:
         await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA journal_mode=WAL")
+        await _switch_to_wal(conn)
         # NORMAL is durable against process crashes in WAL mode (a power loss may drop the last
         # commits, never corrupt the file).
         await conn.execute("PRAGMA synchronous=NORMAL")
@@ -175,6 +175,24 @@ async def connect(path: str) -> aiosqlite.Connection:
         await conn.close()
         raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
     return conn
+
+
+async def _switch_to_wal(conn: aiosqlite.Connection, patience: float = 5.0) -> None:
+    """``journal_mode=WAL``, waiting for other connections of a fresh file to let go.
+
+    Switching needs the file to itself, and SQLite does not wait for that (it answers "database
+    is locked" at once rather than risk a deadlock), so several processes opening a new file
+    together would fail. Once the file is in WAL mode the pragma is a no-op."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() > deadline:
+                raise
+        await asyncio.sleep(0.01)
 
 
 async def applied_migrations(conn: aiosqlite.Connection) -> set[str]:

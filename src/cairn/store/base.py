@@ -119,6 +119,10 @@ class AppendResult:
     """
 
     __slots__ = ("_decode", "_events", "position", "version")
+    version: int
+    position: int
+    _events: tuple[RecordedEvent, ...]
+    _decode: Callable[[], tuple[RecordedEvent, ...]] | None
 
     def __init__(
         self,
@@ -128,16 +132,20 @@ class AppendResult:
         *,
         decode: Callable[[], tuple[RecordedEvent, ...]] | None = None,
     ) -> None:
-        self.version = version
-        self.position = position
-        self._events = events
-        self._decode = decode
+        setattr_ = object.__setattr__
+        setattr_(self, "version", version)
+        setattr_(self, "position", position)
+        setattr_(self, "_events", events)
+        setattr_(self, "_decode", decode)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"AppendResult is immutable: cannot set {name!r}")
 
     @property
     def events(self) -> tuple[RecordedEvent, ...]:
         if self._decode is not None:
-            self._events = self._decode()
-            self._decode = None
+            object.__setattr__(self, "_events", self._decode())
+            object.__setattr__(self, "_decode", None)
         return self._events
 
     def __eq__(self, other: object) -> bool:

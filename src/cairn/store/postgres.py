@@ -814,6 +814,9 @@ _XMIN: Final = (
 #: computing it.
 _PROVEN: Final = "(e.tx_id < s.xmin AND cairn_horizon(e.horizon, e.tx_id, e.xmin) <= s.xmin_number)"
 
+#: A stream's version: the highest version of its events (0 for none; ADR 0001, 0008).
+_STREAM_VERSION: Final = "SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = %(sid)s"
+
 _APPEND: Final = (
     "SELECT r_version, r_positions, r_recorded_at, r_retry FROM cairn_append(%s, %s, %s::jsonb)"
 )
@@ -1257,11 +1260,10 @@ class PostgresEventStore(EventStore):
 
     async def stream_version(self, stream_id: str) -> int:
         async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT max(version) FROM events WHERE stream_id = %s", (stream_id,)
-            )
+            cur = await conn.execute(_STREAM_VERSION, {"sid": stream_id})
             row = await cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        assert row is not None
+        return int(row[0])
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
@@ -1318,24 +1320,17 @@ class PostgresEventStore(EventStore):
     # -- lifecycle of streams -----------------------------------------------------------------
 
     async def stream_info(self, stream_id: str) -> StreamInfo:
+        # The version from the events, the settings from the stream's row if it has one.
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT (SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = %(sid)s), "
-                "s.deleted, s.truncate_before, s.max_age_seconds "
+                f"SELECT ({_STREAM_VERSION}), COALESCE(s.deleted, false), "
+                "COALESCE(s.truncate_before, 0), s.max_age_seconds "
                 "FROM (SELECT) AS one LEFT JOIN streams s ON s.stream_id = %(sid)s",
                 {"sid": stream_id},
             )
             row = await cur.fetchone()
         assert row is not None
-        if row[1] is None:
-            return StreamInfo(stream_id=stream_id, version=row[0])
-        return StreamInfo(
-            stream_id=stream_id,
-            version=row[0],
-            deleted=row[1],
-            truncate_before=row[2],
-            max_age_seconds=row[3],
-        )
+        return StreamInfo(stream_id, *row)
 
     async def delete_stream(self, stream_id: str) -> None:
         async with self._connection() as conn:

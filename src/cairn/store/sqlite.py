@@ -316,6 +316,7 @@ class SQLiteEventStore(EventStore):
         encoded = [
             (encode_json(e.data, "data"), encode_json(e.metadata or {}, "metadata")) for e in events
         ]
+        versions = [self.schema_version_for(e) for e in events]
         now = to_micros(datetime.now(UTC))
         async with self._transaction() as conn:
             # One round trip to the database thread for everything the checks need.
@@ -353,10 +354,10 @@ class SQLiteEventStore(EventStore):
                             actual + i + 1,
                             base + i + 1,
                             now,
-                            self.schema_version_for(event),
+                            schema_version,
                         )
-                        for i, (event, (data, metadata)) in enumerate(
-                            zip(events, encoded, strict=True)
+                        for i, (event, (data, metadata), schema_version) in enumerate(
+                            zip(events, encoded, versions, strict=True)
                         )
                     ],
                 )
@@ -375,14 +376,14 @@ class SQLiteEventStore(EventStore):
         return AppendResult(
             version,
             base + len(events),
-            recorded_as_sent(
+            decode=lambda: recorded_as_sent(
                 stream_id,
                 events,
                 decode_payloads(encoded),
                 first_version=actual + 1,
                 positions=range(base + 1, base + len(events) + 1),
                 recorded_at=from_micros(now),  # the stored microseconds, as a read gives them
-                schema_versions=[self.schema_version_for(e) for e in events],
+                schema_versions=versions,
             ),
         )
 

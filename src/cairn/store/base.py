@@ -105,6 +105,54 @@ class RecordedEvent:
         return category_of(self.stream_id)
 
 
+_new_object = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[RecordedEvent, Any], None]:
+    setter: Callable[[RecordedEvent, Any], None] = RecordedEvent.__dict__[name].__set__
+    return setter
+
+
+_set_id = _slot_setter("id")
+_set_stream_id = _slot_setter("stream_id")
+_set_type = _slot_setter("type")
+_set_data = _slot_setter("data")
+_set_metadata = _slot_setter("metadata")
+_set_version = _slot_setter("version")
+_set_position = _slot_setter("position")
+_set_recorded_at = _slot_setter("recorded_at")
+_set_schema_version = _slot_setter("schema_version")
+
+
+def recorded_event(
+    id: uuid.UUID,
+    stream_id: str,
+    type: str,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    version: int,
+    position: int,
+    recorded_at: datetime,
+    schema_version: int,
+) -> RecordedEvent:
+    """``RecordedEvent(...)`` for the readers' hot loops, which build one per row.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (about
+    2.4 µs an event here); setting the slots through their descriptors does the same in about
+    half, and the instance is as frozen afterwards. ``tests/unit/store`` holds the two equal."""
+    event: RecordedEvent = _new_object(RecordedEvent)
+    _set_id(event, id)
+    _set_stream_id(event, stream_id)
+    _set_type(event, type)
+    _set_data(event, data)
+    _set_metadata(event, metadata)
+    _set_version(event, version)
+    _set_position(event, position)
+    _set_recorded_at(event, recorded_at)
+    _set_schema_version(event, schema_version)
+    return event
+
+
 class AppendResult:
     """Where an append left the stream (``version``) and the log (``position`` of its last
     event), and the events as recorded.
@@ -297,7 +345,7 @@ def recorded_as_sent(
     reading them back."""
     return tuple(
         [
-            RecordedEvent(e.event_id, stream_id, e.type, p[0], p[1], version, pos, recorded_at, v)
+            recorded_event(e.event_id, stream_id, e.type, p[0], p[1], version, pos, recorded_at, v)
             for version, (e, p, pos, v) in enumerate(
                 zip(events, payloads, positions, schema_versions, strict=True),
                 start=first_version,

@@ -57,6 +57,7 @@ from cairn.store.base import (
     encode_batch,
     encode_json,
     recorded_as_sent,
+    recorded_event,
 )
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import PostgresKeyStore
@@ -831,9 +832,8 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     if not rows:
         return []
     payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
-    # Positional arguments: measurably cheaper than keywords at 100k events per scan.
     return [
-        RecordedEvent(r[0], r[1], r[2], p[0], p[1], r[4], r[5], r[6], r[7])
+        recorded_event(r[0], r[1], r[2], p[0], p[1], r[4], r[5], r[6], r[7])
         for r, p in zip(rows, payloads, strict=True)
     ]
 

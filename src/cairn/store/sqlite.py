@@ -45,6 +45,7 @@ from cairn.store.base import (
     decode_payloads,
     encode_json,
     recorded_as_sent,
+    recorded_event,
 )
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import SQLiteKeyStore
@@ -133,7 +134,7 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         return []
     payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
     return [
-        RecordedEvent(
+        recorded_event(
             uuid.UUID(r[0]),
             r[1],
             r[2],

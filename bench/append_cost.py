@@ -40,8 +40,7 @@ async def cairn_append(conn: psycopg.AsyncConnection[object], stream: str, i: in
         [{"i": str(e.event_id), "t": e.type, "v": 1, "d": e.data, "m": e.metadata} for e in events],
         events,
     )
-    cur = await conn.execute(postgres._APPEND, (stream, 0, batch), prepare=True)
-    await cur.fetchone()
+    await postgres._APPEND.run(conn, [stream.encode(), b"0", batch.encode()])
 
 
 async def raw_insert(conn: psycopg.AsyncConnection[object], stream: str, i: int) -> None:

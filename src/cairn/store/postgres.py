@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import psycopg.errors
+from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cairn.errors import (
@@ -56,9 +57,11 @@ from cairn.store.base import (
     StreamInfo,
     encode_batch,
     encode_json,
+    from_micros,
     recorded_as_sent,
     recorded_event,
 )
+from cairn.store.libpq_statement import LibpqStatement
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import PostgresKeyStore
 from cairn.store.upcasting import Upcasters
@@ -818,9 +821,29 @@ _PROVEN: Final = "(e.tx_id < s.xmin AND cairn_horizon(e.horizon, e.tx_id, e.xmin
 #: A stream's version: the highest version of its events (0 for none; ADR 0001, 0008).
 _STREAM_VERSION: Final = "SELECT COALESCE(max(version), 0) FROM events WHERE stream_id = %(sid)s"
 
-_APPEND: Final = (
-    "SELECT r_version, r_positions, r_recorded_at, r_retry FROM cairn_append(%s, %s, %s::jsonb)"
+#: Run through libpq directly (:mod:`cairn.store.libpq_statement`); every value comes back as
+#: text, ``recorded_at`` as whole microseconds since the epoch (exact, whatever the DateStyle).
+_APPEND: Final = LibpqStatement(
+    "cairn_append",
+    "SELECT r_version, r_positions, (extract(epoch FROM r_recorded_at) * 1000000)::bigint, "
+    "r_retry FROM cairn_append($1, $2, $3::jsonb)",
 )
+
+
+def _appended(result: pq.abc.PGresult) -> tuple[int, list[int], datetime | None, bool]:
+    """``_APPEND``'s text row: version, positions (``{7,8,9}``), recorded_at (none for a retry,
+    whose caller reads the stored events instead) and whether it was a retry."""
+    version, positions, micros, retry = (result.get_value(0, column) for column in range(4))
+    assert version is not None
+    assert positions is not None
+    return (
+        int(version),
+        [int(p) for p in positions[1:-1].split(b",")],
+        from_micros(int(micros)) if micros is not None else None,
+        retry == b"t",
+    )
+
+
 _READ_POSITIONS: Final = (
     f"SELECT {_COLUMNS} FROM events e WHERE e.position = ANY(%s) ORDER BY e.position"
 )
@@ -1014,13 +1037,8 @@ class PostgresEventStore(EventStore):
             # psycopg.Error that _translate turns into the right typed error below.
             conn = await self._connections.checkout()
             try:
-                params = (stream_id, _expected_code(expected), batch)
-                # Text results: psycopg parses the small row in C, its binary array loader
-                # is Python.
-                cur = await conn.execute(_APPEND, params, prepare=True)
-                row = await cur.fetchone()
-                assert row is not None
-                version, positions, recorded_at, retry = row
+                params = (stream_id.encode(), b"%d" % _expected_code(expected), batch.encode())
+                version, positions, recorded_at, retry = _appended(await _APPEND.run(conn, params))
                 if retry:
                     # A retry: hand back the ORIGINAL stored events, not the resent ones.
                     cur = await conn.execute(_READ_POSITIONS, (positions,))
@@ -1033,6 +1051,7 @@ class PostgresEventStore(EventStore):
             raise self._translate(exc, stream_id, expected) from None
         if retry:
             return AppendResult(version, positions[-1], tuple(stored))
+        assert recorded_at is not None
         self._signal()
         # jsonb gives back the values we sent (key order aside, which a dict comparison
         # ignores), so our own text decodes to what a read would return; decoded on first use.

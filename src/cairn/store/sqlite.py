@@ -33,6 +33,7 @@ from cairn.errors import (
     StreamDeletedError,
 )
 from cairn.store.base import (
+    EPOCH,
     STREAM_EXISTS,
     AppendResult,
     EventStore,
@@ -44,16 +45,16 @@ from cairn.store.base import (
     StreamState,
     decode_payloads,
     encode_json,
+    from_micros,
     recorded_as_sent,
     recorded_event,
+    to_micros,
 )
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import SQLiteKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import sqlite_path
 from cairn.waiting import wait_set
-
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Versioned schema: append only, never edit an applied entry. ``recorded_at`` is stored as
 #: integer microseconds since the epoch (UTC), so ``until`` compares exactly.
@@ -117,15 +118,6 @@ _INSERT_COLUMNS: Final = (
     "id, stream_id, type, data, metadata, version, position, recorded_at, schema_version"
 )
 _loads = json.loads
-
-
-def to_micros(moment: datetime) -> int:
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
 
 
 def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:

@@ -844,6 +844,19 @@ def _appended(result: pq.abc.PGresult) -> tuple[int, list[int], datetime | None,
     )
 
 
+_READ_ALL: Final = (
+    f"SELECT {_COLUMNS} FROM events e WHERE e.position > %s ORDER BY e.position LIMIT %s"
+)
+
+
+def _dense_prefix(rows: Sequence[Sequence[Any]], after: int) -> int:
+    """How many of ``rows`` (position in column 5) follow ``after`` without a hole."""
+    for index, row in enumerate(rows):
+        if row[5] != after + index + 1:
+            return index
+    return len(rows)
+
+
 _READ_POSITIONS: Final = (
     f"SELECT {_COLUMNS} FROM events e WHERE e.position = ANY(%s) ORDER BY e.position"
 )
@@ -1164,7 +1177,25 @@ class PostgresEventStore(EventStore):
         return events
 
     async def _read_all_proven(self, after: int, limit: int) -> tuple[list[RecordedEvent], bool]:
-        """Events after ``after`` up to the first unproven hole; also whether one stopped us."""
+        """Events after ``after`` up to the first unproven hole; also whether one stopped us.
+
+        Events that follow ``after`` without a hole need no proof, so the page is read without
+        one (the proof costs the server about a third of a scan's time). At a hole, the rest is
+        read again with proofs, in a snapshot of its own: a hole still empty in a snapshot that
+        proves the event after it stays empty (ADR 0001), whatever the first snapshot saw."""
+        async with self._connection() as conn:
+            cur = await conn.execute(_READ_ALL, (after, limit), binary=True)
+            rows = await cur.fetchall()
+        dense = _dense_prefix(rows, after)
+        if dense == len(rows):
+            return _decode(rows), False
+        previous = rows[dense - 1][5] if dense else after
+        rest, blocked = await self._read_all_with_proofs(previous, limit - dense)
+        return _decode(rows[:dense]) + rest, blocked
+
+    async def _read_all_with_proofs(
+        self, after: int, limit: int
+    ) -> tuple[list[RecordedEvent], bool]:
         async with self._connection() as conn:
             # xmin comes from the same snapshot as the rows (one statement): every xid below
             # it has finished, and the committed ones among them are visible in these rows.

@@ -14,6 +14,7 @@ import cairn
 from cairn import NewEvent
 from cairn.errors import ConcurrencyError, InvalidEventError
 from cairn.store import EventStore, RecordedEvent
+from cairn.store.postgres import PostgresEventStore
 
 
 @pytest.fixture
@@ -87,6 +88,33 @@ async def test_reader_returns_events_up_to_the_open_writer(
         await slow.commit()
         await slow.close()
     assert [e.position for e in await pg_store.read_all(after=1)] == [2, 3]
+
+
+async def test_a_hole_filled_between_the_page_read_and_its_proof_is_returned_in_order(
+    pg_url: str, pg_store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page is read without proofs; at a hole, the rest is read again with them in a new
+    snapshot, which sees a writer that committed in between."""
+    await pg_store.append("early-1", [NewEvent("Early", {})])
+    slow = await open_writer(pg_url, "slow-1")
+    await pg_store.append("fast-1", [NewEvent("Fast", {})])
+    assert isinstance(pg_store, PostgresEventStore)
+    read_with_proofs = pg_store._read_all_with_proofs
+
+    async def commit_first(after: int, limit: int) -> tuple[list[RecordedEvent], bool]:
+        await slow.commit()
+        return await read_with_proofs(after, limit)
+
+    monkeypatch.setattr(pg_store, "_read_all_with_proofs", commit_first)
+    try:
+        events = await pg_store.read_all()
+    finally:
+        await slow.close()
+    assert [(e.position, e.stream_id) for e in events] == [
+        (1, "early-1"),
+        (2, "slow-1"),
+        (3, "fast-1"),
+    ]
 
 
 async def test_failed_append_leaves_a_hole_that_readers_pass(pg_store: EventStore) -> None:

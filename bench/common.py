@@ -79,13 +79,30 @@ async def scratch_pg_database(prefix: str) -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def reference_loop_ms() -> float:
+    """Best of three timings of a fixed pure-Python loop: how fast this host runs Python right
+    now. A shared host swings by 3x within an hour, so a figure means little without it."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 1)
+
+
 def write_results(report: Report) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{report.name}.json"
     payload = {
         "benchmark": report.name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "reference_loop_ms": reference_loop_ms(),
+        },
         **asdict(report),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -62,18 +63,17 @@ class LibpqStatement:
     async def _execute(self, conn: Connection, params: Sequence[bytes | None]) -> pq.abc.PGresult:
         pgconn = conn.pgconn
         if conn not in self._prepared_on:
-            pgconn.send_prepare(self._name, self._sql)
-            prepared = await _exchange(conn)
+            prepared = await _exchange(conn, partial(pgconn.send_prepare, self._name, self._sql))
             if prepared.status != pq.ExecStatus.COMMAND_OK:
                 raise error_from_result(prepared, conn.info.encoding)
             self._prepared_on.add(conn)
-        pgconn.send_query_prepared(self._name, params)
-        return await _exchange(conn)
+        return await _exchange(conn, partial(pgconn.send_query_prepared, self._name, params))
 
 
-async def _exchange(conn: Connection) -> pq.abc.PGresult:
-    """The result of what was just sent; a wait that does not finish abandons the connection."""
+async def _exchange(conn: Connection, send: Callable[[], None]) -> pq.abc.PGresult:
+    """``send()``, then its result; an exchange that does not finish abandons the connection."""
     try:
+        send()
         return await _result(conn.pgconn)
     except BaseException:
         await _abandon(conn)

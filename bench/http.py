@@ -48,6 +48,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -560,21 +561,21 @@ async def measure(
             prof = workdir / f"{deployment}.{round_}.spy" if profile and round_ == 0 else None
             if prof is not None:
                 profiles[deployment] = prof
-            kwargs = {
-                "seconds": seconds,
-                "concurrency": concurrency,
-                "client": client,
-                "rate": GOAL_RATE if paced else 0.0,
-            }
+            measure = partial(
+                measure_once,
+                deployment,
+                seconds=seconds,
+                concurrency=concurrency,
+                client=client,
+                rate=GOAL_RATE if paced else 0.0,
+                workdir=workdir,
+                profile=prof,
+            )
             if database_url:
-                run = await measure_once(
-                    deployment, database_url, workdir=workdir, profile=prof, **kwargs
-                )
+                run = await measure(database_url)
             else:
                 async with scratch_pg_database("cairn_bench_http") as url_db:
-                    run = await measure_once(
-                        deployment, url_db, workdir=workdir, profile=prof, **kwargs
-                    )
+                    run = await measure(url_db)
             print(
                 f"  {deployment}: {run.rate:.0f} cmd/s, p99 {run.p99:.0f} ms, {run.errors} errors",
                 flush=True,

@@ -58,6 +58,7 @@ from cairn.store.base import (
     encode_batch,
     encode_json,
     from_micros,
+    paused_gc,
     recorded_as_sent,
     recorded_event,
 )
@@ -867,11 +868,12 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     texts: the C scanner then does the work, not a Python-level call per event."""
     if not rows:
         return []
-    payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
-    return [
-        recorded_event(r[0], r[1], r[2], p[0], p[1], r[4], r[5], r[6], r[7])
-        for r, p in zip(rows, payloads, strict=True)
-    ]
+    with paused_gc():
+        payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
+        return [
+            recorded_event(r[0], r[1], r[2], p[0], p[1], r[4], r[5], r[6], r[7])
+            for r, p in zip(rows, payloads, strict=True)
+        ]
 
 
 def describe(conninfo: str) -> str:

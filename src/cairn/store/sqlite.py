@@ -46,6 +46,7 @@ from cairn.store.base import (
     decode_payloads,
     encode_json,
     from_micros,
+    paused_gc,
     recorded_as_sent,
     recorded_event,
     to_micros,
@@ -124,21 +125,22 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     """Rows → events; one ``json.loads`` for the payloads of the whole batch."""
     if not rows:
         return []
-    payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
-    return [
-        recorded_event(
-            uuid.UUID(r[0]),
-            r[1],
-            r[2],
-            p[0],
-            p[1],
-            r[4],
-            r[5],
-            EPOCH + timedelta(microseconds=r[6]),
-            r[7],
-        )
-        for r, p in zip(rows, payloads, strict=True)
-    ]
+    with paused_gc():
+        payloads = _loads("[" + ",".join([r[3] for r in rows]) + "]")
+        return [
+            recorded_event(
+                uuid.UUID(r[0]),
+                r[1],
+                r[2],
+                p[0],
+                p[1],
+                r[4],
+                r[5],
+                EPOCH + timedelta(microseconds=r[6]),
+                r[7],
+            )
+            for r, p in zip(rows, payloads, strict=True)
+        ]
 
 
 def _check_directory(path: str) -> None:

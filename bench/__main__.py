@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench.common import RESULTS_DIR, Report, format_table, write_results
+from bench.common import RESULTS_DIR, Report, format_table, reference_loop_ms, write_results
 
 NOT_BENCHMARKS = {"__init__", "__main__", "common"}
 
@@ -57,9 +57,9 @@ def run_one(name: str, args: list[str], quick: bool = False) -> int:
     module: Any = importlib.import_module(f"bench.{name}")
     if hasattr(module, "run") and asyncio.iscoroutinefunction(module.run):
         report: Report = asyncio.run(module.run(quick or "--quick" in args))
-        path = write_results(report)
+        loop_ms = reference_loop_ms()
+        path = write_results(report, loop_ms=loop_ms)
         print(format_table(report))
-        loop_ms = json.loads(path.read_text())["machine"]["reference_loop_ms"]
         print(f"host: a fixed pure-Python loop took {loop_ms} ms (lower is faster)")
         print(f"results: {path}", flush=True)
         return 0

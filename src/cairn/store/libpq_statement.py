@@ -2,13 +2,12 @@
 
 The append is one short statement per command, and psycopg's cursor layer around it (adapting
 each parameter, its prepared-statement bookkeeping, transforming the result row) costs about
-45 µs of client CPU a statement here: a third of what the append costs the client beyond the
-event loop, and at 8 writers on 2 cores that CPU is taken from the server. A
-:class:`LibpqStatement` sends parameters the caller has already made text, waits on the socket
-through the event loop, and returns libpq's result for the caller to read the few text values
-it needs (measured against the cursor path, 5 interleaved rounds: 1 writer 0.74x -> 0.80x raw
-INSERT, 8 writers 0.70x -> 0.82x). Only the append takes this path; everything
-else uses psycopg as usual.
+45 µs of client CPU a statement here; at 8 writers on 2 cores that CPU is taken from the
+server. A :class:`LibpqStatement` sends parameters the caller has already made text, waits on
+the socket through the event loop, and returns libpq's result for the caller to read the few
+text values it needs (against the cursor path, 7 interleaved rounds in one process: cairn/raw
+INSERT 1 writer 0.78 -> 0.84, 8 writers 0.62 -> 0.70). Only the append takes this path;
+everything else uses psycopg as usual.
 
 A wait that does not finish (the task cancelled, or the connection lost) asks the server to
 cancel the statement, as psycopg does, and closes the connection: a statement still in flight
@@ -24,13 +23,12 @@ import contextlib
 import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-Connection = psycopg.AsyncConnection[Any]
+from cairn.pgpool import Connection
 
 #: SQLSTATE of "prepared statement does not exist" (after a ``DEALLOCATE`` or ``DISCARD ALL``).
 _UNDEFINED_STATEMENT = "26000"

@@ -35,16 +35,12 @@ from typing import Any
 
 import psycopg
 
-from cairn.application import (
-    CommandBus,
-    CommandContext,
-    EveryNEvents,
-    Repositories,
-    domain_upcasters,
-    to_new_events,
-)
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
+from cairn.application import CommandContext, EveryNEvents
+from cairn.orders.codec import domain_upcasters, to_new_events
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
+from cairn.orders.handlers import order_command_bus
+from cairn.orders.repositories import OrderRepositories
 from cairn.store import EventStore, open_store
 
 DEFAULT_PG = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -217,8 +213,8 @@ async def cairn_load_p50(url: str, count: int, samples: int) -> tuple[float, flo
         stream = f"inventory-BENCH-{count}"
         await seed_stream(store, stream, count)
         # No in-process cache here: this measures a load from the store.
-        plain = Repositories.build(store, cache_size=0).inventory
-        snapshotting = Repositories.build(
+        plain = OrderRepositories.build(store, cache_size=0).inventory
+        snapshotting = OrderRepositories.build(
             store, snapshots=EveryNEvents(100), cache_size=0
         ).inventory
         without = await timed(lambda: plain.load(stream), samples_for(count, samples))
@@ -235,7 +231,8 @@ async def cairn_load_p50(url: str, count: int, samples: int) -> tuple[float, flo
 async def cairn_throughput(url: str, clients: int, commands: int, command_ids: bool) -> float:
     store = await open_store(url, upcasters=domain_upcasters())
     try:
-        bus = CommandBus(store, repositories=Repositories.build(store, snapshots=EveryNEvents(100)))
+        repositories = OrderRepositories.build(store, snapshots=EveryNEvents(100))
+        bus = order_command_bus(store, repositories=repositories)
         await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("12.50", "EUR"), 10))
         order_ids = [str(uuid.uuid4()) for _ in range(clients)]
         for order_id in order_ids:
@@ -251,7 +248,7 @@ async def cairn_throughput(url: str, clients: int, commands: int, command_ids: b
         started = time.perf_counter()
         await asyncio.gather(*(client(o) for o in order_ids))
         elapsed = time.perf_counter() - started
-        loaded = await bus.repositories.orders.load(orders.stream_id(order_ids[0]))
+        loaded = await repositories.orders.load(orders.stream_id(order_ids[0]))
         assert loaded.version == commands + 1, loaded.version
         return clients * commands / elapsed
     finally:

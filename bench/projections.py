@@ -35,8 +35,9 @@ from urllib.parse import urlsplit
 
 import cairn
 from bench.common import Report, Stopwatch, percentile, scratch_pg_database
-from cairn.projections import RunnerConfig, build_projections
-from cairn.projections.read_models import InventoryModel, OrdersModel
+from cairn.orders.components import build_projections
+from cairn.orders.read_models import InventoryModel, OrdersModel
+from cairn.projections import RunnerConfig
 from cairn.store import EventStore, NewEvent
 
 SKUS = [f"SKU-{i:03d}" for i in range(50)]

@@ -21,12 +21,12 @@ import uuid
 from decimal import Decimal
 
 from bench.common import Report, percentile, scratch_pg_database
-from cairn.adapters import FakeCarrier, FakePaymentGateway
-from cairn.bootstrap import bootstrap
-from cairn.domain.inventory import RegisterProduct
-from cairn.domain.money import Money
-from cairn.domain.orders import CreateOrder, OrderItem, PlaceOrder, ShippingAddress
-from cairn.sagas import build_saga_runner
+from cairn.orders.adapters import FakeCarrier, FakePaymentGateway
+from cairn.orders.bootstrap import bootstrap
+from cairn.orders.components import build_saga_runner
+from cairn.orders.domain.inventory import RegisterProduct
+from cairn.orders.domain.money import Money
+from cairn.orders.domain.orders import CreateOrder, OrderItem, PlaceOrder, ShippingAddress
 from cairn.settings import Settings
 
 CLIENTS = 8

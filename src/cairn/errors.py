@@ -20,7 +20,10 @@ line. Codes are part of the public contract: never rename one.
     │   └── UpcastError             codec.upcast_failed
     ├── DomainError                 <aggregate>.<rule>          a business rule refused a command
     │   └── NotFoundError           <thing>.not_found
-    └── ApplicationError            app.*                       validation, auth, idempotency …
+    ├── ApplicationError            app.*                       validation, auth, idempotency …
+    └── AdapterError                adapter.error               an external service failed
+        ├── TransientAdapterError   adapter.transient          retry may succeed
+        └── PermanentAdapterError   adapter.refused            retrying cannot help
 """
 
 from __future__ import annotations
@@ -159,3 +162,29 @@ class ApplicationError(CairnError):
         super().__init__(message, **details)
         self.code = code  # type: ignore[misc]
         self.status = status  # type: ignore[misc]
+
+
+# --- adapters (payment gateways, carriers, any external service a saga step calls) -----------
+
+
+class AdapterError(CairnError):
+    """An external service failed. A saga step that gets :class:`TransientAdapterError` is
+    retried with backoff; :class:`PermanentAdapterError` (a carrier refusing an address) fails
+    the step at once. A payment decline is an *answer*, not an error."""
+
+    code = "adapter.error"
+    status = 502
+
+
+class TransientAdapterError(AdapterError):
+    """Try again later: the same call may well succeed."""
+
+    code = "adapter.transient"
+    status = 503
+
+
+class PermanentAdapterError(AdapterError):
+    """Retrying the same call cannot help."""
+
+    code = "adapter.refused"
+    status = 422

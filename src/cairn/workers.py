@@ -1,12 +1,12 @@
 """The background work of a cairn process: projections, sagas and their deadlines, the relay.
 
 ``cairn serve`` runs them beside the API (unless ``--no-workers``); ``cairn worker`` runs them
-alone, for scale-out. :func:`build_components` builds each component from the composition
-root's container (the API uses the same objects for its operator routes, running or not);
-:class:`Workers` runs them. Each component owns its leases (advisory locks on PostgreSQL,
-``flock`` on SQLite), so several processes can run workers against one database and each
-projection, saga partition and the relay has one owner at a time; ownership moves when a process
-dies.
+alone, for scale-out. The application builds each component from its composition root's
+container (``cairn.orders.components.build_components``; the API uses the same objects for its
+operator routes, running or not); :class:`Workers` runs them. Each component owns its leases
+(advisory locks on PostgreSQL, ``flock`` on SQLite), so several processes can run workers
+against one database and each projection, saga partition and the relay has one owner at a time;
+ownership moves when a process dies.
 
 A component whose ``run()`` crashes is restarted after a short backoff (the error is logged), so
 one failing component cannot stop the others; a stopped process loses nothing, because every
@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.observability.logging import get_logger
-from cairn.settings import Settings
 
 _log = get_logger("cairn.workers")
 
@@ -60,44 +58,6 @@ class Components:
                 await asyncio.wait_for(close(), timeout=CLOSE_TIMEOUT)
             except Exception as exc:
                 _log.warning("component_close_failed", component=name, error=repr(exc))
-
-
-async def build_components(settings: Settings, container: Any) -> Components:
-    """Projections, the fulfilment saga runner and (when a broker is configured) the relay."""
-    components = Components()
-    try:
-        components.projections = await _build_projections(settings, container)
-        from cairn.sagas import build_saga_runner
-
-        components.sagas = await build_saga_runner(
-            settings,
-            container.store,
-            container.command_bus,
-            container.gateway,
-            container.carrier,
-        )
-        if settings.broker_url:
-            from cairn.relay import build_relay
-
-            components.relay = build_relay(settings, container.store)
-    except BaseException:
-        await components.close()
-        raise
-    return components
-
-
-async def _build_projections(settings: Settings, container: Any) -> Any | None:
-    try:
-        projections = importlib.import_module("cairn.projections")
-    except ImportError:  # the read side is optional for the command side to work
-        return None
-    build = getattr(projections, "build_projections", None)
-    if build is None:
-        return None
-    engine = build(settings, container.store)
-    # Create the read-model tables now, so queries answer (empty) before any runner starts.
-    await engine.migrate()
-    return engine
 
 
 @dataclass

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from e2e_server import ADMIN, CUSTOMER_1, MUG, OPERATOR, order_body, wait_for
 
-from cairn.domain.ids import payment_id_for
+from cairn.orders.domain.ids import payment_id_for
 
 
 def _register(client: httpx.Client, **overrides: Any) -> None:

@@ -1,6 +1,6 @@
 """The HTTP API: ``create_app(settings)`` builds a FastAPI app; nothing is built at import time.
 
-The lifespan bootstraps the composition root (``cairn.bootstrap``), opens the idempotency
+The lifespan bootstraps the composition root (``cairn.orders.bootstrap``), opens the idempotency
 records and, unless ``run_workers=False`` (``cairn serve --no-workers``), starts the workers
 (projections, sagas and deadlines, relay) in this process.
 """

@@ -78,8 +78,8 @@ async def stop_workers(workers: Any, timeout: float = WORKERS_STOP_TIMEOUT) -> b
 
 
 async def build_container(settings: Settings) -> Any:
-    """The composition root's container (``cairn.bootstrap.bootstrap``)."""
-    from cairn.bootstrap import bootstrap
+    """The composition root's container (``cairn.orders.bootstrap.bootstrap``)."""
+    from cairn.orders.bootstrap import bootstrap
 
     return await bootstrap(settings)
 
@@ -97,7 +97,7 @@ async def start_runtime(
     owns = container is None
     if container is None:
         container = await build_container(settings)
-    from cairn.workers import build_components
+    from cairn.orders.components import build_components
 
     components = None
     try:

@@ -115,7 +115,7 @@ async def order_owner(runtime: Runtime, order_id: str) -> str | None:
     An order's customer never changes, so a state of the order the command side has cached
     answers without a read: a customer's commands on its own order cost no extra round trip.
     """
-    from cairn.domain import orders
+    from cairn.orders.domain import orders
 
     stream = orders.stream_id(order_id)
     repositories = getattr(runtime.container, "repositories", None)

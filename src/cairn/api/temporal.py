@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cairn.domain import orders
-from cairn.domain.codec import decode_event
+from cairn.orders.domain import orders
+from cairn.orders.domain.codec import decode_event
 from cairn.store.base import EventStore, RecordedEvent
 
 

@@ -1,12 +1,13 @@
-"""The command and query side of the order domain; knows nothing of HTTP.
+"""The toolkit's command and query side: a command bus with middleware, repositories, a query
+bus. Knows nothing of HTTP, nor of any application: routes, aggregates and codecs are passed in.
 
 Public names (see docs/command-side.md): :class:`CommandBus`, :class:`CommandContext`,
-:class:`CommandResult`, :class:`QueryBus`, :class:`Repository`, :func:`domain_upcasters`.
+:class:`CommandResult`, :class:`QueryBus`, :class:`Repository`, :class:`AggregateType`.
 """
 
 from cairn.application.bus import CommandBus, QueryBus, QueryCache
-from cairn.application.codec import domain_upcasters, from_recorded, to_new_events
-from cairn.application.handlers import Route, Services, default_routes
+from cairn.application.codec import AggregateCodec
+from cairn.application.handlers import Route, Services
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
 from cairn.application.middleware import (
     AuthorizationMiddleware,
@@ -19,8 +20,8 @@ from cairn.application.middleware import (
     ValidationMiddleware,
     default_middleware,
 )
-from cairn.application.queries import AggregateView, GetOrder, GetProduct, GetStreamHistory
 from cairn.application.repository import (
+    AggregateType,
     EveryNEvents,
     Loaded,
     Repositories,
@@ -30,7 +31,8 @@ from cairn.application.repository import (
 )
 
 __all__ = [
-    "AggregateView",
+    "AggregateCodec",
+    "AggregateType",
     "AuthorizationMiddleware",
     "CommandBus",
     "CommandContext",
@@ -38,9 +40,6 @@ __all__ = [
     "CorrelationMiddleware",
     "Envelope",
     "EveryNEvents",
-    "GetOrder",
-    "GetProduct",
-    "GetStreamHistory",
     "IdempotencyMiddleware",
     "Loaded",
     "LoggingMiddleware",
@@ -57,9 +56,5 @@ __all__ = [
     "SnapshotWhen",
     "ValidationMiddleware",
     "default_middleware",
-    "default_routes",
-    "domain_upcasters",
     "event_id_for",
-    "from_recorded",
-    "to_new_events",
 ]

@@ -1,6 +1,6 @@
 """The command bus (dispatch table + middleware pipeline) and the query bus (with a small cache).
 
-bus = CommandBus(store)                                   # every order-domain command
+bus = CommandBus(store, routes=app_routes, repositories=app_repositories)
 result = await bus.dispatch(PlaceOrder(order_id, "tok_ok"),
                             context=CommandContext(command_id=..., user="ada"))
 result.stream_id, result.version, result.position, result.events
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cairn.application.handlers import Route, Services, default_routes, handle
+from cairn.application.handlers import Route, Services, handle
 from cairn.application.messages import CommandContext, CommandResult, Envelope
 from cairn.application.middleware import Middleware, Next, default_middleware
 from cairn.application.repository import Repositories
@@ -30,14 +30,16 @@ class CommandBus:
         self,
         store: EventStore,
         *,
-        handlers: Mapping[type, Route] | None = None,
+        routes: Mapping[type, Route],
+        repositories: Repositories,
         middleware: Sequence[Middleware] | None = None,
-        repositories: Repositories | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``routes`` and ``repositories`` are the application's: the command types it
+        handles, and the repositories their routes' categories name."""
         self.store = store
-        self.repositories = repositories or Repositories.build(store)
-        self.routes: dict[type, Route] = dict(default_routes() if handlers is None else handlers)
+        self.repositories = repositories
+        self.routes: dict[type, Route] = dict(routes)
         self.middleware: list[Middleware] = list(
             default_middleware(store) if middleware is None else middleware
         )

@@ -1,51 +1,47 @@
-"""Between the domain's event classes and the store's records.
+"""Between an application's event and state classes and the store's JSON records.
 
-``domain_upcasters()`` is what ``open_store(..., upcasters=)`` needs for the order domain's
-history: every registered step of :mod:`cairn.domain.upcasters`, so readers always receive the
-current shape (``RecordedEvent.schema_version`` is the current version after upcasting).
-``domain_personal_data()`` is what ``open_store(..., personal_data=)`` needs to seal the
-domain's personal fields.
+The toolkit's repositories need four things from an application's codec, and nothing else:
+a stable type name and JSON for each event (and back), the schema version an event type is
+written at, and JSON for aggregate states (snapshots) with a fingerprint of their shape, so
+that a snapshot taken before the state classes changed is ignored rather than misread.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from cairn.domain import codec
-from cairn.domain.upcasters import STEPS
 from cairn.store.base import NewEvent, RecordedEvent
-from cairn.store.personal import PersonalDataPolicy, PersonalFields
-from cairn.store.upcasting import Upcasters
 
 
-def domain_upcasters() -> Upcasters:
-    """A fresh registry with every upcasting step of the order domain."""
-    upcasters = Upcasters()
-    for event_type, from_version, step in STEPS:
-        upcasters.add(event_type, from_version, step)
-    for event_type, version in codec.SCHEMA_VERSIONS.items():
-        if upcasters.current_version(event_type) != version:  # pragma: no cover - a wiring bug
-            raise RuntimeError(f"{event_type}: codec says v{version}, upcasters disagree")
-    return upcasters
+class AggregateCodec(Protocol):
+    def encode_event(self, event: object) -> tuple[str, dict[str, Any]]:
+        """The event's stable type name and its JSON payload."""
 
+    def decode_event(self, name: str, data: Mapping[str, Any]) -> Any:
+        """The event a stored (already upcast) payload holds."""
 
-def domain_personal_data() -> PersonalDataPolicy:
-    """What ``open_store(..., personal_data=)`` needs for the order domain: its personal
-    fields, sealed with the key of the customer they belong to."""
-    return PersonalDataPolicy(
-        {
-            event_type: PersonalFields(codec.PERSONAL_SUBJECT, fields)
-            for event_type, fields in codec.PERSONAL_FIELDS.items()
-        }
-    )
+    def schema_version(self, name: str) -> int:
+        """The version new events of type ``name`` are written at."""
+
+    def encode_state(self, state: object) -> dict[str, Any]:
+        """An aggregate state as JSON, for a snapshot."""
+
+    def decode_state(self, union: Any, stored: Mapping[str, Any]) -> Any:
+        """A snapshot's state back, as one of the classes of ``union``."""
+
+    def schema_fingerprint(self, union: Any) -> str:
+        """Changes whenever the shape of a state class in ``union`` changes."""
 
 
 def to_new_events(
-    events: Sequence[object], ids: Sequence[uuid.UUID], metadata: Mapping[str, Any]
+    codec: AggregateCodec,
+    events: Sequence[object],
+    ids: Sequence[uuid.UUID],
+    metadata: Mapping[str, Any],
 ) -> list[NewEvent]:
-    """Domain events as store records, with the given ids and the current schema version."""
+    """Events as store records, with the given ids and their current schema versions."""
     out: list[NewEvent] = []
     for event, event_id in zip(events, ids, strict=True):
         name, data = codec.encode_event(event)
@@ -55,12 +51,12 @@ def to_new_events(
                 data,
                 metadata=dict(metadata),
                 id=event_id,
-                schema_version=codec.SCHEMA_VERSIONS.get(name, 1),
+                schema_version=codec.schema_version(name),
             )
         )
     return out
 
 
-def from_recorded(event: RecordedEvent) -> Any:
-    """The domain event a (upcast) stored record holds."""
+def from_recorded(codec: AggregateCodec, event: RecordedEvent) -> Any:
+    """The event a (upcast) stored record holds."""
     return codec.decode_event(event.type, event.data)

@@ -25,9 +25,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from cairn.application.codec import from_recorded, to_new_events
-from cairn.domain import codec, inventory, orders, payments, shipping
-from cairn.domain.decider import Decider, fold
+from cairn.application.codec import AggregateCodec, from_recorded, to_new_events
+from cairn.decider import Decider, fold
 from cairn.errors import CairnError
 from cairn.store.base import AppendResult, EventStore, ExpectedVersion, RecordedEvent, Snapshot
 
@@ -40,11 +39,13 @@ _log = structlog.get_logger("cairn.repository")
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AggregateType(Generic[C, S, E]):
-    """One kind of aggregate: its stream category, decider and closed state union."""
+    """One kind of aggregate: its stream category, decider, closed state union and the codec
+    between its events/states and stored JSON (the application's, passed in)."""
 
     category: str
     decider: Decider[C, S, E]
     state_union: Any
+    codec: AggregateCodec
 
     def stream_id(self, key: str) -> str:
         return f"{self.category}-{key}"
@@ -62,22 +63,9 @@ def _schema_of(aggregate: AggregateType[Any, Any, Any]) -> str:
     schema = _schemas.get(key)
     if schema is None:
         schema = _schemas[key] = (
-            f"{aggregate.category}:{codec.schema_fingerprint(aggregate.state_union)}"
+            f"{aggregate.category}:{aggregate.codec.schema_fingerprint(aggregate.state_union)}"
         )
     return schema
-
-
-INVENTORY: AggregateType[Any, Any, Any] = AggregateType(
-    "inventory", inventory.decider, inventory.InventoryState
-)
-ORDER: AggregateType[Any, Any, Any] = AggregateType("order", orders.decider, orders.OrderState)
-PAYMENT: AggregateType[Any, Any, Any] = AggregateType(
-    "payment", payments.decider, payments.PaymentState
-)
-SHIPMENT: AggregateType[Any, Any, Any] = AggregateType(
-    "shipment", shipping.decider, shipping.ShipmentState
-)
-AGGREGATES: tuple[AggregateType[Any, Any, Any], ...] = (INVENTORY, ORDER, PAYMENT, SHIPMENT)
 
 
 # --- snapshot policies -----------------------------------------------------------------------
@@ -181,7 +169,9 @@ class Repository(Generic[C, S, E]):
         return self.aggregate.snapshot_schema
 
     def _fold(self, records: Sequence[RecordedEvent], state: S | None = None) -> S:
-        return fold(self.aggregate.decider, (from_recorded(r) for r in records), state)
+        return fold(
+            self.aggregate.decider, (from_recorded(self.aggregate.codec, r) for r in records), state
+        )
 
     async def load(self, stream_id: str) -> Loaded[S]:
         """The current state of ``stream_id`` (the initial state if it has no events)."""
@@ -258,7 +248,7 @@ class Repository(Generic[C, S, E]):
         """Append ``events`` with ``loaded.version`` as the expected version (raises
         ConcurrencyError, writing nothing, if the stream moved), then snapshot per policy."""
         ids = list(event_ids) if event_ids is not None else [uuid.uuid4() for _ in events]
-        new_events = to_new_events(events, ids, metadata or {})
+        new_events = to_new_events(self.aggregate.codec, events, ids, metadata or {})
         expected = loaded.version if expected_version is None else expected_version
         result = await self.store.append(loaded.stream_id, new_events, expected_version=expected)
         state = fold(self.aggregate.decider, events, loaded.state)
@@ -284,7 +274,7 @@ class Repository(Generic[C, S, E]):
         snapshot = Snapshot(
             stream_id=stream_id,
             version=at.version,
-            state={"state": codec.encode_state(state), "position": at.position},
+            state={"state": self.aggregate.codec.encode_state(state), "position": at.position},
             schema=self._schema,
             recorded_at=datetime.now(UTC),
         )
@@ -300,7 +290,9 @@ class Repository(Generic[C, S, E]):
         if snapshot.schema != self._schema:
             return None
         try:
-            state: S = codec.decode_state(self.aggregate.state_union, snapshot.state["state"])
+            state: S = self.aggregate.codec.decode_state(
+                self.aggregate.state_union, snapshot.state["state"]
+            )
             position = int(snapshot.state.get("position", 0))
         except (CairnError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
             _log.warning("snapshot_ignored", stream_id=snapshot.stream_id, error=repr(exc))
@@ -308,47 +300,15 @@ class Repository(Generic[C, S, E]):
         return state, position
 
 
-@dataclass(frozen=True, slots=True)
 class Repositories:
-    """One repository per aggregate type of the order domain."""
+    """The repositories of one application, found by stream category (the command bus routes a
+    command to the category its route names). Applications subclass it to name theirs."""
 
-    inventory: Repository[Any, inventory.InventoryState, Any]
-    orders: Repository[Any, orders.OrderState, Any]
-    payments: Repository[Any, payments.PaymentState, Any]
-    shipments: Repository[Any, shipping.ShipmentState, Any]
-
-    @classmethod
-    def build(
-        cls,
-        store: EventStore,
-        *,
-        snapshots: SnapshotPolicy | Mapping[str, SnapshotPolicy | None] | None = None,
-        cache_size: int = 10_000,
-    ) -> Repositories:
-        """Repositories on ``store``; ``snapshots`` is one policy for every type, or a policy
-        per category (``{"order": EveryNEvents(50)}``)."""
-
-        def policy(category: str) -> SnapshotPolicy | None:
-            if snapshots is None or not isinstance(snapshots, Mapping):
-                return snapshots
-            return snapshots.get(category)
-
-        return cls(
-            inventory=Repository(
-                store, INVENTORY, snapshots=policy("inventory"), cache_size=cache_size
-            ),
-            orders=Repository(store, ORDER, snapshots=policy("order"), cache_size=cache_size),
-            payments=Repository(store, PAYMENT, snapshots=policy("payment"), cache_size=cache_size),
-            shipments=Repository(
-                store, SHIPMENT, snapshots=policy("shipment"), cache_size=cache_size
-            ),
-        )
+    def __init__(self, repositories: Sequence[Repository[Any, Any, Any]]) -> None:
+        self._by_category = {r.aggregate.category: r for r in repositories}
 
     def for_category(self, category: str) -> Repository[Any, Any, Any]:
-        for repository in self.all():
-            if repository.aggregate.category == category:
-                return repository
-        raise KeyError(category)
+        return self._by_category[category]
 
     def all(self) -> tuple[Repository[Any, Any, Any], ...]:
-        return (self.inventory, self.orders, self.payments, self.shipments)
+        return tuple(self._by_category.values())

@@ -8,13 +8,13 @@ Commands are built by the API, the CLI and sagas from untrusted input; this catc
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from cairn.domain.money import Money
 from cairn.errors import ApplicationError
 
 Check = Callable[[Any], bool]
@@ -50,7 +50,7 @@ def _check_dataclass(obj: Any, path: str) -> None:
                 status=422,
                 field=f"{path}.{name}",
             )
-        if dataclasses.is_dataclass(value) and not isinstance(value, Money | type):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             _check_dataclass(value, f"{path}.{name}")
 
 
@@ -67,7 +67,7 @@ def _build(tp: Any) -> Check:
         return lambda v: True
     if tp is int:
         return lambda v: isinstance(v, int) and not isinstance(v, bool)
-    if tp in (str, bool, Decimal, Money):
+    if tp in (str, bool, Decimal):
         return lambda v: isinstance(v, tp)
     if tp is type(None):
         return lambda v: v is None
@@ -91,4 +91,5 @@ def _build(tp: Any) -> Check:
 def _describe(tp: Any) -> str:
     if isinstance(tp, type):
         return {int: "an integer", str: "a string", bool: "a boolean"}.get(tp, tp.__name__)
-    return str(tp).replace("typing.", "").replace("cairn.domain.", "")
+    # "typing.Optional[cairn.orders.domain.money.Money]" -> "Optional[Money]"
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(tp))

@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cairn.application.messages import CommandContext
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
 from cairn.settings import Settings
 
 
@@ -27,7 +27,7 @@ def _percentile(samples: list[float], q: int) -> float:
 
 
 async def run_bench(settings: Settings, count: int, concurrency: int, console: Console) -> None:
-    from cairn.bootstrap import bootstrap
+    from cairn.orders.bootstrap import bootstrap
 
     container = await asyncio.wait_for(bootstrap(settings), 20)
     try:

@@ -22,14 +22,15 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.api.temporal import order_at
-from cairn.application import forgetting
 from cairn.application.messages import CommandContext
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
 from cairn.errors import ApplicationError
+from cairn.orders import forgetting
+from cairn.orders.components import build_components
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
 from cairn.settings import Settings
 from cairn.store.urls import Backend, backend_of, sqlite_path
-from cairn.workers import Workers, build_components
+from cairn.workers import Workers
 
 #: (label, payment method, country, SKU, quantity, expected final status)
 SCENARIOS: Sequence[tuple[str, str, str, str, int, str]] = (
@@ -72,7 +73,7 @@ async def run_demo(database_url: str, console: Console) -> None:
         saga_retry_backoff=0.05,
         auth="disabled",
     )
-    from cairn.bootstrap import bootstrap
+    from cairn.orders.bootstrap import bootstrap
 
     console.print(Panel.fit(f"cairn demo on [bold]{database_url}[/]", style="cyan"))
     container = await bootstrap(settings)

@@ -211,7 +211,7 @@ def worker() -> None:
     async def run() -> None:
         from cairn.api.app import settle_heap
         from cairn.api.runtime import close_container, stop_workers
-        from cairn.workers import build_components
+        from cairn.orders.components import build_components
 
         container = await _open_container(settings)
         try:
@@ -276,7 +276,7 @@ def events(
     settings = _settings()
 
     async def run() -> list[Any]:
-        from cairn.application.codec import domain_personal_data, domain_upcasters
+        from cairn.orders.codec import domain_personal_data, domain_upcasters
 
         opening = cairn.open_store(
             settings.database_url,

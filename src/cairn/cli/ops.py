@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cairn.api.runtime import build_container, close_container
 from cairn.errors import ApplicationError
+from cairn.orders.components import build_components
 from cairn.settings import Settings
-from cairn.workers import Components, build_components
+from cairn.workers import Components
 
 #: Bound on everything that talks to the database at start-up.
 CONNECT_TIMEOUT = 20.0

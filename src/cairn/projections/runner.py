@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cairn.leases import Lease, lease_for
+from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
 from cairn.projections.db import Database, Dialect, Tx
 from cairn.projections.gc_relief import CatchUpRelief
-from cairn.projections.read_models.base import ReadModel, Rows
-from cairn.projections.read_models.orders import ORDERS, public_order
+from cairn.projections.read_model import ReadModel, Rows
 from cairn.store.base import EventStore, RecordedEvent
 from cairn.store.urls import Backend, backend_of
 from cairn.waiting import wait_set
@@ -554,8 +554,8 @@ class ProjectionEngine:
         redis_url: str | None = None,
         read_model_url: str | None = None,
     ) -> None:
+        from cairn.orders.views import ReadModelQueries
         from cairn.projections.db import open_database
-        from cairn.projections.queries import ReadModelQueries
 
         self.store = store
         self.database_url = database_url

@@ -32,13 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from cairn.adapters.errors import TransientAdapterError
 from cairn.errors import (
     ApplicationError,
     CairnError,
     ConcurrencyError,
     NotFoundError,
     StoreUnavailableError,
+    TransientAdapterError,
 )
 from cairn.leases import Lease, lease_for
 from cairn.sagas import deadlines

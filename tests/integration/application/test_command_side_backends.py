@@ -11,16 +11,13 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from cairn.application import (
-    CommandBus,
-    CommandContext,
-    EveryNEvents,
-    Repositories,
-    domain_upcasters,
-)
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
+from cairn.application import CommandBus, CommandContext, EveryNEvents
 from cairn.errors import ConcurrencyError
+from cairn.orders.codec import domain_upcasters
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
+from cairn.orders.handlers import order_command_bus
+from cairn.orders.repositories import OrderRepositories
 from cairn.store import EventStore, NewEvent, open_store
 
 ADDRESS = orders.ShippingAddress("1 Main St", "Paris", "75001", "FR")
@@ -40,8 +37,8 @@ async def process(
     store: EventStore = await open_store(url, upcasters=domain_upcasters())
     policy = EveryNEvents(snapshot_every) if snapshot_every else None
     try:
-        repos = Repositories.build(store, snapshots=policy, cache_size=cache_size)
-        yield CommandBus(store, repositories=repos)
+        repos = OrderRepositories.build(store, snapshots=policy, cache_size=cache_size)
+        yield order_command_bus(store, repositories=repos)
     finally:
         await store.close()
 
@@ -143,7 +140,9 @@ async def test_snapshots_on_the_backend_give_the_same_state_as_the_events(url: s
             await bus.dispatch(inventory.ReplenishStock("MUG-1", 2))
         from_snapshot = await bus.repositories.inventory.load("inventory-MUG-1")
         assert from_snapshot.from_snapshot
-        plain = await Repositories.build(bus.store, cache_size=0).inventory.load("inventory-MUG-1")
+        plain = await OrderRepositories.build(bus.store, cache_size=0).inventory.load(
+            "inventory-MUG-1"
+        )
         assert (from_snapshot.state, from_snapshot.version, from_snapshot.position) == (
             plain.state,
             plain.version,
@@ -197,8 +196,9 @@ async def test_a_duplicate_delivery_that_loses_a_three_way_race_gets_the_winners
     from typing import Any
 
     from cairn.application import event_id_for
-    from cairn.application.handlers import Services, default_routes
+    from cairn.application.handlers import Services
     from cairn.application.messages import Envelope
+    from cairn.orders.handlers import order_routes
 
     raced = [False]
 
@@ -216,18 +216,20 @@ async def test_a_duplicate_delivery_that_loses_a_three_way_race_gets_the_winners
 
     store = await open_store(url, upcasters=domain_upcasters())
     try:
-        routes = default_routes()
+        routes = order_routes()
         routes[inventory.ReplenishStock] = replace(
             routes[inventory.ReplenishStock], prepare=prepare
         )
-        bus = CommandBus(store, handlers=routes)
+        bus = CommandBus(store, routes=routes, repositories=OrderRepositories.build(store))
         await bus.dispatch(inventory.RegisterProduct("MUG-1", "Mug", Money.of("1.00", "EUR"), 10))
         result = await bus.dispatch(
             inventory.ReplenishStock("MUG-1", 5), CommandContext(command_id="dup")
         )
         assert result.version == 3
         assert [e.id for e in result.events] == [event_id_for("dup", 0)]
-        loaded = await Repositories.build(store, cache_size=0).inventory.load("inventory-MUG-1")
+        loaded = await OrderRepositories.build(store, cache_size=0).inventory.load(
+            "inventory-MUG-1"
+        )
         assert (loaded.version, loaded.state.on_hand) == (4, 16)
     finally:
         await store.close()

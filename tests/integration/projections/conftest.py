@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 import cairn
-from cairn.projections import ProjectionEngine, RunnerConfig, build_projections
+from cairn.orders.components import build_projections
+from cairn.projections import ProjectionEngine, RunnerConfig
 from cairn.store.base import EventStore
 
 

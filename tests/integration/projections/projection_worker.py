@@ -14,7 +14,8 @@ import os
 import sys
 
 import cairn
-from cairn.projections import RunnerConfig, build_projections
+from cairn.orders.components import build_projections
+from cairn.projections import RunnerConfig
 from cairn.projections.runner import ProjectionRunner
 
 

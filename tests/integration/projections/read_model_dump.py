@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.orders.read_models.orders import ORDERS
 from cairn.projections import ProjectionEngine
-from cairn.projections.read_models.orders import ORDERS
 
 
 async def dump(engine: ProjectionEngine) -> dict[str, Any]:

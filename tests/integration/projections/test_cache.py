@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from cairn.projections import RunnerConfig, build_projections
+from cairn.orders.components import build_projections
+from cairn.projections import RunnerConfig
 from cairn.store.base import EventStore
 
 from .scenario import create_order, order_event, place

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import cairn
-from cairn.projections import build_projections
+from cairn.orders.components import build_projections
 from cairn.store.base import EventStore
 
 from .read_model_dump import dump

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import cairn
-from cairn.projections import RunnerConfig, build_projections
+from cairn.orders.components import build_projections
+from cairn.projections import RunnerConfig
 from cairn.store.base import EventStore, NewEvent
 
 from .read_model_dump import dump

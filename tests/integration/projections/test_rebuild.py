@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cairn.errors import ApplicationError
-from cairn.projections import ProjectionEngine, RunnerConfig, build_projections
+from cairn.orders.components import build_projections
+from cairn.projections import ProjectionEngine, RunnerConfig
 from cairn.store.base import EventStore, RecordedEvent
 
 from .read_model_dump import dump

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from cairn.projections.db import Dialect, PostgresDatabase
-from cairn.projections.read_models.base import Rows, Table
+from cairn.projections.read_model import Rows, Table
 from cairn.store.urls import postgres_conninfo
 
 T = Table(

@@ -7,8 +7,9 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from cairn.projections import ProjectionEngine, RunnerConfig, build_projections
-from cairn.projections.read_models import InventoryModel, Rows
+from cairn.orders.components import build_projections
+from cairn.orders.read_models import InventoryModel, Rows
+from cairn.projections import ProjectionEngine, RunnerConfig
 from cairn.store.base import EventStore, NewEvent, RecordedEvent
 
 from .scenario import create_order, item_added, register_product

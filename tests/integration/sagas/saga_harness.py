@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cairn.adapters import FakeCarrier, FakePaymentGateway, Ledger
-from cairn.bootstrap import Container, bootstrap
-from cairn.domain.inventory import RegisterProduct
-from cairn.domain.money import Money
-from cairn.domain.orders import (
+from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, Ledger
+from cairn.orders.bootstrap import Container, bootstrap
+from cairn.orders.components import build_saga_runner
+from cairn.orders.domain.inventory import RegisterProduct
+from cairn.orders.domain.money import Money
+from cairn.orders.domain.orders import (
     CancelOrder,
     CreateOrder,
     OrderItem,
@@ -24,7 +25,7 @@ from cairn.domain.orders import (
     ShipOrder,
     ShippingAddress,
 )
-from cairn.sagas import SagaRecord, SagaRunner, StepPolicy, build_saga_runner
+from cairn.sagas import SagaRecord, SagaRunner, StepPolicy
 from cairn.settings import Settings
 
 FAST = StepPolicy(

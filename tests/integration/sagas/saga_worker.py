@@ -11,9 +11,10 @@ import asyncio
 import json
 import sys
 
-from cairn.adapters import FakeCarrier, FakePaymentGateway, Ledger
-from cairn.bootstrap import bootstrap
-from cairn.sagas import StepPolicy, build_saga_runner
+from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, Ledger
+from cairn.orders.bootstrap import bootstrap
+from cairn.orders.components import build_saga_runner
+from cairn.sagas import StepPolicy
 from cairn.settings import Settings
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from saga_harness import backend_url, order_status, running, stock
 
-from cairn.adapters import Ledger
-from cairn.domain.ids import payment_id_for
+from cairn.orders.adapters import Ledger
+from cairn.orders.domain.ids import payment_id_for
 
 WORKER = str(Path(__file__).with_name("saga_worker.py"))
 

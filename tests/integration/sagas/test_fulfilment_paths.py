@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from saga_harness import FAST, backend_url, running
 
-from cairn.adapters import FakeCarrier, FakePaymentGateway, TransientAdapterError
+from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, TransientAdapterError
 from cairn.sagas import StepPolicy
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -9,7 +9,7 @@ import pytest
 from api_tokens import TOKENS
 
 from cairn.api.app import create_app
-from cairn.bootstrap import bootstrap
+from cairn.orders.bootstrap import bootstrap
 from cairn.settings import Settings
 from cairn.store.memory import MemoryEventStore
 

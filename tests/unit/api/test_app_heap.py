@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from cairn.api.app import GC_YOUNG_THRESHOLD, create_app
-from cairn.bootstrap import bootstrap
+from cairn.orders.bootstrap import bootstrap
 from cairn.settings import Settings
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from cairn.application import CommandBus, domain_upcasters
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
+from cairn.application import CommandBus
+from cairn.orders.codec import domain_upcasters
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
 from cairn.store import EventStore, open_store
 
 ADDRESS = orders.ShippingAddress("1 Main St", "Paris", "75001", "FR")

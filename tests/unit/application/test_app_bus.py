@@ -11,16 +11,18 @@ from app_fixtures import memory_store, new_order, register_mug
 from opentelemetry.sdk.trace import TracerProvider
 
 from cairn.application import CommandBus, CommandContext, RetryPolicy, default_middleware
-from cairn.application.handlers import Route, Services, default_routes
+from cairn.application.handlers import Route, Services
 from cairn.application.messages import Envelope
-from cairn.domain import inventory, orders
 from cairn.errors import ApplicationError, ConcurrencyError, DomainError, NotFoundError
+from cairn.orders.domain import inventory, orders
+from cairn.orders.handlers import order_command_bus, order_routes
+from cairn.orders.repositories import OrderRepositories
 from cairn.store import NewEvent
 
 
 async def bus_with(**kwargs: Any) -> CommandBus:
     store = await memory_store()
-    return CommandBus(store, middleware=default_middleware(store, **kwargs))
+    return order_command_bus(store, middleware=default_middleware(store, **kwargs))
 
 
 async def test_every_event_carries_correlation_causation_command_and_user() -> None:
@@ -200,9 +202,9 @@ def interfering_route(route: Route, writes: int) -> Route:
 
 async def test_a_conflicting_write_is_retried_on_fresh_state_and_no_update_is_lost() -> None:
     store = await memory_store()
-    routes = default_routes()
+    routes = order_routes()
     routes[inventory.ReplenishStock] = interfering_route(routes[inventory.ReplenishStock], 2)
-    bus = CommandBus(store, handlers=routes)
+    bus = CommandBus(store, routes=routes, repositories=OrderRepositories.build(store))
     await register_mug(bus, stock=10)
     result = await bus.dispatch(inventory.ReplenishStock("MUG-1", 5))
     assert result.version == 5  # 2 registration events, 2 interfering, then ours
@@ -212,10 +214,15 @@ async def test_a_conflicting_write_is_retried_on_fresh_state_and_no_update_is_lo
 
 async def test_retries_are_bounded_and_end_in_a_clear_conflict() -> None:
     store = await memory_store()
-    routes = default_routes()
+    routes = order_routes()
     routes[inventory.ReplenishStock] = interfering_route(routes[inventory.ReplenishStock], 99)
     policy = RetryPolicy(attempts=3, base_delay=0, max_delay=0)
-    bus = CommandBus(store, handlers=routes, middleware=default_middleware(store, retry=policy))
+    bus = CommandBus(
+        store,
+        routes=routes,
+        repositories=OrderRepositories.build(store),
+        middleware=default_middleware(store, retry=policy),
+    )
     await register_mug(bus, stock=10)
     with pytest.raises(ConcurrencyError):
         await bus.dispatch(inventory.ReplenishStock("MUG-1", 5))
@@ -303,7 +310,7 @@ async def test_a_command_on_an_order_that_does_not_exist_is_not_found() -> None:
 
 
 def _price(amount: str) -> Any:
-    from cairn.domain.money import Money
+    from cairn.orders.domain.money import Money
 
     return Money.of(amount, "EUR")
 
@@ -330,7 +337,7 @@ async def test_a_redelivered_command_gets_its_result_even_where_deciding_again_w
 
 async def test_a_refusal_on_a_stale_cached_state_is_rechecked_on_fresh_state() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)  # two processes, two caches
+    mine, theirs = order_command_bus(store), order_command_bus(store)  # two processes, two caches
     await register_mug(mine)
     created = await mine.dispatch(new_order(None))  # mine caches the empty draft
     order_id = created.events[0].data["order_id"]
@@ -341,7 +348,7 @@ async def test_a_refusal_on_a_stale_cached_state_is_rechecked_on_fresh_state() -
 
 async def test_a_no_op_on_a_stale_cached_state_is_rechecked_on_fresh_state() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)
+    mine, theirs = order_command_bus(store), order_command_bus(store)
     await register_mug(mine, stock=10)  # mine caches the product with nothing reserved
     await theirs.dispatch(inventory.ReserveStock("MUG-1", "order-1", 4))
     released = await mine.dispatch(inventory.ReleaseStock("MUG-1", "order-1"))
@@ -350,7 +357,7 @@ async def test_a_no_op_on_a_stale_cached_state_is_rechecked_on_fresh_state() -> 
 
 async def test_a_decision_on_a_stale_cached_state_is_never_written() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)
+    mine, theirs = order_command_bus(store), order_command_bus(store)
     await register_mug(mine)
     created = await mine.dispatch(new_order(None, orders.OrderItem("MUG-1", 1)))
     order_id = created.events[0].data["order_id"]
@@ -363,7 +370,7 @@ async def test_a_decision_on_a_stale_cached_state_is_never_written() -> None:
 
 async def test_if_match_is_checked_against_the_stored_version_not_the_cache() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)
+    mine, theirs = order_command_bus(store), order_command_bus(store)
     await register_mug(mine)  # mine caches version 2
     await theirs.dispatch(inventory.ReplenishStock("MUG-1", 1))  # now version 3
     result = await mine.dispatch(
@@ -378,7 +385,7 @@ async def test_if_match_is_checked_against_the_stored_version_not_the_cache() ->
 
 async def test_a_duplicate_delivery_that_loses_the_race_returns_the_winners_result() -> None:
     store = await memory_store()
-    routes = default_routes()
+    routes = order_routes()
     route = routes[inventory.ReplenishStock]
     context = CommandContext(command_id="dup-1")
     raced = [False]
@@ -398,7 +405,7 @@ async def test_a_duplicate_delivery_that_loses_the_race_returns_the_winners_resu
         return command
 
     routes[inventory.ReplenishStock] = replace(route, prepare=prepare)
-    bus = CommandBus(store, handlers=routes)
+    bus = CommandBus(store, routes=routes, repositories=OrderRepositories.build(store))
     await register_mug(bus, stock=10)
     result = await bus.dispatch(inventory.ReplenishStock("MUG-1", 5), context)
     from cairn.application import event_id_for

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from app_fixtures import new_order, register_mug
 
-from cairn.application import GetOrder, GetProduct, QueryBus, QueryCache
-from cairn.application.queries import GetStreamHistory
-from cairn.bootstrap import bootstrap
-from cairn.domain import orders
+from cairn.application import QueryBus, QueryCache
 from cairn.errors import ApplicationError, NotFoundError
+from cairn.orders.bootstrap import bootstrap
+from cairn.orders.domain import orders
+from cairn.orders.queries import GetOrder, GetProduct, GetStreamHistory
 from cairn.settings import Settings
 
 

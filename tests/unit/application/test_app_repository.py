@@ -14,23 +14,25 @@ from app_fixtures import memory_store, new_order, register_mug
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.application import CommandBus, EveryNEvents, Repositories, SnapshotWhen
-from cairn.domain import inventory, orders
-from cairn.domain.money import Money
+from cairn.application import EveryNEvents, SnapshotWhen
 from cairn.errors import CairnError, ConcurrencyError
+from cairn.orders.domain import inventory, orders
+from cairn.orders.domain.money import Money
+from cairn.orders.handlers import order_command_bus
+from cairn.orders.repositories import OrderRepositories
 from cairn.store import EventStore
 
 
 async def test_a_stream_without_events_loads_as_the_initial_state() -> None:
     store = await memory_store()
-    loaded = await Repositories.build(store).orders.load("order-nope")
+    loaded = await OrderRepositories.build(store).orders.load("order-nope")
     assert (loaded.state, loaded.version, loaded.position) == (orders.NoOrder(), 0, 0)
 
 
 async def test_saving_appends_at_the_loaded_version_and_snapshots_per_policy() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(2), cache_size=0)
-    bus = CommandBus(store, repositories=repos)
+    repos = OrderRepositories.build(store, snapshots=EveryNEvents(2), cache_size=0)
+    bus = order_command_bus(store, repositories=repos)
     await register_mug(bus, stock=10)  # versions 1-2: crosses 2 → snapshot at 2
     snapshot = await store.load_snapshot("inventory-MUG-1")
     assert snapshot is not None
@@ -45,8 +47,8 @@ async def test_saving_appends_at_the_loaded_version_and_snapshots_per_policy() -
 
 async def test_a_snapshot_taken_under_another_state_schema_is_ignored() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
-    await register_mug(CommandBus(store, repositories=repos), stock=10)
+    repos = OrderRepositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
+    await register_mug(order_command_bus(store, repositories=repos), stock=10)
     snapshot = await store.load_snapshot("inventory-MUG-1")
     assert snapshot is not None
     bogus = dict(snapshot.state)
@@ -62,8 +64,8 @@ async def test_a_snapshot_taken_under_another_state_schema_is_ignored() -> None:
 
 async def test_an_undecodable_snapshot_is_ignored() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
-    await register_mug(CommandBus(store, repositories=repos), stock=10)
+    repos = OrderRepositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
+    await register_mug(order_command_bus(store, repositories=repos), stock=10)
     snapshot = await store.load_snapshot("inventory-MUG-1")
     assert snapshot is not None
     await store.save_snapshot(replace(snapshot, state={"state": {"type": "Gone", "data": {}}}))
@@ -74,7 +76,7 @@ async def test_an_undecodable_snapshot_is_ignored() -> None:
 async def test_a_strategy_decides_when_to_snapshot() -> None:
     store = await memory_store()
     only_big = SnapshotWhen(lambda _old, _new, state: getattr(state, "on_hand", 0) >= 100)
-    bus = CommandBus(store, repositories=Repositories.build(store, snapshots=only_big))
+    bus = order_command_bus(store, repositories=OrderRepositories.build(store, snapshots=only_big))
     await register_mug(bus, stock=10)
     assert await store.load_snapshot("inventory-MUG-1") is None
     await bus.dispatch(inventory.ReplenishStock("MUG-1", 90))
@@ -83,7 +85,9 @@ async def test_a_strategy_decides_when_to_snapshot() -> None:
 
 async def test_the_state_at_a_version_is_folded_from_the_events() -> None:
     store = await memory_store()
-    bus = CommandBus(store, repositories=Repositories.build(store, snapshots=EveryNEvents(1)))
+    bus = order_command_bus(
+        store, repositories=OrderRepositories.build(store, snapshots=EveryNEvents(1))
+    )
     await register_mug(bus, stock=10)
     for _ in range(3):
         await bus.dispatch(inventory.ReplenishStock("MUG-1", 5))
@@ -93,7 +97,7 @@ async def test_the_state_at_a_version_is_folded_from_the_events() -> None:
 
 async def test_the_state_as_of_an_instant_ignores_later_events() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus, stock=10)
     await asyncio.sleep(0.005)
     instant = datetime.now(UTC)
@@ -128,8 +132,8 @@ async def run(
     store: EventStore, every: int | None, commands: list[Any], cache_size: int = 0
 ) -> list[Any]:
     policy = EveryNEvents(every) if every else None
-    repos = Repositories.build(store, snapshots=policy, cache_size=cache_size)
-    bus = CommandBus(store, repositories=repos)
+    repos = OrderRepositories.build(store, snapshots=policy, cache_size=cache_size)
+    bus = order_command_bus(store, repositories=repos)
     outcomes: list[Any] = []
     await register_mug(bus, stock=5, price="2.50")
     await bus.dispatch(new_order(ORDER_IDS[0]))
@@ -143,7 +147,7 @@ async def run(
 
 
 async def states(store: EventStore) -> list[Any]:
-    repos = Repositories.build(store, cache_size=0)  # no snapshots, no cache: the reference
+    repos = OrderRepositories.build(store, cache_size=0)  # no snapshots, no cache: the reference
     return [
         (await repos.inventory.load("inventory-MUG-1")).state,
         (await repos.orders.load(f"order-{ORDER_IDS[0]}")).state,
@@ -159,7 +163,7 @@ def test_deleting_every_snapshot_changes_no_result(commands: list[Any], every: i
         assert await run(with_snapshots, every, commands) == reference
         assert await run(cached, every, commands, cache_size=100) == reference
         assert await states(cached) == await states(without)
-        repos = Repositories.build(with_snapshots, snapshots=EveryNEvents(every), cache_size=0)
+        repos = OrderRepositories.build(with_snapshots, snapshots=EveryNEvents(every), cache_size=0)
         from_snapshots = [
             (await repos.inventory.load("inventory-MUG-1")).state,
             (await repos.orders.load(f"order-{ORDER_IDS[0]}")).state,
@@ -173,7 +177,7 @@ def test_deleting_every_snapshot_changes_no_result(commands: list[Any], every: i
 
 async def test_snapshot_now_records_the_current_state() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus, stock=3)
     snapshot = await bus.repositories.inventory.snapshot_now("inventory-MUG-1")
     assert snapshot is not None
@@ -183,8 +187,8 @@ async def test_snapshot_now_records_the_current_state() -> None:
 
 async def test_money_survives_a_snapshot_exactly() -> None:
     store = await memory_store()
-    repos = Repositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
-    bus = CommandBus(store, repositories=repos)
+    repos = OrderRepositories.build(store, snapshots=EveryNEvents(1), cache_size=0)
+    bus = order_command_bus(store, repositories=repos)
     await register_mug(bus, price="0.10")
     loaded = await repos.inventory.load("inventory-MUG-1")
     assert loaded.from_snapshot
@@ -193,7 +197,10 @@ async def test_money_survives_a_snapshot_exactly() -> None:
 
 async def test_a_cached_state_still_sees_events_written_by_another_process() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)  # separate repositories and caches
+    mine, theirs = (
+        order_command_bus(store),
+        order_command_bus(store),
+    )  # separate repositories and caches
     await register_mug(mine, stock=10)
     assert (await mine.repositories.inventory.load("inventory-MUG-1")).state.on_hand == 10
     await theirs.dispatch(inventory.ReplenishStock("MUG-1", 5))
@@ -203,12 +210,12 @@ async def test_a_cached_state_still_sees_events_written_by_another_process() -> 
 
 async def test_a_stale_cache_never_loses_another_writers_update() -> None:
     store = await memory_store()
-    mine, theirs = CommandBus(store), CommandBus(store)
+    mine, theirs = order_command_bus(store), order_command_bus(store)
     await register_mug(mine, stock=10)
     stale = await mine.repositories.inventory.load("inventory-MUG-1")
     await theirs.dispatch(inventory.ReplenishStock("MUG-1", 5))
     with pytest.raises(ConcurrencyError):
         await mine.repositories.inventory.save(stale, [inventory.StockReplenished("MUG-1", 1)])
     await mine.dispatch(inventory.ReplenishStock("MUG-1", 1))
-    fresh = await Repositories.build(store, cache_size=0).inventory.load("inventory-MUG-1")
+    fresh = await OrderRepositories.build(store, cache_size=0).inventory.load("inventory-MUG-1")
     assert fresh.state.on_hand == 16

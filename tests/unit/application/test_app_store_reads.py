@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from app_fixtures import memory_store, new_order, register_mug
 
-from cairn.application import CommandBus, CommandContext
-from cairn.domain import orders
+from cairn.application import CommandContext
 from cairn.errors import DomainError
+from cairn.orders.domain import orders
+from cairn.orders.handlers import order_command_bus
 from cairn.store import EventStore
 from cairn.store.base import RecordedEvent
 
@@ -39,7 +40,7 @@ class _CountingReads:
 
 async def test_a_command_on_a_cached_order_answers_its_events_without_reading_the_store() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus)
     created = await bus.dispatch(new_order(None, orders.OrderItem("MUG-1", 1)))
     order_id = created.events[0].stream_id.removeprefix("order-")
@@ -56,7 +57,7 @@ async def test_a_command_on_a_cached_order_answers_its_events_without_reading_th
 
 async def test_creating_an_order_whose_id_the_caller_just_minted_reads_nothing() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus)
     counting = _CountingReads(store)
 
@@ -71,11 +72,11 @@ async def test_creating_an_order_whose_id_the_caller_just_minted_reads_nothing()
 
 async def test_a_minted_id_that_exists_after_all_is_refused_and_the_order_is_unchanged() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus)
     order_id = str(uuid.uuid4())
     first = await bus.dispatch(new_order(order_id, orders.OrderItem("MUG-1", 1)))
-    other = CommandBus(store)  # another process: nothing cached
+    other = order_command_bus(store)  # another process: nothing cached
 
     with pytest.raises(DomainError) as refused:
         await other.dispatch(

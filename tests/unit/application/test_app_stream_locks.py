@@ -8,14 +8,14 @@ from typing import Any
 
 from app_fixtures import memory_store, register_mug
 
-from cairn.application import CommandBus
-from cairn.domain import inventory
+from cairn.orders.domain import inventory
+from cairn.orders.handlers import order_command_bus
 from cairn.store.base import AppendResult, NewEvent
 
 
 async def test_concurrent_commands_on_one_stream_append_once_each() -> None:
     store = await memory_store()
-    bus = CommandBus(store)
+    bus = order_command_bus(store)
     await register_mug(bus, stock=0)
     appends = 0
     append = store.append

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from app_fixtures import memory_store
 
-from cairn.application import Repositories
-from cairn.domain import orders
-from cairn.domain.money import Money
 from cairn.errors import UnknownEventTypeError
+from cairn.orders.codec import to_new_events
+from cairn.orders.domain import orders
+from cairn.orders.domain.money import Money
+from cairn.orders.repositories import OrderRepositories
 from cairn.store import NewEvent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "order_with_item_added_v1.json"
@@ -59,7 +60,7 @@ async def test_a_float_price_from_v1_reads_as_its_cents_without_float_noise() ->
 
 async def test_an_order_of_v1_events_folds_to_the_right_lines_and_total() -> None:
     store = await load_fixture()
-    loaded = await Repositories.build(store).orders.load(STREAM)
+    loaded = await OrderRepositories.build(store).orders.load(STREAM)
     assert isinstance(loaded.state, orders.DraftOrder)
     lines = [(line.sku, line.quantity, line.unit_price) for line in loaded.state.order.lines]
     assert lines == [
@@ -79,7 +80,6 @@ async def test_upcasting_never_rewrites_the_stored_payload() -> None:
 
 async def test_new_item_added_events_are_stored_as_v2() -> None:
     store = await memory_store()
-    from cairn.application import to_new_events
 
     event = orders.ItemAdded("o", "MUG-1", "Mug", 1, Decimal("1.00"), "EUR")
     [new] = to_new_events([event], [uuid.uuid4()], {})
@@ -92,4 +92,4 @@ async def test_an_unknown_event_type_in_a_stream_is_an_explicit_error() -> None:
     store = await load_fixture()
     await store.append(STREAM, [NewEvent("OrderTeleported", {"order_id": ORDER_ID})])
     with pytest.raises(UnknownEventTypeError):
-        await Repositories.build(store).orders.load(STREAM)
+        await OrderRepositories.build(store).orders.load(STREAM)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cairn.errors import ApplicationError
-from cairn.projections.queries import _decode_cursor, _encode_cursor
-from cairn.projections.read_models.orders import search_body, words
+from cairn.orders.read_models.orders import search_body, words
+from cairn.orders.views import _decode_cursor, _encode_cursor
 
 
 def test_a_cursor_round_trips_its_keyset_position() -> None:

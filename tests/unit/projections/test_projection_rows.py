@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cairn.projections.db import Dialect, Params, Row, Tx
-from cairn.projections.read_models.base import Rows, Table, money, sort_key
+from cairn.projections.read_model import Rows, Table, money, sort_key
 
 T = Table(
     base="things",

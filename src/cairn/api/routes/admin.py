@@ -13,7 +13,7 @@ from cairn.api.deps import Admin, RuntimeDep
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import MAX_INT
-from cairn.application import forgetting
+from cairn.orders import forgetting
 from cairn.store.base import RecordedEvent, category_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])

@@ -30,8 +30,8 @@ from cairn.api.schemas import (
     OrderView,
     PlaceOrderRequest,
 )
-from cairn.domain import orders
 from cairn.errors import DomainError
+from cairn.orders.domain import orders
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from cairn.api import commands
 from cairn.api.deps import RuntimeDep, Staff
 from cairn.api.schemas import ProductResult, RegisterProductRequest, ReplenishStockRequest
-from cairn.domain import inventory
-from cairn.domain.money import Money
+from cairn.orders.domain import inventory
+from cairn.orders.domain.money import Money
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
 

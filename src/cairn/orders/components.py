@@ -1,0 +1,129 @@
+"""The order application's long-running components, built from its container: the order
+read models (projections), the fulfilment saga runner and (when a broker is configured) the
+relay. The toolkit's :class:`cairn.workers.Workers` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cairn.orders.adapters.carrier import Carrier
+from cairn.orders.adapters.payment_gateway import PaymentGateway
+from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
+from cairn.orders.read_models import default_models
+from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
+from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
+from cairn.settings import Settings
+from cairn.store.base import EventStore
+from cairn.workers import Components
+
+
+def build_projections(
+    settings_or_url: Settings | str,
+    store: EventStore,
+    *,
+    models: Sequence[ReadModel] | None = None,
+    config: RunnerConfig | None = None,
+    redis_url: str | None = None,
+) -> ProjectionEngine:
+    """The projection engine for the store at ``settings_or_url`` (its database URL).
+
+    Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
+    """
+    if isinstance(settings_or_url, Settings):
+        url = settings_or_url.database_url
+        redis_url = redis_url or settings_or_url.redis_url
+        config = config or RunnerConfig(batch_size=settings_or_url.projection_batch_size)
+    else:
+        url = settings_or_url
+    return ProjectionEngine(
+        store,
+        url,
+        list(models) if models is not None else default_models(),
+        config=config,
+        redis_url=redis_url,
+    )
+
+
+FulfilmentRunner = SagaRunner[Fulfilment]
+
+
+def fulfilment_saga_id(order_id: str) -> str:
+    """The id of the fulfilment saga of an order."""
+    return saga_id_for(FulfilmentSaga.type, order_id)
+
+
+def bus_dispatch(bus: Any) -> Any:
+    """Adapt the command bus to the effects' ``dispatch(command, step)``: the step's
+    deterministic id becomes the command id; causation and correlation follow the saga."""
+    from cairn.application.messages import CommandContext
+
+    async def dispatch(command: object, step: StepContext) -> Any:
+        context = CommandContext(
+            command_id=step.command_id,
+            causation_id=step.causation_id,
+            correlation_id=step.correlation_id,
+            user=f"saga:{step.saga_type}",
+        )
+        return await bus.dispatch(command, context=context)
+
+    return dispatch
+
+
+async def build_saga_runner(
+    settings: Settings,
+    store: EventStore,
+    bus: Any,
+    gateway: PaymentGateway,
+    carrier: Carrier,
+    *,
+    partitions: int = 1,
+    policy: StepPolicy | None = None,
+) -> FulfilmentRunner:
+    """The fulfilment saga runner over the store's database (``settings.database_url``)."""
+    from cairn.orders.fulfilment_effects import FulfilmentEffects
+    from cairn.sagas.persistence import open_saga_db
+
+    db = await open_saga_db(settings.database_url)
+    effects = FulfilmentEffects(
+        dispatch=bus_dispatch(bus), store=store, gateway=gateway, carrier=carrier
+    )
+    return SagaRunner(
+        db=db,
+        store=store,
+        definition=FulfilmentSaga(),
+        effects=effects.table(),
+        policy=policy or StepPolicy.from_settings(settings),
+        database_url=settings.database_url,
+        partitions=partitions,
+    )
+
+
+async def build_components(settings: Settings, container: Any) -> Components:
+    """Projections, the fulfilment saga runner and (when a broker is configured) the relay."""
+    components = Components()
+    try:
+        components.projections = await _build_projections(settings, container)
+        components.sagas = await build_saga_runner(
+            settings,
+            container.store,
+            container.command_bus,
+            container.gateway,
+            container.carrier,
+        )
+        if settings.broker_url:
+            from cairn.relay import build_relay
+
+            components.relay = build_relay(settings, container.store)
+    except BaseException:
+        await components.close()
+        raise
+    return components
+
+
+async def _build_projections(settings: Settings, container: Any) -> ProjectionEngine:
+    engine = build_projections(settings, container.store)
+    # Create the read-model tables now, so queries answer (empty) before any runner starts.
+    await engine.migrate()
+    return engine

@@ -1,10 +1,6 @@
-"""PostgreSQL: databases made by older cairns keep working once a newer cairn opens them.
-
-* One written before migration 0008 (events with a stored horizon, streams with a version
-  column).
-* One made before migrations were ``.sql`` files with checksums: ``fixtures/
-  postgres_schema_abcce6b.sql`` is that schema, dumped from a fresh ``cairn migrate`` at abcce6b.
-"""
+"""PostgreSQL: a database written before migration 0008 (events with a stored horizon, streams
+with a version column) keeps working once a newer cairn opens it. (Databases made before the
+migrations registry: ``test_upgrade_before_registry.py``.)"""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -22,12 +16,9 @@ import cairn
 from cairn import NewEvent
 from cairn.sql.migrations import Migration, MigrationSet, apply_postgres
 from cairn.store import EventStore, RecordedEvent
-from cairn.store.migrate import migrate
 from cairn.store.postgres_connect import connect
 from cairn.store.postgres_schema import MIGRATIONS
 from cairn.store.urls import postgres_conninfo
-
-BEFORE_REGISTRY = Path(__file__).parent / "fixtures" / "postgres_schema_abcce6b.sql"
 
 
 @dataclass(frozen=True)
@@ -92,56 +83,3 @@ async def test_streams_written_before_0008_go_on_at_their_version(pg_url: str) -
         assert (result.version, result.position) == (3, 6)
         events = await read_all_when(store, [1, 2, 5, 6])
         assert [e.type for e in events] == ["A", "B", "C", "D"]
-
-
-def load_schema_made_before_the_registry(pg_url: str) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(BEFORE_REGISTRY.read_bytes())
-
-
-def migration_rows(pg_url: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(pg_url) as conn:
-        return conn.execute("SELECT * FROM schema_migrations ORDER BY name").fetchall()
-
-
-def has_checksum_column(pg_url: str) -> bool:
-    with psycopg.connect(pg_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_name = 'schema_migrations' AND column_name = 'checksum'"
-        ).fetchone()
-    return row is not None and row[0] == 1
-
-
-async def test_a_database_made_before_the_registry_is_up_to_date_and_gets_its_checksums(
-    pg_url: str,
-) -> None:
-    load_schema_made_before_the_registry(pg_url)
-    before = migration_rows(pg_url)
-    assert [row[0] for row in before] == [m.name for m in MIGRATIONS.migrations()]
-    async with cairn.open_store(pg_url) as store:
-        result = await store.append("cart-1", [NewEvent("A", {"n": 1})], expected_version=0)
-        assert (result.version, result.position) == (1, 1)
-        await store.append("cart-1", [NewEvent("B", {})], expected_version=1)
-        assert [e.type for e in await store.read_all()] == ["A", "B"]
-        assert [e.data for e in await store.read_stream("cart-1")] == [{"n": 1}, {}]
-    after = migration_rows(pg_url)
-    # Nothing reapplied: the same names, applied when they were; each now with its checksum.
-    assert [row[:2] for row in after] == before
-    assert {row[0]: row[2] for row in after} == {
-        m.name: m.checksum for m in MIGRATIONS.migrations()
-    }
-    assert await migrate(pg_url) == []
-    async with cairn.open_store(pg_url) as store:
-        assert await store.stream_version("cart-1") == 2
-    assert migration_rows(pg_url) == after
-
-
-async def test_a_database_made_before_the_registry_opens_unchanged_without_migrating(
-    pg_url: str,
-) -> None:
-    load_schema_made_before_the_registry(pg_url)
-    async with cairn.open_store(pg_url, migrate=False) as store:
-        await store.append("cart-1", [NewEvent("A", {})], expected_version=0)
-        assert [e.type for e in await store.read_all()] == ["A"]
-    assert not has_checksum_column(pg_url)

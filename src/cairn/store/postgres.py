@@ -119,7 +119,10 @@ class PostgresEventStore(EventStore):
         self.conninfo = conninfo
         self._connections = HotConnections(pool, purpose=f"at {describe(conninfo)}")
         self._reader = PostgresReader(self._connection)
-        self._wakeup = Wakeup(conninfo, self._connection, reconnect_delay=self.poll_interval * 20)
+        # The listener's reconnect pause follows poll_interval, even one changed after opening.
+        self._wakeup = Wakeup(
+            conninfo, self._connection, reconnect_delay=lambda: self.poll_interval * 20
+        )
         self._closed = False
 
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Final
 
 import psycopg
@@ -40,7 +41,9 @@ class Wakeup:
     #: How often the notifier checks whether any process LISTENs at all.
     listener_check_interval = 0.5
 
-    def __init__(self, conninfo: str, connection: Connect, *, reconnect_delay: float) -> None:
+    def __init__(
+        self, conninfo: str, connection: Connect, *, reconnect_delay: Callable[[], float]
+    ) -> None:
         self._conninfo = conninfo
         self._connection = connection
         self._reconnect_delay = reconnect_delay
@@ -128,4 +131,4 @@ class Wakeup:
             except psycopg.Error:
                 if self._listener_ready is not None:
                     self._listener_ready.set()  # fall back to polling while reconnecting
-                await asyncio.sleep(self._reconnect_delay)
+                await asyncio.sleep(self._reconnect_delay())

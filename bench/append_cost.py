@@ -23,8 +23,10 @@ import psycopg
 
 from bench.common import Report, scratch_pg_database
 from bench.store import EVENTS_PER_COMMAND, RAW_DDL, RAW_INSERT, new_events, payload
+from cairn.sql.migrations import apply_postgres
 from cairn.store import postgres
-from cairn.store.base import encode_batch
+from cairn.store.encoding import encode_batch
+from cairn.store.postgres_schema import MIGRATIONS
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -65,7 +67,7 @@ async def run(quick: bool) -> Report:
         }
         try:
             setup = conns["raw INSERT"]
-            await postgres.apply_migrations(setup)
+            await apply_postgres(setup, [MIGRATIONS])
             await setup.execute(RAW_DDL)
             for name, append in contenders.items():  # warm the plans and caches
                 for i in range(200):

@@ -14,6 +14,7 @@ line. Codes are part of the public contract: never rename one.
     │   ├── UnsupportedStoreURL     store.unsupported_url      unknown scheme or malformed URL
     │   ├── StoreUnavailableError   store.unavailable          database cannot be reached
     │   ├── SchemaMissingError      store.schema_missing       schema not applied, migrate off
+    │   ├── MigrationChecksumError  store.migration_checksum   an applied migration's file changed
     │   └── PersonalDataError       store.personal_data        a sealed field was altered
     ├── CodecError                  codec.*
     │   ├── UnknownEventTypeError   codec.unknown_event_type   no class / upcaster for a stored type
@@ -110,6 +111,14 @@ class StoreUnavailableError(StoreError):
 class SchemaMissingError(StoreError):
     code = "store.schema_missing"
     status = 503
+
+
+class MigrationChecksumError(StoreError):
+    """A migration recorded as applied no longer matches its ``.sql`` file: the file was edited
+    after it ran, so the database is not what the files describe. Applied migrations are never
+    edited; a change is a new file. ``details["migration"]`` names it."""
+
+    code = "store.migration_checksum"
 
 
 class PersonalDataError(StoreError):

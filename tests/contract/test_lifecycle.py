@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
+import cairn
 from cairn import NewEvent
 from cairn.errors import RetentionRefusedError
 from cairn.store import EventStore, Snapshot
@@ -56,12 +58,38 @@ async def test_max_age_hides_events_older_than_the_limit(store: EventStore) -> N
     assert (await store.stream_info("session-1")).max_age_seconds == pytest.approx(0.2)
 
 
+#: What the order application protects (``cairn.bootstrap``); the store itself knows no domain.
+ORDER_CATEGORIES = frozenset({"order", "payment", "shipment", "inventory"})
+
+
+@pytest.fixture
+async def protected_store(store_url: str) -> AsyncIterator[EventStore]:
+    async with cairn.open_store(store_url, protected_categories=ORDER_CATEGORIES) as store:
+        yield store
+
+
 @pytest.mark.parametrize("stream_id", ["order-1", "payment-1", "inventory-MUG-1"])
-async def test_retention_is_refused_for_the_order_domain(store: EventStore, stream_id: str) -> None:
-    await store.append(stream_id, [ev(1), ev(2)])
+async def test_retention_is_refused_for_the_protected_categories(
+    protected_store: EventStore, stream_id: str
+) -> None:
+    await protected_store.append(stream_id, [ev(1), ev(2)])
     with pytest.raises(RetentionRefusedError):
-        await store.set_retention(stream_id, truncate_before=2)
-    assert len(await store.read_stream(stream_id)) == 2
+        await protected_store.set_retention(stream_id, truncate_before=2)
+    assert len(await protected_store.read_stream(stream_id)) == 2
+
+
+async def test_retention_of_other_categories_of_a_protecting_store_is_allowed(
+    protected_store: EventStore,
+) -> None:
+    await protected_store.append("cart-1", [ev(1), ev(2)])
+    await protected_store.set_retention("cart-1", truncate_before=2)
+    assert [e.version for e in await protected_store.read_stream("cart-1")] == [2]
+
+
+async def test_no_category_is_protected_unless_the_application_says_so(store: EventStore) -> None:
+    await store.append("order-1", [ev(1), ev(2)])
+    await store.set_retention("order-1", truncate_before=2)
+    assert [e.version for e in await store.read_stream("order-1")] == [2]
 
 
 async def test_stream_info_of_a_missing_stream(store: EventStore) -> None:

@@ -76,6 +76,7 @@ async def bootstrap(
             upcasters=domain_upcasters(),
             migrate=settings.auto_migrate,
             personal_data=domain_personal_data(),
+            protected_categories=frozenset({"order", "payment", "shipment", "inventory"}),
         )
     try:
         if gateway is None:

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Collection, Generator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -45,48 +46,54 @@ __all__ = [
 ]
 
 
-async def _open(
-    url: str, upcasters: Upcasters | None, migrate: bool, personal: PersonalDataPolicy | None
-) -> EventStore:
-    store = await _open_backend(url, upcasters, migrate)
-    if personal is not None:
-        store.personal = PersonalData(personal, store.key_store())
+@dataclass(frozen=True, slots=True)
+class _Options:
+    upcasters: Upcasters | None
+    migrate: bool
+    personal: PersonalDataPolicy | None
+    protected_categories: frozenset[str]
+
+
+async def _open(url: str, options: _Options) -> EventStore:
+    store = await _open_backend(url, options)
+    if options.personal is not None:
+        store.personal = PersonalData(options.personal, store.key_store())
     return store
 
 
-async def _open_backend(url: str, upcasters: Upcasters | None, migrate: bool) -> EventStore:
+async def _open_backend(url: str, options: _Options) -> EventStore:
+    upcasters, protected = options.upcasters, options.protected_categories
     backend = backend_of(url)
     if backend is Backend.MEMORY:
         from cairn.store.memory import MemoryEventStore
 
-        return MemoryEventStore(upcasters=upcasters)
+        return MemoryEventStore(upcasters=upcasters, protected_categories=protected)
     if backend is Backend.SQLITE:
         from cairn.store.sqlite import SQLiteEventStore
 
-        return await SQLiteEventStore.open(url, upcasters=upcasters, migrate=migrate)
+        return await SQLiteEventStore.open(
+            url, upcasters=upcasters, migrate=options.migrate, protected_categories=protected
+        )
     from cairn.store.postgres import PostgresEventStore
 
-    return await PostgresEventStore.open(url, upcasters=upcasters, migrate=migrate)
+    return await PostgresEventStore.open(
+        url, upcasters=upcasters, migrate=options.migrate, protected_categories=protected
+    )
 
 
 class _OpenStore(Awaitable[EventStore]):
     """``await open_store(url)`` or ``async with open_store(url) as store``."""
 
-    def __init__(
-        self,
-        url: str,
-        upcasters: Upcasters | None,
-        migrate: bool,
-        personal: PersonalDataPolicy | None,
-    ) -> None:
-        self._args = (url, upcasters, migrate, personal)
+    def __init__(self, url: str, options: _Options) -> None:
+        self._url = url
+        self._options = options
         self._store: EventStore | None = None
 
     def __await__(self) -> Generator[Any, None, EventStore]:
-        return _open(*self._args).__await__()
+        return _open(self._url, self._options).__await__()
 
     async def __aenter__(self) -> EventStore:
-        self._store = await _open(*self._args)
+        self._store = await _open(self._url, self._options)
         return self._store
 
     async def __aexit__(
@@ -105,10 +112,16 @@ def open_store(
     upcasters: Upcasters | None = None,
     migrate: bool = True,
     personal_data: PersonalDataPolicy | None = None,
+    protected_categories: Collection[str] = frozenset(),
 ) -> _OpenStore:
     """Open the store at ``url``, creating its schema if missing unless ``migrate=False``.
 
     ``personal_data`` names the personal fields to store sealed with their subject's key
     (crypto-shredding, :mod:`cairn.store.personal`); without it nothing is sealed, and sealed
-    fields written by another process read back as stored."""
-    return _OpenStore(url, upcasters, migrate, personal_data)
+    fields written by another process read back as stored.
+
+    ``protected_categories`` names the stream categories whose history is the system of record
+    (``set_retention`` refuses them). The store knows no domain: the application says which,
+    and by default none is protected."""
+    options = _Options(upcasters, migrate, personal_data, frozenset(protected_categories))
+    return _OpenStore(url, options)

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import enum
 import gc
-import json
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -105,19 +104,6 @@ class RecordedEvent:
     def category(self) -> str:
         """The stream id up to its first ``-`` (``order-7f3a…`` → ``order``)."""
         return category_of(self.stream_id)
-
-
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(moment: datetime) -> int:
-    """Whole microseconds since the epoch: an exact, DateStyle-free way to carry a time."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
 
 
 @contextlib.contextmanager
@@ -320,49 +306,6 @@ def validate_expected_version(expected: object) -> ExpectedVersion:
     return expected
 
 
-#: ``\u0000`` in JSON text that is an escape (an odd number of backslashes), not a literal.
-_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-
-
-#: One encoder for every payload: ``json.dumps`` with options builds a new one per call.
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def encode_json(value: Mapping[str, Any], what: str) -> str:
-    """Serialise a payload or metadata object; anything JSON cannot carry is bad input."""
-    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
-        raise InvalidEventError(f"event {what} must be a JSON object, got {type(value).__name__}")
-    try:
-        text = _ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"event {what} is not JSON-serialisable: {exc}") from None
-    # PostgreSQL's jsonb cannot hold U+0000; refuse it on every backend alike, so that what a
-    # laptop (SQLite) accepts, production (PostgreSQL) accepts too.
-    if "\\u0000" in text and _NUL_ESCAPE.search(text):
-        raise InvalidEventError(f"event {what} contains a NUL character (U+0000)")
-    return text
-
-
-def encode_batch(documents: list[dict[str, Any]], events: Sequence[NewEvent]) -> str:
-    """One JSON text for a whole batch of ``documents`` built around ``events``' payloads: one
-    encoder call instead of two per event. Refuses what :func:`encode_json` refuses, naming the
-    payload at fault."""
-    if all(
-        type(e.data) is dict and (e.metadata is None or type(e.metadata) is dict) for e in events
-    ):
-        try:
-            text = _ENCODER.encode(documents)
-        except (TypeError, ValueError):
-            pass
-        else:
-            if "\\u0000" not in text or not _NUL_ESCAPE.search(text):
-                return text
-    for e in events:  # something is wrong or unusual: let the per-payload check name it
-        encode_json(e.data, "data")
-        encode_json(e.metadata or {}, "metadata")
-    return _ENCODER.encode(documents)
-
-
 def recorded_as_sent(
     stream_id: str,
     events: Sequence[NewEvent],
@@ -385,12 +328,6 @@ def recorded_as_sent(
             )
         ]
     )
-
-
-def decode_payloads(encoded: Sequence[tuple[str, str]]) -> list[list[Any]]:
-    """``(data, metadata)`` JSON texts decoded by ONE ``json.loads`` for the whole batch."""
-    decoded: list[list[Any]] = json.loads("[" + ",".join([f"[{d},{m}]" for d, m in encoded]) + "]")
-    return decoded
 
 
 def check_events(events: Sequence[NewEvent]) -> None:
@@ -429,11 +366,14 @@ class EventStore(ABC):
     #: How long ``subscribe`` waits for a wake-up before re-reading anyway.
     poll_interval: float = 0.05
 
-    #: Stream categories whose history is the system of record: retention is refused for them.
-    protected_categories: frozenset[str] = frozenset({"order", "payment", "shipment", "inventory"})
-
-    def __init__(self, *, upcasters: Upcasters | None = None) -> None:
+    def __init__(
+        self, *, upcasters: Upcasters | None = None, protected_categories: Collection[str] = ()
+    ) -> None:
         self.upcasters = upcasters or Upcasters()
+        #: Stream categories whose history is the system of record: retention is refused for
+        #: them. The application names them (``open_store(..., protected_categories=)``); the
+        #: store knows no domain, so by default none is protected.
+        self.protected_categories = frozenset(protected_categories)
         #: Crypto-shredding of personal fields (:mod:`cairn.store.personal`); ``open_store``
         #: sets it when given a policy.
         self.personal: PersonalData | None = None
@@ -631,7 +571,7 @@ class EventStore(ABC):
     ) -> None:
         """Hide events below ``truncate_before`` / older than ``max_age_seconds`` from
         ``read_stream`` (and delete them physically where the backend scavenges). Refused for
-        categories marked as never truncated (the order domain's streams)."""
+        the ``protected_categories`` the store was opened with."""
 
     def check_retention_allowed(self, stream_id: str) -> None:
         validate_stream_id(stream_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from cairn.errors import ConcurrencyError, InvalidEventError, StreamDeletedError
@@ -22,8 +23,8 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
-    encode_json,
 )
+from cairn.store.encoding import encode_json
 from cairn.store.personal import KeyStore, MemoryKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.waiting import wait_set
@@ -32,8 +33,10 @@ from cairn.waiting import wait_set
 class MemoryEventStore(EventStore):
     poll_interval = 0.01
 
-    def __init__(self, *, upcasters: Upcasters | None = None) -> None:
-        super().__init__(upcasters=upcasters)
+    def __init__(
+        self, *, upcasters: Upcasters | None = None, protected_categories: Collection[str] = ()
+    ) -> None:
+        super().__init__(upcasters=upcasters, protected_categories=protected_categories)
         self._keys = MemoryKeyStore()
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}

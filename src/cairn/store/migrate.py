@@ -17,6 +17,6 @@ async def migrate(url: str) -> list[str]:
         from cairn.store import sqlite
 
         return await sqlite.migrate(url)
-    from cairn.store import postgres
+    from cairn.store import postgres_schema
 
-    return await postgres.migrate(url)
+    return await postgres_schema.migrate(url)

@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
@@ -32,8 +32,8 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
+from cairn.sql.migrations import MigrationSet, apply_sqlite, pending_sqlite
 from cairn.store.base import (
-    EPOCH,
     STREAM_EXISTS,
     AppendResult,
     EventStore,
@@ -43,72 +43,19 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
-    decode_payloads,
-    encode_json,
-    from_micros,
     paused_gc,
     recorded_as_sent,
     recorded_event,
-    to_micros,
 )
+from cairn.store.encoding import EPOCH, decode_payloads, encode_json, from_micros, to_micros
 from cairn.store.personal import KeyStore
 from cairn.store.subject_keys import SQLiteKeyStore
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import sqlite_path
 from cairn.waiting import wait_set
 
-#: Versioned schema: append only, never edit an applied entry. ``recorded_at`` is stored as
-#: integer microseconds since the epoch (UTC), so ``until`` compares exactly.
-MIGRATIONS: Final[Sequence[tuple[str, str]]] = (
-    (
-        "0001_events",
-        """
-        CREATE TABLE IF NOT EXISTS events (
-            position       INTEGER PRIMARY KEY AUTOINCREMENT,
-            id             TEXT    NOT NULL UNIQUE,
-            stream_id      TEXT    NOT NULL,
-            version        INTEGER NOT NULL,
-            type           TEXT    NOT NULL,
-            data           TEXT    NOT NULL,
-            metadata       TEXT    NOT NULL,
-            schema_version INTEGER NOT NULL DEFAULT 1,
-            recorded_at    INTEGER NOT NULL,
-            UNIQUE (stream_id, version)
-        );
-        CREATE TABLE IF NOT EXISTS streams (
-            stream_id       TEXT    PRIMARY KEY,
-            version         INTEGER NOT NULL,
-            deleted         INTEGER NOT NULL DEFAULT 0,
-            truncate_before INTEGER NOT NULL DEFAULT 0,
-            max_age_seconds REAL
-        );
-        """,
-    ),
-    (
-        "0002_snapshots",
-        """
-        CREATE TABLE IF NOT EXISTS snapshots (
-            stream_id   TEXT    PRIMARY KEY,
-            version     INTEGER NOT NULL,
-            state       TEXT    NOT NULL,
-            schema      TEXT    NOT NULL,
-            recorded_at INTEGER NOT NULL
-        );
-        """,
-    ),
-    (
-        "0003_subject_keys",
-        # Crypto-shredding keys (cairn.store.personal): forgetting a subject deletes its rows.
-        """
-        CREATE TABLE IF NOT EXISTS subject_keys (
-            key_id     TEXT PRIMARY KEY,
-            subject    TEXT NOT NULL UNIQUE,
-            key        BLOB NOT NULL,
-            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-        );
-        """,
-    ),
-)
+#: The schema, ``migrations/sqlite/NNNN_name.sql``: append only, never edit an applied file.
+MIGRATIONS: Final = MigrationSet("cairn.store", "migrations/sqlite")
 
 #: ``data`` and ``metadata`` come back as one JSON array text: one decoder call per row.
 _COLUMNS: Final = (
@@ -190,47 +137,6 @@ async def _switch_to_wal(conn: aiosqlite.Connection, patience: float = 5.0) -> N
         await asyncio.sleep(0.01)
 
 
-async def applied_migrations(conn: aiosqlite.Connection) -> set[str]:
-    rows = await conn.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-    )
-    if not list(rows):
-        return set()
-    return {r[0] for r in await conn.execute_fetchall("SELECT name FROM schema_migrations")}
-
-
-async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
-    """Apply the missing migrations, each in its own write transaction; returns their names.
-
-    Idempotent and safe against a concurrent migrator: the check runs under the write lock.
-    """
-    applied: list[str] = []
-    for name, sql in MIGRATIONS:
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
-            )
-            rows = await conn.execute_fetchall(
-                "SELECT 1 FROM schema_migrations WHERE name = ?", (name,)
-            )
-            if not list(rows):
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (name, to_micros(datetime.now(UTC))),
-                )
-                applied.append(name)
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-    return applied
-
-
 class SQLiteEventStore(EventStore):
     poll_interval = 0.02
 
@@ -241,8 +147,9 @@ class SQLiteEventStore(EventStore):
         reader: aiosqlite.Connection,
         *,
         upcasters: Upcasters | None = None,
+        protected_categories: Collection[str] = (),
     ) -> None:
-        super().__init__(upcasters=upcasters)
+        super().__init__(upcasters=upcasters, protected_categories=protected_categories)
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -255,14 +162,19 @@ class SQLiteEventStore(EventStore):
 
     @classmethod
     async def open(
-        cls, url: str, *, upcasters: Upcasters | None = None, migrate: bool = True
+        cls,
+        url: str,
+        *,
+        upcasters: Upcasters | None = None,
+        migrate: bool = True,
+        protected_categories: Collection[str] = (),
     ) -> Self:
         path = sqlite_path(url)
         writer = await connect(path)
         try:
             if migrate:
-                await apply_migrations(writer)
-            elif {name for name, _ in MIGRATIONS} - await applied_migrations(writer):
+                await apply_sqlite(writer, [MIGRATIONS])
+            elif await pending_sqlite(writer, [MIGRATIONS]):
                 raise SchemaMissingError(
                     f"SQLite database {path} has no (or an outdated) cairn schema; "
                     "run `cairn migrate` or open with migrate=True"
@@ -271,7 +183,9 @@ class SQLiteEventStore(EventStore):
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, reader, upcasters=upcasters)
+        return cls(
+            path, writer, reader, upcasters=upcasters, protected_categories=protected_categories
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -568,6 +482,6 @@ async def migrate(url: str) -> list[str]:
     """Apply the SQLite schema at ``url``; returns the names of the migrations applied now."""
     conn = await connect(sqlite_path(url))
     try:
-        return await apply_migrations(conn)
+        return await apply_sqlite(conn, [MIGRATIONS])
     finally:
         await conn.close()

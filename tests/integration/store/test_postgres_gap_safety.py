@@ -99,13 +99,13 @@ async def test_a_hole_filled_between_the_page_read_and_its_proof_is_returned_in_
     slow = await open_writer(pg_url, "slow-1")
     await pg_store.append("fast-1", [NewEvent("Fast", {})])
     assert isinstance(pg_store, PostgresEventStore)
-    read_with_proofs = pg_store._read_all_with_proofs
+    read_with_proofs = pg_store._reader.read_all_with_proofs
 
     async def commit_first(after: int, limit: int) -> tuple[list[RecordedEvent], bool]:
         await slow.commit()
         return await read_with_proofs(after, limit)
 
-    monkeypatch.setattr(pg_store, "_read_all_with_proofs", commit_first)
+    monkeypatch.setattr(pg_store._reader, "read_all_with_proofs", commit_first)
     try:
         events = await pg_store.read_all()
     finally:

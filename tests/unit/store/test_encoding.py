@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cairn.errors import InvalidEventError
-from cairn.store.base import encode_json
+from cairn.store.encoding import encode_json
 
 
 @pytest.mark.parametrize("value", [{"a": "x\x00y"}, {"k\x00": 1}, {"deep": [{"x": "\\\x00"}]}])

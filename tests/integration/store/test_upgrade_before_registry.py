@@ -1,0 +1,92 @@
+"""A database made before migrations were ``.sql`` files with checksums (commit abcce6b) keeps
+working once a newer cairn opens it, on both backends that keep a schema.
+
+``fixtures/*_schema_abcce6b.sql`` are that schema and its ``schema_migrations`` rows, dumped from
+a fresh ``cairn migrate`` at abcce6b (``pg_dump --schema-only`` plus the rows; ``sqlite3 .dump``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import cairn
+from cairn import NewEvent
+from cairn.sql.migrations import MigrationSet
+from cairn.store import postgres_schema, sqlite
+from cairn.store.migrate import migrate
+from cairn.store.urls import sqlite_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class Database:
+    """One backend's database made by abcce6b, and a look at its ``schema_migrations``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = url.startswith("sqlite")
+        self.migrations: MigrationSet = (
+            sqlite.MIGRATIONS if self.sqlite else postgres_schema.MIGRATIONS
+        )
+
+    def load_schema_of_abcce6b(self) -> None:
+        if self.sqlite:
+            with sqlite3.connect(sqlite_path(self.url)) as conn:
+                conn.executescript((FIXTURES / "sqlite_schema_abcce6b.sql").read_text())
+            conn.close()
+            return
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            pg.execute((FIXTURES / "postgres_schema_abcce6b.sql").read_bytes())
+
+    def migration_rows(self) -> list[tuple[Any, ...]]:
+        query = "SELECT * FROM schema_migrations ORDER BY name"
+        if self.sqlite:
+            with sqlite3.connect(sqlite_path(self.url)) as conn:
+                rows = conn.execute(query).fetchall()
+            conn.close()
+            return rows
+        with psycopg.connect(self.url) as pg:
+            return pg.execute(query).fetchall()
+
+
+@pytest.fixture(params=["sqlite_url", "pg_url"])
+def made_by_abcce6b(request: pytest.FixtureRequest) -> Database:
+    database = Database(str(request.getfixturevalue(request.param)))
+    database.load_schema_of_abcce6b()
+    return database
+
+
+async def test_is_up_to_date_and_gets_its_checksums(made_by_abcce6b: Database) -> None:
+    db = made_by_abcce6b
+    before = db.migration_rows()
+    assert [row[0] for row in before] == [m.name for m in db.migrations.migrations()]
+    async with cairn.open_store(db.url) as store:
+        result = await store.append("cart-1", [NewEvent("A", {"n": 1})], expected_version=0)
+        assert (result.version, result.position) == (1, 1)
+        await store.append("cart-1", [NewEvent("B", {})], expected_version=1)
+        assert [e.type for e in await store.read_all()] == ["A", "B"]
+        assert [e.data for e in await store.read_stream("cart-1")] == [{"n": 1}, {}]
+    after = db.migration_rows()
+    # Nothing reapplied: the same names, applied when they were; each now with its checksum.
+    assert [row[:2] for row in after] == before
+    assert {row[0]: row[2] for row in after} == {
+        m.name: m.checksum for m in db.migrations.migrations()
+    }
+    assert await migrate(db.url) == []
+    async with cairn.open_store(db.url) as store:
+        assert await store.stream_version("cart-1") == 2
+    assert db.migration_rows() == after
+
+
+async def test_opens_unchanged_without_migrating(made_by_abcce6b: Database) -> None:
+    db = made_by_abcce6b
+    before = db.migration_rows()
+    async with cairn.open_store(db.url, migrate=False) as store:
+        await store.append("cart-1", [NewEvent("A", {})], expected_version=0)
+        assert [e.type for e in await store.read_all()] == ["A"]
+    assert db.migration_rows() == before

@@ -19,10 +19,13 @@ import asyncio
 import contextlib
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.observability.logging import get_logger
 from cairn.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn.bootstrap import Container
 
 _log = get_logger("cairn.workers")
 
@@ -62,8 +65,9 @@ class Components:
                 _log.warning("component_close_failed", component=name, error=repr(exc))
 
 
-async def build_components(settings: Settings, container: Any) -> Components:
-    """Projections, the fulfilment saga runner and (when a broker is configured) the relay."""
+async def build_components(settings: Settings, container: Container) -> Components:
+    """Projections, the fulfilment saga runner and (when a broker is configured) the relay, all
+    over the container's one Database and one set of leases (the container closes them)."""
     components = Components()
     try:
         components.projections = await _build_projections(settings, container)
@@ -75,18 +79,22 @@ async def build_components(settings: Settings, container: Any) -> Components:
             container.command_bus,
             container.gateway,
             container.carrier,
+            database=container.database,
+            leases=container.leases,
         )
         if settings.broker_url:
             from cairn.relay import build_relay
 
-            components.relay = build_relay(settings, container.store)
+            components.relay = build_relay(
+                settings, container.store, database=container.database, leases=container.leases
+            )
     except BaseException:
         await components.close()
         raise
     return components
 
 
-async def _build_projections(settings: Settings, container: Any) -> Any | None:
+async def _build_projections(settings: Settings, container: Container) -> Any | None:
     try:
         projections = importlib.import_module("cairn.projections")
     except ImportError:  # the read side is optional for the command side to work
@@ -94,7 +102,7 @@ async def _build_projections(settings: Settings, container: Any) -> Any | None:
     build = getattr(projections, "build_projections", None)
     if build is None:
         return None
-    engine = build(settings, container.store)
+    engine = build(settings, container.store, database=container.database, leases=container.leases)
     # Create the read-model tables now, so queries answer (empty) before any runner starts.
     await engine.migrate()
     return engine

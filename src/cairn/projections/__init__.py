@@ -1,7 +1,7 @@
 """Projections: ``$all`` → read models, checkpointed in the same transaction, live, rebuildable
 without downtime, one owner at a time.
 
-    engine = build_projections(settings_or_url, store)
+    engine = build_projections(settings_or_url, store, database=db, leases=leases)
     await engine.run()                      # forever (cancel to stop)
     await engine.status()                   # [ProjectionStatus]
     await engine.wait_for("orders", position, timeout=5.0)   # read-your-writes → bool
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cairn.leases import Leases
 from cairn.projections.queries import OrderPage, ReadModelQueries
 from cairn.projections.read_models import ReadModel, default_models
 from cairn.projections.runner import (
@@ -25,6 +26,7 @@ from cairn.projections.runner import (
     RunnerConfig,
 )
 from cairn.settings import Settings
+from cairn.sql.database import Database
 from cairn.store.base import EventStore
 
 __all__ = [
@@ -46,10 +48,13 @@ def build_projections(
     models: Sequence[ReadModel] | None = None,
     config: RunnerConfig | None = None,
     redis_url: str | None = None,
+    database: Database | None = None,
+    leases: Leases | None = None,
 ) -> ProjectionEngine:
     """The projection engine for the store at ``settings_or_url`` (its database URL).
 
     Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
+    ``database`` and ``leases`` are the process's own (see :class:`ProjectionEngine`).
     """
     if isinstance(settings_or_url, Settings):
         url = settings_or_url.database_url
@@ -63,4 +68,6 @@ def build_projections(
         list(models) if models is not None else default_models(),
         config=config,
         redis_url=redis_url,
+        database=database,
+        leases=leases,
     )

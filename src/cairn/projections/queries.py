@@ -15,7 +15,6 @@ from typing import Any
 
 from cairn.errors import ApplicationError
 from cairn.projections.cache import OrderCache
-from cairn.projections.db import Database, Dialect
 from cairn.projections.read_models.analytics import (
     CUSTOMER_SALES,
     SALES_DAILY,
@@ -26,6 +25,7 @@ from cairn.projections.read_models.base import iso
 from cairn.projections.read_models.customers import SUMMARY, public_summary
 from cairn.projections.read_models.inventory import INVENTORY, public_inventory
 from cairn.projections.read_models.orders import ORDERS, public_order, words
+from cairn.sql.database import Database, Dialect
 
 MAX_LIMIT = 500
 

@@ -1,5 +1,5 @@
 """Sagas: the generic engine (:mod:`.engine`, :mod:`.runner`, :mod:`.deadlines`,
-:mod:`.persistence`) and its first user, the order fulfilment saga (:mod:`.fulfilment`, with its
+:mod:`.schema`) and its first user, the order fulfilment saga (:mod:`.fulfilment`, with its
 effects in :mod:`.fulfilment_effects`). See docs/sagas.md.
 
     runner = await build_saga_runner(settings, store, bus, gateway, carrier)
@@ -15,6 +15,7 @@ from typing import Any
 
 from cairn.adapters.carrier import Carrier
 from cairn.adapters.payment_gateway import PaymentGateway
+from cairn.leases import Leases
 from cairn.sagas.engine import (
     Message,
     SagaDefinition,
@@ -29,6 +30,8 @@ from cairn.sagas.engine import (
 from cairn.sagas.fulfilment import Fulfilment, FulfilmentSaga
 from cairn.sagas.runner import SagaRunner, StepPolicy
 from cairn.settings import Settings
+from cairn.sql.database import Database
+from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 
 __all__ = [
@@ -81,14 +84,28 @@ async def build_saga_runner(
     gateway: PaymentGateway,
     carrier: Carrier,
     *,
+    database: Database | None = None,
+    leases: Leases | None = None,
     partitions: int = 1,
     policy: StepPolicy | None = None,
 ) -> FulfilmentRunner:
-    """The fulfilment saga runner over the store's database (``settings.database_url``)."""
-    from cairn.sagas.fulfilment_effects import FulfilmentEffects
-    from cairn.sagas.persistence import open_saga_db
+    """The fulfilment saga runner over the store's database (``settings.database_url``).
 
-    db = await open_saga_db(settings.database_url)
+    ``database`` and ``leases``: the process's own (the composition root's, which closes
+    them); without them the runner opens a Database for itself (closed by ``runner.close()``)
+    and a lease session per partition.
+    """
+    from cairn.sagas.fulfilment_effects import FulfilmentEffects
+    from cairn.sagas.schema import create_saga_tables
+
+    owns_db = database is None
+    db = database if database is not None else open_database(settings.database_url)
+    try:
+        await create_saga_tables(db)
+    except BaseException:
+        if owns_db:
+            await db.close()
+        raise
     effects = FulfilmentEffects(
         dispatch=bus_dispatch(bus), store=store, gateway=gateway, carrier=carrier
     )
@@ -99,5 +116,7 @@ async def build_saga_runner(
         effects=effects.table(),
         policy=policy or StepPolicy.from_settings(settings),
         database_url=settings.database_url,
+        leases=leases,
+        owns_db=owns_db,
         partitions=partitions,
     )

@@ -43,7 +43,7 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
-from cairn.pgpool import HotConnections
+from cairn.sql.pool import HotConnections
 from cairn.store.base import (
     ANY,
     STREAM_EXISTS,

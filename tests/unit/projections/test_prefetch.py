@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from cairn.projections.db import Row
 from cairn.projections.read_models.analytics import (
     CUSTOMER_SALES,
     SALES_DAILY,
@@ -15,6 +14,7 @@ from cairn.projections.read_models.analytics import (
 )
 from cairn.projections.read_models.base import Key
 from cairn.projections.read_models.customers import CUSTOMER_ORDERS, SUMMARY, CustomersModel
+from cairn.sql.database import Row
 from cairn.store.base import RecordedEvent
 
 DAY = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -57,7 +57,7 @@ class OrderCounter:
     async def counts(self) -> dict[str, int]:
         async with self.inbox.transaction() as tx:
             rows = await tx.fetchall("SELECT type, count FROM order_event_counts")
-        return {str(t): int(c) for t, c in rows}
+        return {str(row["type"]): int(row["count"]) for row in rows}
 
     async def close(self) -> None:
         await self.inbox.close()

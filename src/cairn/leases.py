@@ -1,8 +1,9 @@
 """One owner at a time for a named piece of work (a projection, the relay, a saga partition).
 
-PostgreSQL: a session advisory lock on a dedicated connection. If the owning process dies, the
-server ends its session and the lock is released, so another worker takes over on its next
-attempt (workers retry every ``retry_interval``): no expiry timer to tune and no clock skew.
+PostgreSQL: a session advisory lock on a dedicated connection, one per process shared by all its
+leases (:class:`Leases`). If the owning process dies, the server ends its session and the lock
+is released, so another worker takes over on its next attempt (workers retry every
+``retry_interval``): no expiry timer to tune and no clock skew.
 SQLite: an exclusive ``flock`` on a file beside the database; the kernel releases it when the
 process dies. Memory: a process-local registry (a memory store is single-process by nature).
 
@@ -106,52 +107,160 @@ class _FileLease(Lease):
         self.held = False
 
 
-class _AdvisoryLease(Lease):
-    def __init__(self, name: str, conninfo: str) -> None:
-        super().__init__(name)
+class _Session:
+    """One dedicated PostgreSQL connection holding session advisory locks for many leases.
+
+    Every statement on it runs under ``lock``: two leases' statements interleaving on one
+    connection would read each other's results. Session locks are re-entrant per session, so a
+    name is granted to one lease object at a time here (``holders``), as a second session would
+    refuse it. If the connection breaks, the server has released every lock on it: all its
+    leases are lost at once (``generation`` moves on, so each one's ``still_held()`` says so),
+    and the next ``try_acquire`` connects again.
+    """
+
+    def __init__(self, conninfo: str, *, close_when_idle: bool) -> None:
         self._conninfo = conninfo
+        self._close_when_idle = close_when_idle
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.lock = asyncio.Lock()
+        self.generation = 0
+        self.holders: dict[int, _AdvisoryLease] = {}
+
+    def alive(self, generation: int) -> bool:
+        conn = self._conn
+        return generation == self.generation and conn is not None and not conn.closed
+
+    async def _lost(self) -> None:
+        """The connection broke: every lease on it is gone (the caller holds ``lock``)."""
+        conn, self._conn = self._conn, None
+        self.generation += 1
+        for lease in self.holders.values():
+            lease.held = False
+        self.holders.clear()
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    async def try_lock(self, lease: _AdvisoryLease) -> int | None:
+        """Take ``lease``'s lock; the session generation it is held in, or None if refused."""
+        key = _lock_key(lease.name)
+        async with self.lock:
+            if key in self.holders:
+                return None  # another lease object of this process has the name
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                await self._lost()
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, application_name="cairn-leases"
+                )
+            try:
+                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                row = await cur.fetchone()
+            except psycopg.Error:
+                await self._lost()
+                raise
+            if not row or not row[0]:
+                await self._close_if_idle()
+                return None
+            self.holders[key] = lease
+            return self.generation
+
+    async def check(self, generation: int) -> bool:
+        """Whether locks taken in ``generation`` are still held (one round trip)."""
+        async with self.lock:
+            if not self.alive(generation):
+                return False
+            assert self._conn is not None
+            try:
+                await self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                await self._lost()
+                return False
+            return True
+
+    async def unlock(self, lease: _AdvisoryLease, generation: int) -> None:
+        key = _lock_key(lease.name)
+        async with self.lock:
+            if not self.alive(generation) or self.holders.get(key) is not lease:
+                return
+            del self.holders[key]
+            assert self._conn is not None
+            try:
+                await self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except psycopg.Error:
+                await self._lost()
+                return
+            await self._close_if_idle()
+
+    async def _close_if_idle(self) -> None:
+        if self._close_when_idle and not self.holders:
+            conn, self._conn = self._conn, None
+            if conn is not None and not conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()  # closing the session releases its advisory locks
+
+    async def close(self) -> None:
+        async with self.lock:
+            await self._lost()
+
+
+class _AdvisoryLease(Lease):
+    def __init__(self, name: str, session: _Session) -> None:
+        super().__init__(name)
+        self._session = session
+        self._generation = -1
 
     async def try_acquire(self) -> bool:
         if self.held and await self.still_held():
             return True
         await self.release()
-        conn = await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, application_name=f"cairn-lease:{self.name}"[:63]
-        )
-        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(self.name),))
-        row = await cur.fetchone()
-        if not row or not row[0]:
-            await conn.close()
+        generation = await self._session.try_lock(self)
+        if generation is None:
             return False
-        self._conn = conn
+        self._generation = generation
         self.held = True
         return True
 
     async def still_held(self) -> bool:
-        if self._conn is None or self._conn.closed:
-            self.held = False
-            return False
-        try:
-            await self._conn.execute("SELECT 1")
-        except psycopg.Error:
+        if not self.held or not await self._session.check(self._generation):
             self.held = False
             return False
         return True
 
     async def release(self) -> None:
-        conn, self._conn = self._conn, None
-        self.held = False
-        if conn is not None and not conn.closed:
-            with contextlib.suppress(psycopg.Error):
-                await conn.close()  # closing the session releases the advisory lock
+        if self.held:
+            self.held = False
+            await self._session.unlock(self, self._generation)
+
+
+class Leases:
+    """The leases of one process on one database: on PostgreSQL they share one connection
+    (one connection of the process's budget, however many projections and saga partitions it
+    owns). ``close()`` ends that session, releasing every lease on it."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._session: _Session | None = None
+        if backend_of(database_url) is Backend.POSTGRES:
+            self._session = _Session(postgres_conninfo(database_url), close_when_idle=False)
+
+    def lease(self, name: str) -> Lease:
+        """The lease named ``name`` (nothing connects until it is tried)."""
+        if self._session is not None:
+            return _AdvisoryLease(name, self._session)
+        return lease_for(self._url, name)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 def lease_for(database_url: str, name: str) -> Lease:
-    """A lease named ``name`` in the database at ``database_url``."""
+    """A lease named ``name`` in the database at ``database_url``, on a session of its own on
+    PostgreSQL (closed when it is released): for one-off tools and tests; a process's workers
+    share :class:`Leases`."""
     backend = backend_of(database_url)
     if backend is Backend.POSTGRES:
-        return _AdvisoryLease(name, postgres_conninfo(database_url))
+        return _AdvisoryLease(name, _Session(postgres_conninfo(database_url), close_when_idle=True))
     if backend is Backend.SQLITE and sqlite_path(database_url) != ":memory:":
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         return _FileLease(name, f"{sqlite_path(database_url)}.lease-{safe}")

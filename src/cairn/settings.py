@@ -15,6 +15,9 @@ class Settings(BaseSettings):
 
     #: Where the event store, read models, saga state and checkpoints live.
     database_url: str = "sqlite:///./cairn.db"
+    #: Every PostgreSQL connection one process may hold: the event store's pool, the SQL
+    #: layer's pool, the store's LISTEN connection and the lease connection (cairn.sql.budget).
+    db_max_connections: int = Field(default=10, ge=4)
     #: Apply migrations when a store is opened (``cairn migrate`` does it explicitly).
     auto_migrate: bool = True
     #: Optional cache of hot order views; every answer stays correct without it.

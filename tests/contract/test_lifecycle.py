@@ -58,7 +58,7 @@ async def test_max_age_hides_events_older_than_the_limit(store: EventStore) -> N
     assert (await store.stream_info("session-1")).max_age_seconds == pytest.approx(0.2)
 
 
-#: What the order application protects (``cairn.bootstrap``); the store itself knows no domain.
+#: What the order application protects (``cairn.orders.bootstrap``); the store knows no domain.
 ORDER_CATEGORIES = frozenset({"order", "payment", "shipment", "inventory"})
 
 

@@ -17,10 +17,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
-from cairn.pgpool import HotConnections
-from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
+from cairn.sql.database import Database, Dialect
+from cairn.store.urls import Backend, backend_of, sqlite_path
 
 MAX_KEY_LENGTH = 255
 
@@ -75,7 +74,8 @@ class MemoryIdempotencyStore(IdempotencyStore):
         return None
 
 
-_SQLITE_DDL = """
+_DDL = {
+    Dialect.SQLITE: """
 CREATE TABLE IF NOT EXISTS api_idempotency (
     principal TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -86,59 +86,8 @@ CREATE TABLE IF NOT EXISTS api_idempotency (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (principal, key)
 )
-"""
-
-
-class SQLiteIdempotencyStore(IdempotencyStore):
-    def __init__(self, conn: Any) -> None:
-        super().__init__()
-        self._conn = conn
-        self._write = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, url: str) -> SQLiteIdempotencyStore:
-        import aiosqlite
-
-        conn = await aiosqlite.connect(sqlite_path(url), isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute(_SQLITE_DDL)
-        return cls(conn)
-
-    async def get(self, principal: str, key: str) -> StoredResponse | None:
-        cur = await self._conn.execute(
-            "SELECT request_hash, status, body, headers FROM api_idempotency"
-            " WHERE principal = ? AND key = ?",
-            (principal, key),
-        )
-        row = await cur.fetchone()
-        await cur.close()
-        if row is None:
-            return None
-        return StoredResponse(str(row[0]), int(row[1]), bytes(row[2]), json.loads(row[3]))
-
-    async def put(self, principal: str, key: str, response: StoredResponse) -> None:
-        async with self._write:
-            # A single autocommit INSERT is its own short write transaction; OR IGNORE keeps
-            # the first response when two processes race on one key.
-            await self._conn.execute(
-                "INSERT OR IGNORE INTO api_idempotency"
-                " (principal, key, request_hash, status, body, headers) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    principal,
-                    key,
-                    response.request_hash,
-                    response.status,
-                    response.body,
-                    json.dumps(response.headers),
-                ),
-            )
-
-    async def close(self) -> None:
-        await self._conn.close()
-
-
-_PG_DDL = """
+""",
+    Dialect.POSTGRES: """
 CREATE TABLE IF NOT EXISTS api_idempotency (
     principal TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -149,66 +98,68 @@ CREATE TABLE IF NOT EXISTS api_idempotency (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (principal, key)
 )
-"""
+""",
+}
+
+#: The headers column is JSONB on PostgreSQL (cast the JSON text going in), text on SQLite.
+_HEADERS = {Dialect.SQLITE: "?", Dialect.POSTGRES: "?::jsonb"}
 
 
-class PostgresIdempotencyStore(IdempotencyStore):
-    def __init__(self, pool: Any) -> None:
+class SQLIdempotencyStore(IdempotencyStore):
+    """Records in the process's :class:`Database` (which its owner closes)."""
+
+    def __init__(self, db: Database) -> None:
         super().__init__()
-        self._pool = HotConnections(pool, purpose="for idempotency keys")
+        self._db = db
 
     @classmethod
-    async def open(cls, url: str) -> PostgresIdempotencyStore:
-        from psycopg_pool import AsyncConnectionPool
-
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            postgres_conninfo(url),
-            min_size=1,
-            max_size=4,
-            open=False,
-            kwargs={"autocommit": True},
-            timeout=10,
-        )
-        await pool.open(wait=True, timeout=10)
-        async with pool.connection() as conn:
-            await conn.execute(_PG_DDL)
-        return cls(pool)
+    async def open(cls, db: Database) -> SQLIdempotencyStore:
+        """The store over ``db``, its table created if missing."""
+        await db.ensure_schema([_DDL[db.dialect]])
+        return cls(db)
 
     async def get(self, principal: str, key: str) -> StoredResponse | None:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT request_hash, status, body, headers FROM api_idempotency"
-                " WHERE principal = %s AND key = %s",
-                (principal, key),
-            )
-            row = await cur.fetchone()
+        row = await self._db.fetchone(
+            "SELECT request_hash, status, body, headers FROM api_idempotency"
+            " WHERE principal = ? AND key = ?",
+            (principal, key),
+        )
         if row is None:
             return None
-        return StoredResponse(str(row[0]), int(row[1]), bytes(row[2]), dict(row[3]))
+        headers = row["headers"]
+        return StoredResponse(
+            str(row["request_hash"]),
+            int(row["status"]),
+            bytes(row["body"]),
+            dict(json.loads(headers) if isinstance(headers, str) else headers),
+        )
 
     async def put(self, principal: str, key: str, response: StoredResponse) -> None:
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO api_idempotency (principal, key, request_hash, status, body, headers)"
-                " VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
-                (
-                    principal,
-                    key,
-                    response.request_hash,
-                    response.status,
-                    response.body,
-                    json.dumps(response.headers),
-                ),
-            )
+        # One statement, its own short transaction; DO NOTHING keeps the first response when two
+        # processes race on one key.
+        await self._db.execute(
+            "INSERT INTO api_idempotency (principal, key, request_hash, status, body, headers)"
+            f" VALUES (?, ?, ?, ?, ?, {_HEADERS[self._db.dialect]}) ON CONFLICT DO NOTHING",
+            (
+                principal,
+                key,
+                response.request_hash,
+                response.status,
+                response.body,
+                json.dumps(response.headers),
+            ),
+        )
 
     async def close(self) -> None:
-        await self._pool.close()
+        return None  # the Database is its owner's
 
 
-async def open_idempotency_store(url: str) -> IdempotencyStore:
-    backend = backend_of(url)
-    if backend is Backend.SQLITE and sqlite_path(url) != ":memory:":
-        return await SQLiteIdempotencyStore.open(url)
-    if backend is Backend.POSTGRES:
-        return await PostgresIdempotencyStore.open(url)
+async def open_idempotency_store(database_url: str, db: Database) -> IdempotencyStore:
+    """Idempotency records beside the store at ``database_url``, in ``db``; in memory for a
+    store that does not outlive the process (``memory://``, SQLite ``:memory:``)."""
+    backend = backend_of(database_url)
+    if backend is Backend.POSTGRES or (
+        backend is Backend.SQLITE and sqlite_path(database_url) != ":memory:"
+    ):
+        return await SQLIdempotencyStore.open(db)
     return MemoryIdempotencyStore()

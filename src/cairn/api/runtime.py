@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.api.auth import Authenticator, parse_tokens
 from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
@@ -18,6 +18,9 @@ from cairn.observability.logging import get_logger
 from cairn.observability.metrics import Metrics
 from cairn.settings import Settings
 from cairn.store.base import EventStore
+
+if TYPE_CHECKING:
+    from cairn.orders.bootstrap import Container
 
 _log = get_logger("cairn.runtime")
 
@@ -28,7 +31,7 @@ WORKERS_STOP_TIMEOUT = 10.0
 @dataclass
 class Runtime:
     settings: Settings
-    container: Any
+    container: Container
     store: EventStore
     idempotency: IdempotencyStore
     metrics: Metrics
@@ -77,7 +80,7 @@ async def stop_workers(workers: Any, timeout: float = WORKERS_STOP_TIMEOUT) -> b
     return True
 
 
-async def build_container(settings: Settings) -> Any:
+async def build_container(settings: Settings) -> Container:
     """The composition root's container (``cairn.orders.bootstrap.bootstrap``)."""
     from cairn.orders.bootstrap import bootstrap
 
@@ -91,7 +94,7 @@ async def close_container(container: Any) -> None:
 
 
 async def start_runtime(
-    settings: Settings, container: Any | None, *, metrics: Metrics, run_workers: bool
+    settings: Settings, container: Container | None, *, metrics: Metrics, run_workers: bool
 ) -> Runtime:
     authenticator = Authenticator(parse_tokens(settings.tokens), enabled=settings.auth_enabled)
     owns = container is None
@@ -101,7 +104,7 @@ async def start_runtime(
 
     components = None
     try:
-        idem = await open_idempotency_store(settings.database_url)
+        idem = await open_idempotency_store(settings.database_url, container.database)
         components = await build_components(settings, container)
     except BaseException:
         if components is not None:

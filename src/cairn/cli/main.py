@@ -165,6 +165,7 @@ def serve(
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
+    _log_start("serve_starting", settings, host=settings.host, port=settings.port)
     app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True)
     config = uvicorn.Config(
         app_,
@@ -184,6 +185,19 @@ def serve(
     server.run()
     if not server.started:
         raise _fail("the server did not start (see the log above)")
+
+
+def _log_start(event: str, settings: Settings, **fields: object) -> None:
+    """The start-up log line, with the process's PostgreSQL connection budget."""
+    from cairn.observability.logging import get_logger
+    from cairn.sql.budget import ConnectionBudget
+    from cairn.store.urls import Backend, backend_of
+
+    budget = "none (not PostgreSQL)"
+    if backend_of(settings.database_url) is Backend.POSTGRES:
+        split = ConnectionBudget.for_url(settings.database_url, settings.db_max_connections)
+        budget = split.describe()
+    get_logger("cairn.cli").info(event, db_connections=budget, **fields)
 
 
 def _check_database(settings: Settings) -> None:
@@ -207,6 +221,7 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    _log_start("worker_starting", settings)
 
     async def run() -> None:
         from cairn.api.app import settle_heap

@@ -41,11 +41,13 @@ async def migrate(settings: Settings) -> list[str]:
     from cairn.store.migrate import migrate as migrate_store
 
     applied = await asyncio.wait_for(migrate_store(settings.database_url), CONNECT_TIMEOUT)
-    async with opened(settings) as (_, components):
+    async with opened(settings) as (container, components):
         if components.projections is not None:
             await asyncio.wait_for(components.projections.migrate(), CONNECT_TIMEOUT)
-    idem = await asyncio.wait_for(open_idempotency_store(settings.database_url), CONNECT_TIMEOUT)
-    await idem.close()
+        idem = await asyncio.wait_for(
+            open_idempotency_store(settings.database_url, container.database), CONNECT_TIMEOUT
+        )
+        await idem.close()
     return applied
 
 

@@ -6,7 +6,9 @@ Nothing is built at import time. Tests build the same graph with fakes:
     await container.command_bus.dispatch(RegisterProduct(...))
     await container.close()
 
-Workers (projections, sagas, relay) are built by their own packages from the container.
+Workers (projections, sagas, relay) are built from the container (:mod:`cairn.orders.components`),
+over its one SQL :class:`~cairn.sql.database.Database` and its :class:`~cairn.leases.Leases`, so
+the process stays within its connection budget (:mod:`cairn.sql.budget`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from cairn.application.middleware import (
     default_middleware,
 )
 from cairn.application.repository import EveryNEvents
+from cairn.leases import Leases
 from cairn.orders.codec import domain_personal_data, domain_upcasters
 from cairn.orders.handlers import order_routes
 from cairn.orders.queries import AggregateQueries, GetOrder, GetProduct, GetStreamHistory
 from cairn.orders.repositories import OrderRepositories
 from cairn.settings import Settings
+from cairn.sql.budget import ConnectionBudget
+from cairn.sql.database import Database
+from cairn.sql.factory import open_database
 from cairn.store import EventStore, open_store
 
 if TYPE_CHECKING:
@@ -48,11 +54,19 @@ class Container:
     command_metrics: MetricsMiddleware
     gateway: PaymentGateway
     carrier: Carrier
+    #: The process's one SQL Database (read models, saga state, checkpoints, idempotency).
+    database: Database
+    #: The process's leases (one PostgreSQL session for all of them).
+    leases: Leases
+    #: How the process's PostgreSQL connections are shared out.
+    budget: ConnectionBudget
     owns_store: bool = True
     #: Room for other packages' components (e.g. ``extras["projections"]``).
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.leases.close()
+        await self.database.close()
         if self.owns_store:
             await self.store.close()
 
@@ -70,9 +84,10 @@ async def bootstrap(
     """Build the container from ``settings``; a given ``store`` / ``gateway`` / ``carrier``
     replaces the one settings would build (and a given store is not closed by ``close()``)."""
     owns_store = store is None
+    budget = ConnectionBudget.for_url(settings.database_url, settings.db_max_connections)
     if store is None:
         store = await open_store(
-            settings.database_url,
+            budget.store_url(settings.database_url),
             upcasters=domain_upcasters(),
             migrate=settings.auto_migrate,
             personal_data=domain_personal_data(),
@@ -101,6 +116,9 @@ async def bootstrap(
         query_bus.register(GetOrder, queries.get_order)
         query_bus.register(GetProduct, queries.get_product)
         query_bus.register(GetStreamHistory, queries.history)
+        # Nothing connects until first use.
+        database = open_database(settings.database_url, max_connections=budget.sql)
+        leases = Leases(settings.database_url)
     except BaseException:
         if owns_store:
             await store.close()
@@ -114,5 +132,8 @@ async def bootstrap(
         command_metrics=metrics,
         gateway=gateway,
         carrier=carrier,
+        database=database,
+        leases=leases,
+        budget=budget,
         owns_store=owns_store,
     )

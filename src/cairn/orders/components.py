@@ -8,13 +8,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
 from cairn.orders.adapters.payment_gateway import PaymentGateway
+from cairn.orders.bootstrap import Container
 from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
+from cairn.orders.fulfilment_effects import FulfilmentEffects
 from cairn.orders.read_models import default_models
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
+from cairn.sagas.schema import create_saga_tables
 from cairn.settings import Settings
+from cairn.sql.database import Database
+from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 from cairn.workers import Components
 
@@ -26,10 +32,13 @@ def build_projections(
     models: Sequence[ReadModel] | None = None,
     config: RunnerConfig | None = None,
     redis_url: str | None = None,
+    database: Database | None = None,
+    leases: Leases | None = None,
 ) -> ProjectionEngine:
     """The projection engine for the store at ``settings_or_url`` (its database URL).
 
     Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
+    ``database`` and ``leases`` are the process's own (see :class:`ProjectionEngine`).
     """
     if isinstance(settings_or_url, Settings):
         url = settings_or_url.database_url
@@ -43,6 +52,8 @@ def build_projections(
         list(models) if models is not None else default_models(),
         config=config,
         redis_url=redis_url,
+        database=database,
+        leases=leases,
     )
 
 
@@ -78,14 +89,25 @@ async def build_saga_runner(
     gateway: PaymentGateway,
     carrier: Carrier,
     *,
+    database: Database | None = None,
+    leases: Leases | None = None,
     partitions: int = 1,
     policy: StepPolicy | None = None,
 ) -> FulfilmentRunner:
-    """The fulfilment saga runner over the store's database (``settings.database_url``)."""
-    from cairn.orders.fulfilment_effects import FulfilmentEffects
-    from cairn.sagas.persistence import open_saga_db
+    """The fulfilment saga runner over the store's database (``settings.database_url``).
 
-    db = await open_saga_db(settings.database_url)
+    ``database`` and ``leases``: the process's own (the composition root's, which closes
+    them); without them the runner opens a Database for itself (closed by ``runner.close()``)
+    and a lease session per partition.
+    """
+    owns_db = database is None
+    db = database if database is not None else open_database(settings.database_url)
+    try:
+        await create_saga_tables(db)
+    except BaseException:
+        if owns_db:
+            await db.close()
+        raise
     effects = FulfilmentEffects(
         dispatch=bus_dispatch(bus), store=store, gateway=gateway, carrier=carrier
     )
@@ -96,12 +118,15 @@ async def build_saga_runner(
         effects=effects.table(),
         policy=policy or StepPolicy.from_settings(settings),
         database_url=settings.database_url,
+        leases=leases,
+        owns_db=owns_db,
         partitions=partitions,
     )
 
 
-async def build_components(settings: Settings, container: Any) -> Components:
-    """Projections, the fulfilment saga runner and (when a broker is configured) the relay."""
+async def build_components(settings: Settings, container: Container) -> Components:
+    """Projections, the fulfilment saga runner and (when a broker is configured) the relay, all
+    over the container's one Database and one set of leases (the container closes them)."""
     components = Components()
     try:
         components.projections = await _build_projections(settings, container)
@@ -111,19 +136,25 @@ async def build_components(settings: Settings, container: Any) -> Components:
             container.command_bus,
             container.gateway,
             container.carrier,
+            database=container.database,
+            leases=container.leases,
         )
         if settings.broker_url:
             from cairn.relay import build_relay
 
-            components.relay = build_relay(settings, container.store)
+            components.relay = build_relay(
+                settings, container.store, database=container.database, leases=container.leases
+            )
     except BaseException:
         await components.close()
         raise
     return components
 
 
-async def _build_projections(settings: Settings, container: Any) -> ProjectionEngine:
-    engine = build_projections(settings, container.store)
+async def _build_projections(settings: Settings, container: Container) -> ProjectionEngine:
+    engine = build_projections(
+        settings, container.store, database=container.database, leases=container.leases
+    )
     # Create the read-model tables now, so queries answer (empty) before any runner starts.
     await engine.migrate()
     return engine

@@ -24,8 +24,8 @@ from cairn.orders.read_models.customers import SUMMARY, public_summary
 from cairn.orders.read_models.inventory import INVENTORY, public_inventory
 from cairn.orders.read_models.orders import ORDERS, public_order, words
 from cairn.projections.cache import OrderCache
-from cairn.projections.db import Database, Dialect
 from cairn.projections.read_model import iso
+from cairn.sql.database import Database, Dialect
 
 MAX_LIMIT = 500
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from cairn.projections.db import Dialect, Row, Tx
+from cairn.sql.database import Dialect, Row, Tx
 from cairn.store.base import RecordedEvent
 
 Key = tuple[Any, ...]

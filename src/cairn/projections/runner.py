@@ -25,14 +25,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from cairn.leases import Lease, lease_for
+from cairn.leases import Lease, Leases, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
-from cairn.projections.db import Database, Dialect, Tx
 from cairn.projections.gc_relief import CatchUpRelief
 from cairn.projections.read_model import ReadModel, Rows
+from cairn.sql.database import Database, Dialect, Tx
 from cairn.store.base import EventStore, RecordedEvent
 from cairn.store.urls import Backend, backend_of
 from cairn.waiting import wait_set
@@ -375,7 +376,7 @@ class ProjectionRunner:
         if not await self._lease_ok():
             raise _LeaseLost
         try:
-            async with self.turn, self.db.transaction() as tx:
+            async with self.turn, self.db.transaction(durable=False) as tx:
                 row = await tx.fetchone(
                     "SELECT v.active_version, c.position "
                     "FROM read_model_versions v LEFT JOIN projection_checkpoints c "
@@ -435,7 +436,7 @@ class ProjectionRunner:
         # Take turns only for small (live) batches; full catch-up batches overlap, so that
         # one projection's Python work runs while another's statements execute.
         turn = self.turn if len(events) < self.config.batch_size else contextlib.nullcontext()
-        async with turn, self.db.transaction() as tx:
+        async with turn, self.db.transaction(durable=False) as tx:
             # The version row lock serialises this batch with a rebuild's swap and with a
             # retry of parked events: without it a swap could land between our read of the
             # active version and our commit, and this batch would go to tables no query reads.
@@ -553,14 +554,20 @@ class ProjectionEngine:
         config: RunnerConfig | None = None,
         redis_url: str | None = None,
         read_model_url: str | None = None,
+        database: Database | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        """``database`` and ``leases``: the process's own (the composition root closes them);
+        without them the engine opens a Database for itself (closed by ``close()``) and a lease
+        session per projection."""
         from cairn.orders.views import ReadModelQueries
-        from cairn.projections.db import open_database
+        from cairn.sql.factory import open_database
 
         self.store = store
         self.database_url = database_url
         target = read_model_url or database_url
-        self.db: Database = open_database(target)
+        self._owns_db = database is None
+        self.db: Database = database if database is not None else open_database(target)
         self.config = config or RunnerConfig()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.cache = OrderCache(redis_url) if redis_url else None
@@ -575,12 +582,17 @@ class ProjectionEngine:
         )
         self._lease_scope = f"@{self.owner}" if private else ""
         self._lease_url = "memory://" if private else target
+        self._lease: Callable[[str], Lease] = (
+            leases.lease
+            if leases is not None and not private
+            else partial(lease_for, self._lease_url)
+        )
         self.runners: dict[str, ProjectionRunner] = {
             m.name: ProjectionRunner(
                 m,
                 store,
                 self.db,
-                lease_for(self._lease_url, f"projection:{m.name}{self._lease_scope}"),
+                self._lease(f"projection:{m.name}{self._lease_scope}"),
                 self.owner,
                 self.config,
                 self.cache if m.name == "orders" else None,
@@ -616,14 +628,7 @@ class ProjectionEngine:
             if self._migrated:
                 return
             dialect = self.db.dialect
-            async with self.db.transaction() as tx:
-                if dialect is Dialect.POSTGRES:
-                    # Two workers starting together would both run CREATE … IF NOT EXISTS and
-                    # one could fail on the catalogue's unique index; this lock makes the
-                    # check-and-create one at a time.
-                    await tx.execute(
-                        "SELECT pg_advisory_xact_lock(hashtext('cairn.projections.ddl'))"
-                    )
+            async with self.db.schema_transaction() as tx:
                 for sql in _DDL:
                     await tx.execute(_fix(sql, dialect))
                 for runner in self.runners.values():
@@ -684,7 +689,8 @@ class ProjectionEngine:
                 await runner.lease.release()
         if self.cache is not None:
             await self.cache.close()
-        await self.db.close()
+        if self._owns_db:
+            await self.db.close()
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -758,7 +764,7 @@ class ProjectionEngine:
 
     async def _nobody_owns(self, name: str) -> bool:
         """Probe the projection's lease: if we can take it, no live worker owns it."""
-        probe = lease_for(self._lease_url, f"projection:{name}{self._lease_scope}")
+        probe = self._lease(f"projection:{name}{self._lease_scope}")
         try:
             return bool(await probe.try_acquire())
         finally:
@@ -852,7 +858,7 @@ class ProjectionEngine:
                 fixed += 1
             except _HandlerFailed as failure:
                 failed += 1
-                async with self.db.transaction() as tx:
+                async with self.db.transaction(durable=False) as tx:
                     await tx.execute(
                         "UPDATE projection_parked SET error = ?, attempts = attempts + 1, "
                         "parked_at = ? WHERE id = ?",
@@ -864,7 +870,7 @@ class ProjectionEngine:
         self, runner: ProjectionRunner, parked: ParkedEvent, event: RecordedEvent
     ) -> None:
         tables = {t.base: t for t in runner.model.tables}
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             pointer = await tx.fetchone(
                 "SELECT active_version FROM read_model_versions WHERE projection = ?"
                 + self.db.for_update(),
@@ -889,7 +895,7 @@ class ProjectionEngine:
         is called after each batch (positions). No side effects (no cache writes) meanwhile."""
         runner = self.runner(name)
         await self.migrate()
-        lease = lease_for(self._lease_url, f"projection:{name}:rebuild{self._lease_scope}")
+        lease = self._lease(f"projection:{name}:rebuild{self._lease_scope}")
         if not await lease.try_acquire():
             from cairn.errors import ApplicationError
 
@@ -936,7 +942,7 @@ class ProjectionEngine:
 
     async def _start_rebuild(self, runner: ProjectionRunner) -> int:
         dialect = self.db.dialect
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             pointer = await tx.fetchone(
                 "SELECT active_version, rebuilding_version FROM read_model_versions "
                 "WHERE projection = ?" + self.db.for_update(),
@@ -979,7 +985,7 @@ class ProjectionEngine:
         return version
 
     async def _try_swap(self, runner: ProjectionRunner, version: int, position: int) -> bool:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             # Same row lock as every live batch: the live runner cannot commit between our
             # comparison and the pointer move, so the new tables are never behind the old.
             pointer = await tx.fetchone(

@@ -1,14 +1,14 @@
 """The event relay: publishes the ``$all`` log to NATS JetStream, RabbitMQ or Redis Streams as
 CloudEvents, at least once, in order (SPEC §6); and the inbox that makes consumers idempotent.
 
-``build_relay(settings, store)`` is the one entry point the workers use.
+``build_relay(settings, store, database=…, leases=…)`` is the one entry point the workers use.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cairn.leases import lease_for
+from cairn.leases import Leases, lease_for
 from cairn.relay.brokers import (
     Publisher,
     PublishError,
@@ -17,12 +17,14 @@ from cairn.relay.brokers import (
     jetstream_stream_name,
     publisher_for,
 )
-from cairn.relay.checkpoints import CheckpointStore, checkpoints_for
+from cairn.relay.checkpoints import CheckpointStore, MemoryCheckpoints, SQLCheckpoints
 from cairn.relay.cloudevents import OutgoingMessage, to_cloudevent
 from cairn.relay.relay import Relay, RelayState, RelayStatus
 from cairn.settings import Settings
+from cairn.sql.database import Database
+from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
-from cairn.store.urls import Backend, backend_of
+from cairn.store.urls import Backend, backend_of, sqlite_path
 
 __all__ = [
     "CheckpointStore",
@@ -44,24 +46,38 @@ __all__ = [
 LEASE_NAME = "relay"
 
 
-def build_relay(settings: Settings, store: EventStore, **options: Any) -> Relay | None:
+def build_relay(
+    settings: Settings,
+    store: EventStore,
+    *,
+    database: Database | None = None,
+    leases: Leases | None = None,
+    **options: Any,
+) -> Relay | None:
     """The relay for ``settings`` (``None`` when ``CAIRN_BROKER_URL`` is unset).
 
-    Nothing connects until :meth:`Relay.run`. ``options`` go to :class:`Relay` (batch size,
-    backoff bounds…).
+    Nothing connects until :meth:`Relay.run`. ``database`` and ``leases`` are the process's own
+    (the composition root closes them); without them the relay opens a Database for its
+    checkpoints (closed with the relay) and a lease session of its own. ``options`` go to
+    :class:`Relay` (batch size, backoff bounds…).
     """
     if not settings.broker_url:
         return None
     publisher = publisher_for(settings.broker_url, settings.broker_topic)
     lease_name = LEASE_NAME
-    if backend_of(settings.database_url) is Backend.MEMORY:
+    url = settings.database_url
+    checkpoints: CheckpointStore
+    if backend_of(url) is Backend.MEMORY or (
+        backend_of(url) is Backend.SQLITE and sqlite_path(url) == ":memory:"
+    ):
+        checkpoints = MemoryCheckpoints()
+    elif database is not None:
+        checkpoints = SQLCheckpoints(database)
+    else:
+        checkpoints = SQLCheckpoints(open_database(url), owns_db=True)
+    if backend_of(url) is Backend.MEMORY:
         # A memory store is private to its object: two of them in one process are two logs,
         # each needing its own relay, so the (process-wide) memory lease is per store.
         lease_name = f"{LEASE_NAME}:{id(store)}"
-    return Relay(
-        store,
-        publisher,
-        checkpoints_for(settings.database_url),
-        lease_for(settings.database_url, lease_name),
-        **options,
-    )
+    lease = leases.lease(lease_name) if leases is not None else lease_for(url, lease_name)
+    return Relay(store, publisher, checkpoints, lease, **options)

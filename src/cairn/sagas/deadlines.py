@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.sagas.persistence import Tx
+from cairn.sql.database import Tx
 
 DEADLINE = "deadline"
 
@@ -59,16 +59,16 @@ async def claim_due(tx: Tx, *, now: float, partitions: list[int]) -> Timer | Non
     row = await tx.fetchone(
         "SELECT timer_id, saga_id, kind, due_at, payload FROM saga_timers"
         f" WHERE due_at <= ? AND partition_no IN ({marks}) ORDER BY due_at LIMIT 1"
-        "{skip_locked}",
+        + tx.skip_locked(),
         (now, *partitions),
     )
     if row is None:
         return None
-    await tx.execute("DELETE FROM saga_timers WHERE timer_id = ?", (row[0],))
+    await tx.execute("DELETE FROM saga_timers WHERE timer_id = ?", (row["timer_id"],))
     return Timer(
-        timer_id=str(row[0]),
-        saga_id=str(row[1]),
-        kind=str(row[2]),
-        due_at=float(row[3]),
-        payload=json.loads(row[4]),
+        timer_id=str(row["timer_id"]),
+        saga_id=str(row["saga_id"]),
+        kind=str(row["kind"]),
+        due_at=float(row["due_at"]),
+        payload=json.loads(row["payload"]),
     )

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from cairn.errors import (
@@ -40,7 +41,7 @@ from cairn.errors import (
     StoreUnavailableError,
     TransientAdapterError,
 )
-from cairn.leases import Lease, lease_for
+from cairn.leases import Lease, Leases, lease_for
 from cairn.sagas import deadlines
 from cairn.sagas.engine import (
     DEADLINE_EXPIRED,
@@ -58,8 +59,8 @@ from cairn.sagas.engine import (
     from_epoch,
     saga_id_for,
 )
-from cairn.sagas.persistence import Row, SagaDB, Tx
 from cairn.settings import Settings
+from cairn.sql.database import Database, Row, Tx
 from cairn.store.base import EventStore
 from cairn.store.urls import Backend, backend_of
 from cairn.waiting import wait_set
@@ -137,17 +138,17 @@ _ACTION_COLUMNS = (
 
 def _action(row: Row) -> _Action:
     return _Action(
-        action_id=str(row[0]),
-        saga_id=str(row[1]),
-        key=str(row[2]),
-        correlation_id=row[3],
-        step=str(row[4]),
-        kind=str(row[5]),
-        payload=json.loads(row[6]),
-        compensation=bool(row[7]),
-        attempts=int(row[8]),
-        max_attempts=int(row[9]),
-        causation_id=row[10],
+        action_id=str(row["action_id"]),
+        saga_id=str(row["saga_id"]),
+        key=str(row["saga_key"]),
+        correlation_id=row["correlation_id"],
+        step=str(row["step"]),
+        kind=str(row["kind"]),
+        payload=json.loads(row["payload"]),
+        compensation=bool(row["compensation"]),
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        causation_id=row["causation_id"],
     )
 
 
@@ -158,12 +159,14 @@ class SagaRunner(Generic[S]):
     def __init__(
         self,
         *,
-        db: SagaDB,
+        db: Database,
         store: EventStore,
         definition: SagaDefinition[S],
         effects: Mapping[str, Effect],
         policy: StepPolicy,
         database_url: str,
+        leases: Leases | None = None,
+        owns_db: bool = False,
         partitions: int = 1,
         poll_interval: float = 0.05,
         batch_size: int = 200,
@@ -173,6 +176,9 @@ class SagaRunner(Generic[S]):
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
         self.db = db
+        # close() closes a Database the runner's builder opened for it alone; one given by the
+        # composition root is the root's to close.
+        self._owns_db = owns_db
         self.store = store
         self.definition = definition
         self.effects = dict(effects)
@@ -188,7 +194,9 @@ class SagaRunner(Generic[S]):
             p: (
                 _LocalLease(f"saga:{definition.type}:{p}")
                 if private
-                else lease_for(database_url, f"saga:{definition.type}:{p}of{partitions}")
+                else (leases.lease if leases else partial(lease_for, database_url))(
+                    f"saga:{definition.type}:{p}of{partitions}"
+                )
             )
             for p in range(partitions)
         }
@@ -233,8 +241,10 @@ class SagaRunner(Generic[S]):
 
     async def counts(self) -> dict[str, int]:
         """How many sagas are in each status (for metrics and health)."""
-        rows = await self.db.fetchall("SELECT status, count(*) FROM saga_instances GROUP BY status")
-        return {str(r[0]): int(r[1]) for r in rows}
+        rows = await self.db.fetchall(
+            "SELECT status, count(*) AS n FROM saga_instances GROUP BY status"
+        )
+        return {str(r["status"]): int(r["n"]) for r in rows}
 
     async def get(self, saga_id: str) -> SagaRecord | None:
         rows = await self.db.fetchall(
@@ -257,12 +267,12 @@ class SagaRunner(Generic[S]):
         )
         return [
             StepLogEntry(
-                at=from_epoch(float(r[0])),
-                kind=str(r[1]),
-                step=r[2],
-                message_type=r[3],
-                message_id=r[4],
-                detail=json.loads(r[5]),
+                at=from_epoch(float(r["at"])),
+                kind=str(r["kind"]),
+                step=r["step"],
+                message_type=r["message_type"],
+                message_id=r["message_id"],
+                detail=json.loads(r["detail"]),
             )
             for r in rows
         ]
@@ -272,15 +282,15 @@ class SagaRunner(Generic[S]):
         now = time.time()
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
-                "SELECT saga_key, status FROM saga_instances WHERE saga_id = ?{for_update}",
+                "SELECT saga_key, status FROM saga_instances WHERE saga_id = ?" + tx.for_update(),
                 (saga_id,),
             )
             if row is None:
                 raise NotFoundError("saga.not_found", f"no saga {saga_id!r}", saga_id=saga_id)
-            if row[1] != SagaStatus.FAILED.value:
+            if row["status"] != SagaStatus.FAILED.value:
                 raise ApplicationError(
                     "saga.not_failed",
-                    f"saga {saga_id} is {row[1]}; only a failed saga can be retried",
+                    f"saga {saga_id} is {row['status']}; only a failed saga can be retried",
                     status=409,
                 )
             await tx.execute(
@@ -293,7 +303,7 @@ class SagaRunner(Generic[S]):
             await self._apply_in(
                 tx,
                 saga_id,
-                str(row[0]),
+                str(row["saga_key"]),
                 Message(id=str(uuid.uuid4()), type=RETRY_REQUESTED, data={}),
             )
         self._wake.set()
@@ -318,7 +328,8 @@ class SagaRunner(Generic[S]):
             return
         self._closed = True
         await self._release_all()
-        await self.db.close()
+        if self._owns_db:
+            await self.db.close()
 
     async def _release_all(self) -> None:
         self._held.clear()
@@ -356,7 +367,8 @@ class SagaRunner(Generic[S]):
                 " AND claimed_by IS NOT NULL",
                 (p,),
             )
-            for (action_id,) in rows:
+            for row in rows:
+                action_id = str(row["action_id"])
                 if action_id not in self._in_flight:
                     await tx.execute(
                         "UPDATE saga_actions SET claimed_by = NULL, due_at = ? WHERE action_id = ?",
@@ -367,7 +379,7 @@ class SagaRunner(Generic[S]):
         rows = await self.db.fetchall(
             "SELECT position FROM saga_checkpoints WHERE name = ?", (self._checkpoint_name(p),)
         )
-        return int(rows[0][0]) if rows else 0
+        return int(rows[0]["position"]) if rows else 0
 
     def _checkpoint_name(self, p: int) -> str:
         return f"saga:{self.definition.type}:{p}of{self.partitions}"
@@ -465,7 +477,7 @@ class SagaRunner(Generic[S]):
                 await self._apply_in(
                     tx,
                     timer.saga_id,
-                    str(row[0]),
+                    str(row["saga_key"]),
                     Message(id=timer.timer_id, type=message_type, data=timer.payload),
                 )
 
@@ -480,22 +492,22 @@ class SagaRunner(Generic[S]):
             rows = await tx.fetchall(
                 f"SELECT {_ACTION_COLUMNS} FROM saga_actions WHERE status = 'pending'"
                 f" AND claimed_by IS NULL AND due_at <= ? AND partition_no IN ({marks})"
-                " ORDER BY due_at LIMIT ?{skip_locked}",
+                " ORDER BY due_at LIMIT ?" + tx.skip_locked(),
                 (time.time(), *held, room),
             )
             for row in rows:
                 await tx.execute(
                     "UPDATE saga_actions SET claimed_by = ? WHERE action_id = ?",
-                    (self.worker_id, row[0]),
+                    (self.worker_id, row["action_id"]),
                 )
                 await self._log(
                     tx,
-                    str(row[1]),
+                    str(row["saga_id"]),
                     "started",
-                    str(row[4]),
+                    str(row["step"]),
                     None,
-                    str(row[0]),
-                    {"worker": self.worker_id, "attempt": int(row[8]) + 1},
+                    str(row["action_id"]),
+                    {"worker": self.worker_id, "attempt": int(row["attempts"]) + 1},
                 )
         for row in rows:
             action = _action(row)
@@ -565,17 +577,17 @@ class SagaRunner(Generic[S]):
             # Lock order is always saga row, then its step rows (as in _apply_in): the reverse
             # order deadlocks against a transition of the same saga on PostgreSQL.
             await tx.fetchone(
-                "SELECT version FROM saga_instances WHERE saga_id = ?{for_update}",
+                "SELECT version FROM saga_instances WHERE saga_id = ?" + tx.for_update(),
                 (action.saga_id,),
             )
             row = await tx.fetchone(
                 "SELECT status, claimed_by, attempts FROM saga_actions"
-                " WHERE action_id = ?{for_update}",
+                " WHERE action_id = ?" + tx.for_update(),
                 (action.action_id,),
             )
-            if row is None or row[0] != "pending" or row[1] != self.worker_id:
+            if row is None or row["status"] != "pending" or row["claimed_by"] != self.worker_id:
                 return  # someone else took it over (we lost our lease): their answer counts
-            attempts = int(row[2]) + 1
+            attempts = int(row["attempts"]) + 1
             if outcome == "succeeded":
                 await tx.execute(
                     "UPDATE saga_actions SET status = 'done', attempts = ?, claimed_by = NULL,"
@@ -663,7 +675,7 @@ class SagaRunner(Generic[S]):
         # and then sees the first one's state.
         row = await tx.fetchone(
             "SELECT state, version, correlation_id, status FROM saga_instances"
-            " WHERE saga_id = ?{for_update}",
+            " WHERE saga_id = ?" + tx.for_update(),
             (saga_id,),
         )
         now = time.time()
@@ -676,10 +688,10 @@ class SagaRunner(Generic[S]):
             correlation_id: str | None = str(correlation)
             before = None
         else:
-            state = definition.load(json.loads(row[0]))
-            version = int(row[1])
-            correlation_id = row[2]
-            before = row[3]
+            state = definition.load(json.loads(row["state"]))
+            version = int(row["version"])
+            correlation_id = row["correlation_id"]
+            before = row["status"]
         sends = definition.decide(message, state)
         state = definition.evolve(state, message)
         status = definition.status(state)
@@ -808,12 +820,12 @@ class SagaRunner(Generic[S]):
 
     def _record(self, row: Row) -> SagaRecord:
         return SagaRecord(
-            saga_id=str(row[0]),
-            type=str(row[1]),
-            key=str(row[2]),
-            status=SagaStatus(row[3]),
-            step=str(row[4]),
-            data=json.loads(row[5]),
-            created_at=from_epoch(float(row[6])),
-            updated_at=from_epoch(float(row[7])),
+            saga_id=str(row["saga_id"]),
+            type=str(row["saga_type"]),
+            key=str(row["saga_key"]),
+            status=SagaStatus(row["status"]),
+            step=str(row["step"]),
+            data=json.loads(row["state"]),
+            created_at=from_epoch(float(row["created_at"])),
+            updated_at=from_epoch(float(row["updated_at"])),
         )

@@ -1,2 +1,5 @@
-"""cairn's SQL access layer: what every component that keeps rows beside the log shares (SPEC
-§11), starting with the one registry of ``.sql`` migrations (:mod:`cairn.sql.migrations`)."""
+"""The one SQL access layer for the rows cairn keeps beside the event log (read models,
+checkpoints, saga state, idempotency records, the inbox): one connect per dialect
+(:mod:`.sqlite`, :mod:`.postgres`), one transaction type (:mod:`.database`), ``?`` placeholders
+and dict rows everywhere, one registry of ``.sql`` migrations (:mod:`.migrations`) and one
+connection budget per process (:mod:`.budget`)."""

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-from cairn.pgpool import Connection
+from cairn.sql.pool import Connection
 
 #: SQLSTATE of "prepared statement does not exist" (after a ``DEALLOCATE`` or ``DISCARD ALL``).
 _UNDEFINED_STATEMENT = "26000"

@@ -44,7 +44,7 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
-from cairn.pgpool import Connection, HotConnections
+from cairn.sql.pool import Connection, HotConnections
 from cairn.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -157,7 +157,7 @@ class PostgresEventStore(EventStore):
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
-        """The most recently used connection first (:mod:`cairn.pgpool`)."""
+        """The most recently used connection first (:mod:`cairn.sql.pool`)."""
         async with self._connections.connection() as conn:
             try:
                 yield conn

@@ -12,7 +12,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cairn.errors import StoreUnavailableError
-from cairn.pgpool import Connection
+from cairn.sql.pool import Connection
 from cairn.store.urls import PoolSize
 
 CONNECT_TIMEOUT: Final = 5

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from cairn.pgpool import Connection
+from cairn.sql.pool import Connection
 from cairn.store.base import HorizonStatus, RecordedEvent, paused_gc, recorded_event
 from cairn.store.postgres_connect import Connect
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Final
 
 from cairn.errors import SchemaMissingError
-from cairn.pgpool import Connection
 from cairn.sql.migrations import MigrationSet, apply_postgres, pending_postgres
+from cairn.sql.pool import Connection
 from cairn.store.postgres_connect import connect, describe
 from cairn.store.urls import postgres_conninfo
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
@@ -29,10 +28,10 @@ from cairn.errors import (
     ConcurrencyError,
     InvalidEventError,
     SchemaMissingError,
-    StoreUnavailableError,
     StreamDeletedError,
 )
 from cairn.sql.migrations import MigrationSet, apply_sqlite, pending_sqlite
+from cairn.sql.sqlite import connect
 from cairn.store.base import (
     STREAM_EXISTS,
     AppendResult,
@@ -88,53 +87,6 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
             )
             for r, p in zip(rows, payloads, strict=True)
         ]
-
-
-def _check_directory(path: str) -> None:
-    # sqlite would create the file but not its directory; say which directory is missing.
-    if path != ":memory:":
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise StoreUnavailableError(
-                f"cannot open SQLite database {path}: directory {parent} does not exist"
-            )
-
-
-async def connect(path: str) -> aiosqlite.Connection:
-    """A connection configured the way every user of a cairn SQLite file must configure it."""
-    _check_directory(path)
-    try:
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
-    try:
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await _switch_to_wal(conn)
-        # NORMAL is durable against process crashes in WAL mode (a power loss may drop the last
-        # commits, never corrupt the file).
-        await conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error as exc:
-        await conn.close()
-        raise StoreUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
-    return conn
-
-
-async def _switch_to_wal(conn: aiosqlite.Connection, patience: float = 5.0) -> None:
-    """``journal_mode=WAL``, waiting for other connections of a fresh file to let go.
-
-    Switching needs the file to itself, and SQLite does not wait for that (it answers "database
-    is locked" at once rather than risk a deadlock), so several processes opening a new file
-    together would fail. Once the file is in WAL mode the pragma is a no-op."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    while True:
-        try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or loop.time() > deadline:
-                raise
-        await asyncio.sleep(0.01)
 
 
 class SQLiteEventStore(EventStore):

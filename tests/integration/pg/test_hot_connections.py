@@ -1,4 +1,4 @@
-"""cairn.pgpool: the most recently used connection first, without starving the pool's waiters."""
+"""cairn.sql.pool: the most recently used connection first, without starving the pool's waiters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cairn.errors import StoreUnavailableError
-from cairn.pgpool import HotConnections
+from cairn.sql.pool import HotConnections
 
 
 @pytest.fixture

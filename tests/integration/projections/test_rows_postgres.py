@@ -8,8 +8,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from cairn.projections.db import Dialect, PostgresDatabase
 from cairn.projections.read_model import Rows, Table
+from cairn.sql.database import Dialect
+from cairn.sql.postgres import PostgresDatabase
 from cairn.store.urls import postgres_conninfo
 
 T = Table(

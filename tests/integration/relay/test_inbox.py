@@ -27,8 +27,8 @@ async def _add_one(tx: InboxTransaction) -> None:
 
 async def _effects(inbox: Inbox) -> int:
     async with inbox.transaction() as tx:
-        rows = await tx.fetchall("SELECT COUNT(*) FROM effects")
-    return int(rows[0][0])
+        rows = await tx.fetchall("SELECT COUNT(*) AS n FROM effects")
+    return int(rows[0]["n"])
 
 
 async def test_a_redelivered_message_has_no_second_effect(database_url: str) -> None:

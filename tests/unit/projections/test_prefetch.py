@@ -13,8 +13,8 @@ from cairn.orders.read_models.analytics import (
     AnalyticsModel,
 )
 from cairn.orders.read_models.customers import CUSTOMER_ORDERS, SUMMARY, CustomersModel
-from cairn.projections.db import Row
 from cairn.projections.read_model import Key
+from cairn.sql.database import Row
 from cairn.store.base import RecordedEvent
 
 DAY = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

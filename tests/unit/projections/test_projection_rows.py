@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cairn.projections.db import Dialect, Params, Row, Tx
 from cairn.projections.read_model import Rows, Table, money, sort_key
+from cairn.sql.database import Dialect, Params, Row, Tx
 
 T = Table(
     base="things",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from cairn.projections.db import Row
 from cairn.projections.read_model import (
     Key,
     ReadModel,
@@ -20,6 +19,7 @@ from cairn.projections.read_model import (
     order_id_of,
     sort_key,
 )
+from cairn.sql.database import Row
 from cairn.store.base import RecordedEvent
 
 SALES_DAILY = Table(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from cairn.projections.db import Row
 from cairn.projections.read_model import (
     Key,
     ReadModel,
@@ -19,6 +18,7 @@ from cairn.projections.read_model import (
     money,
     order_id_of,
 )
+from cairn.sql.database import Row
 from cairn.store.base import RecordedEvent
 from cairn.store.personal import REDACTED
 

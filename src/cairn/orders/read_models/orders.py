@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from cairn.projections.db import Dialect, Tx
 from cairn.projections.read_model import (
     Key,
     ReadModel,
@@ -23,6 +22,7 @@ from cairn.projections.read_model import (
     money,
     order_id_of,
 )
+from cairn.sql.database import Dialect, Tx
 from cairn.store.base import RecordedEvent
 from cairn.store.personal import REDACTED
 

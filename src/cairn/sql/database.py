@@ -1,0 +1,138 @@
+"""The port every consumer of the SQL layer writes against: :class:`Database` and :class:`Tx`.
+
+SQL is written once with ``?`` placeholders (the PostgreSQL adapter rewrites them to ``%s``
+and doubles a literal ``%``, so cairn SQL never contains a literal ``?``). Rows come back as
+dicts keyed by column name (alias computed columns: ``count(*) AS n``). Dialect differences that
+do not fit one string go through the small helpers here (:meth:`Database.for_update`,
+:meth:`Database.skip_locked`) or a branch on :attr:`Database.dialect`.
+
+One :class:`Database` per process (built by the composition root, closed by it) serves every
+consumer; options that used to be per-pool settings are per transaction (``durable``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+#: One row: column name → value.
+Row = dict[str, Any]
+Params = Sequence[Any]
+
+__all__ = ["Database", "Dialect", "Params", "Row", "Tx", "for_update", "skip_locked"]
+
+
+class Dialect(enum.Enum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+def for_update(dialect: Dialect, of: str | None = None) -> str:
+    """The row-lock suffix of a ``SELECT``: ``FOR UPDATE [OF t]`` on PostgreSQL; nothing on
+    SQLite, whose ``BEGIN IMMEDIATE`` already serialises writers."""
+    if dialect is not Dialect.POSTGRES:
+        return ""
+    return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
+
+
+def skip_locked(dialect: Dialect) -> str:
+    """``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers claiming due rows (timers,
+    steps) each take different ones instead of waiting for each other; nothing on SQLite (one
+    writer at a time, so there is nothing to skip)."""
+    return " FOR UPDATE SKIP LOCKED" if dialect is Dialect.POSTGRES else ""
+
+
+class Tx(ABC):
+    """One open transaction: committed when its block ends, rolled back if the block raises."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed (-1 inside :meth:`pipelined` on
+        PostgreSQL, where the result is not waited for)."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement once per parameter row."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run a query; its rows."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Run a query; its first row, if any."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def pipelined(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Writes inside this block may be sent without waiting for each result (PostgreSQL
+        pipeline mode: one round trip for the lot, errors surface at the block's end or at
+        commit). No reads inside it, and no use of ``execute``'s row count."""
+        return contextlib.nullcontext()
+
+    def for_update(self, of: str | None = None) -> str:
+        """See :func:`for_update`."""
+        return for_update(self.dialect, of)
+
+    def skip_locked(self) -> str:
+        """See :func:`skip_locked`."""
+        return skip_locked(self.dialect)
+
+
+class Database(ABC):
+    """Short transactions and plain reads on the database beside the event log."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def transaction(self, *, durable: bool = True) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        ``durable=False`` lets PostgreSQL acknowledge the commit before its WAL reaches disk
+        (``synchronous_commit = off`` for this transaction only): a server crash may forget the
+        last few hundred milliseconds of such transactions, never tear one. Only for rows that
+        are rebuilt from the log after a loss (a read-model batch and its checkpoint); saga
+        state, idempotency records and the inbox stay durable. SQLite ignores it.
+        """
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """A read outside any write transaction (sees committed data only)."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Like :meth:`fetchall`, the first row only."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement in a transaction of its own; the number of rows it changed."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    @abstractmethod
+    def schema_transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A transaction for creating tables (``CREATE … IF NOT EXISTS``) and their seed rows,
+        serialised with every other process's schema transaction (see the implementations)."""
+
+    async def ensure_schema(self, statements: Iterable[str]) -> None:
+        """Run ``statements`` (idempotent DDL) in one :meth:`schema_transaction`."""
+        async with self.schema_transaction() as tx:
+            for statement in statements:
+                if statement.strip():
+                    await tx.execute(statement)
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the connections this Database opened. Idempotent."""
+
+    def for_update(self, of: str | None = None) -> str:
+        """See :func:`for_update`."""
+        return for_update(self.dialect, of)
+
+    def skip_locked(self) -> str:
+        """See :func:`skip_locked`."""
+        return skip_locked(self.dialect)

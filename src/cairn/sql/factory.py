@@ -1,0 +1,27 @@
+"""The Database for a store's URL (nothing connects until first use)."""
+
+from __future__ import annotations
+
+from cairn.sql.budget import POOL_MIN
+from cairn.sql.database import Database
+from cairn.sql.postgres import PostgresDatabase
+from cairn.sql.sqlite import SQLiteDatabase
+from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
+
+__all__ = ["open_database"]
+
+
+def open_database(url: str, *, max_connections: int = 3) -> Database:
+    """The SQL layer's Database beside the store at ``url``: the same PostgreSQL database (a pool
+    of at most ``max_connections``) or SQLite file; for a ``memory://`` store, a private
+    in-memory SQLite database."""
+    backend = backend_of(url)
+    if backend is Backend.POSTGRES:
+        return PostgresDatabase(
+            postgres_conninfo(url),
+            min_size=min(POOL_MIN, max_connections),
+            max_size=max_connections,
+        )
+    if backend is Backend.SQLITE:
+        return SQLiteDatabase(sqlite_path(url))
+    return SQLiteDatabase(":memory:")

@@ -1,0 +1,173 @@
+"""PostgreSQL: the :class:`Database` over a psycopg pool (through :class:`HotConnections`).
+
+Every transaction runs in pipeline mode with BEGIN and COMMIT written by hand: BEGIN goes with
+the first statement and COMMIT with the last writes, so a read-model batch costs its reads plus
+one round trip (psycopg's own transaction block adds two: a sync before COMMIT, and BEGIN
+alone). A read waits for its result; so does a write outside :meth:`Tx.pipelined`, whose row
+count the caller may need.
+
+The pool's connections are autocommit and rows are made dicts per cursor, so the Database can
+run over any autocommit pool (the event store's, later) as well as the one it builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from psycopg import AsyncPipeline
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cairn.errors import StoreUnavailableError
+from cairn.sql.database import Database, Dialect, Params, Row, Tx
+from cairn.sql.pool import Connection, HotConnections
+
+__all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
+
+#: The advisory lock every schema transaction takes (any 64-bit constant, stable forever).
+SCHEMA_LOCK_KEY = 872163510051
+
+#: How long a caller waits for a pooled connection (then StoreUnavailableError → 503).
+POOL_TIMEOUT = 10.0
+
+
+@functools.lru_cache(maxsize=1024)
+def _pg(sql: str) -> str:
+    """``?`` placeholders → psycopg's ``%s`` (a literal ``%`` doubled first). Cached: the same
+    few hundred statements run all day."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PostgresTx(Tx):
+    dialect = Dialect.POSTGRES
+
+    def __init__(self, conn: Connection, pipeline: AsyncPipeline) -> None:
+        self._conn = conn
+        self._pipeline = pipeline
+        self._pipelining = False
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self._conn.execute(_pg(sql), tuple(params))
+        if self._pipelining:
+            return -1
+        await self._pipeline.sync()  # the result (and any error) now, and its row count
+        return cur.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [tuple(r) for r in rows]
+        if batch:
+            async with self._conn.cursor() as cur:
+                await cur.executemany(_pg(sql), batch)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_pg(sql), tuple(params))
+            return await cur.fetchall()
+
+    @contextlib.asynccontextmanager
+    async def pipelined(self) -> AsyncIterator[None]:
+        self._pipelining = True
+        try:
+            yield
+        finally:
+            self._pipelining = False
+
+
+class PostgresDatabase(Database):
+    """Transactions on connections borrowed from one pool.
+
+    ``PostgresDatabase(conninfo, min_size=, max_size=)`` builds its own pool on first use (and
+    closes it); :meth:`over` runs on a given one (whose owner closes it).
+    """
+
+    dialect = Dialect.POSTGRES
+
+    def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 3) -> None:
+        self._conninfo = conninfo
+        self._min_size = min_size
+        self.max_size = max_size
+        self._connections: HotConnections | None = None
+        self._owns_pool = True
+        self._opening = asyncio.Lock()
+
+    @classmethod
+    def over(cls, connections: HotConnections) -> PostgresDatabase:
+        """A Database on an existing pool (not closed by :meth:`close`)."""
+        db = cls("", max_size=connections.pool.max_size)
+        db._connections = connections
+        db._owns_pool = False
+        return db
+
+    async def _pool(self) -> HotConnections:
+        if self._connections is None:
+            async with self._opening:
+                if self._connections is None:
+                    self._connections = await self._open()
+        return self._connections
+
+    async def _open(self) -> HotConnections:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._min_size,
+            max_size=self.max_size,
+            open=False,
+            timeout=POOL_TIMEOUT,
+            kwargs={"autocommit": True, "application_name": "cairn-sql"},
+        )
+        try:
+            await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        except PoolTimeout:
+            await pool.close()
+            raise StoreUnavailableError("cannot reach PostgreSQL for the SQL layer") from None
+        # The most recently used connection first (cairn.sql.pool): a run of short
+        # transactions (a live projection, a saga step) answers sooner on a hot server process.
+        return HotConnections(pool, purpose="for the SQL layer")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:
+        connections = await self._pool()
+        async with connections.connection() as conn:
+            try:
+                async with conn.pipeline() as pipeline:
+                    await conn.execute("BEGIN")
+                    if not durable:
+                        # This transaction only: see Database.transaction. A pool shared with
+                        # saga state must not turn it on per connection.
+                        await conn.execute("SET LOCAL synchronous_commit = off")
+                    yield _PostgresTx(conn, pipeline)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+
+    @contextlib.asynccontextmanager
+    async def schema_transaction(self) -> AsyncIterator[Tx]:
+        async with self.transaction() as tx:
+            # Two processes starting together would both run CREATE TABLE IF NOT EXISTS and one
+            # could fail on the catalogue's unique index (the check and the create are not
+            # atomic); this transaction-scoped lock makes every check-and-create one at a time.
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            yield tx
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        connections = await self._pool()
+        async with connections.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_pg(sql), tuple(params))
+            return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        connections = await self._pool()
+        async with connections.connection() as conn:
+            # Autocommit: one statement is its own transaction, one round trip.
+            cur = await conn.execute(_pg(sql), tuple(params))
+            return cur.rowcount
+
+    async def close(self) -> None:
+        connections, self._connections = self._connections, None
+        if connections is not None and self._owns_pool:
+            await connections.close()

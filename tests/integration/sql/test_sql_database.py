@@ -1,0 +1,144 @@
+"""The SQL layer's Database port: one behaviour on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cairn.sql.database import Database, Dialect
+from cairn.sql.factory import open_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+    database = open_database(url)
+    await database.ensure_schema(
+        ["CREATE TABLE IF NOT EXISTS things (id TEXT PRIMARY KEY, n INTEGER NOT NULL)"]
+    )
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_a_transaction_commits_when_its_block_ends(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 1))
+        assert await tx.fetchone("SELECT n FROM things WHERE id = ?", ("a",)) == {"n": 1}
+    assert await db.fetchall("SELECT id, n FROM things") == [{"id": "a", "n": 1}]
+
+
+async def test_a_transaction_that_raises_is_rolled_back(db: Database) -> None:
+    async def insert_then_fail() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 1))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
+    assert await db.fetchall("SELECT id FROM things") == []
+
+
+async def test_a_failing_statement_rolls_back_the_whole_transaction(db: Database) -> None:
+    await db.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 1))
+
+    async def update_then_collide() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE things SET n = 2 WHERE id = ?", ("a",))
+            await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 3))
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await update_then_collide()
+    assert await db.fetchone("SELECT n FROM things WHERE id = ?", ("a",)) == {"n": 1}
+
+
+async def test_execute_returns_the_number_of_rows_changed(db: Database) -> None:
+    async with db.transaction(durable=False) as tx:
+        await tx.executemany(
+            "INSERT INTO things (id, n) VALUES (?, ?)", [("a", 1), ("b", 2), ("c", 3)]
+        )
+        assert await tx.execute("UPDATE things SET n = n + 1 WHERE n >= ?", (2,)) == 2
+        assert await tx.execute("DELETE FROM things WHERE id = ?", ("zz",)) == 0
+    assert await db.execute("DELETE FROM things WHERE n > ?", (0,)) == 3
+
+
+async def test_rows_are_dicts_keyed_by_column_name_with_aliases(db: Database) -> None:
+    await db.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a%b", 5))
+    row = await db.fetchone("SELECT count(*) AS total, max(n) AS top FROM things")
+    assert row == {"total": 1, "top": 5}
+    # A literal % is data, never a placeholder.
+    assert await db.fetchone("SELECT id FROM things WHERE id LIKE 'a%'") == {"id": "a%b"}
+    assert await db.fetchone("SELECT id FROM things WHERE id = ?", ("none",)) is None
+
+
+async def test_pipelined_writes_commit_with_the_transaction(db: Database) -> None:
+    async with db.transaction(durable=False) as tx, tx.pipelined():
+        for i in range(20):
+            await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", (f"k{i}", i))
+    assert await db.fetchone("SELECT count(*) AS n FROM things") == {"n": 20}
+
+
+async def test_schema_creation_is_idempotent_and_safe_when_concurrent(db: Database) -> None:
+    ddl = ["CREATE TABLE IF NOT EXISTS others (id TEXT PRIMARY KEY)"]
+    await asyncio.gather(*(db.ensure_schema(ddl) for _ in range(4)))
+    assert await db.fetchall("SELECT id FROM others") == []
+
+
+async def test_concurrent_sqlite_transactions_do_not_interleave(sqlite_url: str) -> None:
+    db = open_database(sqlite_url)
+    await db.ensure_schema(["CREATE TABLE counter (n INTEGER NOT NULL)"])
+    await db.execute("INSERT INTO counter (n) VALUES (0)")
+
+    async def increment() -> None:
+        async with db.transaction() as tx:
+            row = await tx.fetchone("SELECT n FROM counter")
+            assert row is not None
+            await asyncio.sleep(0)  # give another task every chance to interleave
+            await tx.execute("UPDATE counter SET n = ?", (row["n"] + 1,))
+
+    try:
+        await asyncio.gather(*(increment() for _ in range(25)))
+        assert await db.fetchone("SELECT n FROM counter") == {"n": 25}
+    finally:
+        await db.close()
+
+
+async def test_skip_locked_lets_two_claimers_take_different_rows(pg_url: str) -> None:
+    db = open_database(pg_url, max_connections=2)
+    assert db.dialect is Dialect.POSTGRES
+    await db.ensure_schema(["CREATE TABLE jobs (id TEXT PRIMARY KEY, due INTEGER NOT NULL)"])
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO jobs (id, due) VALUES (?, ?)", [("a", 1), ("b", 2)])
+    first_claimed = asyncio.Event()
+    second_done = asyncio.Event()
+    claims: dict[str, str] = {}
+
+    async def claim(who: str, hold: asyncio.Event | None) -> None:
+        async with db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT id FROM jobs ORDER BY due LIMIT 1" + tx.skip_locked(), ()
+            )
+            assert row is not None
+            claims[who] = row["id"]
+            if hold is not None:
+                first_claimed.set()
+                await hold.wait()  # keep the row locked while the other claims
+
+    try:
+        holder = asyncio.create_task(claim("first", second_done))
+        await first_claimed.wait()
+        await claim("second", None)
+        second_done.set()
+        await holder
+        assert claims == {"first": "a", "second": "b"}
+    finally:
+        await db.close()
+
+
+async def test_for_update_and_skip_locked_are_empty_on_sqlite(sqlite_url: str) -> None:
+    db = open_database(sqlite_url)
+    assert (db.for_update(), db.skip_locked()) == ("", "")
+    assert db.for_update(of="v") == ""

@@ -680,8 +680,8 @@ class SagaRunner(Generic[S]):
             version = int(row[1])
             correlation_id = row[2]
             before = row[3]
-        sends = definition.decide(message, state)
-        state = definition.evolve(state, message)
+        transition = definition.handle(state, message)
+        state, sends = transition.state, transition.sends
         status = definition.status(state)
         step = definition.step(state)
         partition = self.partition_of(saga_id)

@@ -1,12 +1,14 @@
 """The generic saga engine's vocabulary: messages in, commands out, a definition in between.
 
-A saga is a workflow (Emmett's shape): a pure ``decide(message, state) -> [Send]`` and
-``evolve(state, message) -> state`` over an explicit state machine. The runner
+A saga is a workflow (Emmett's shape): a pure ``handle(state, message) -> Transition`` over an
+explicit state machine, whose result holds both halves of Emmett's pair — the commands to send
+(``decide``) and the next state (``evolve``) — so each message is worked out once. The runner
 (:mod:`cairn.sagas.runner`) feeds it messages — events from ``$all`` and the engine's own
 ``StepFailed`` (a step failed for good), ``StepSucceeded`` (a *compensation* step succeeded; a
 forward step's success reaches the saga as the event its command recorded), ``DeadlineExpired``
 and ``RetryRequested`` — and records the input, the new state
-and the outgoing commands in one transaction.
+and the outgoing commands in one transaction. :func:`engine_message` reads the engine's own
+messages as typed values (:data:`EngineMessage`), so a definition can ``match`` on them.
 
 Each :class:`Send` names a ``step`` unique within its saga; the command id is
 ``uuid5(saga_id, step)``, so a re-send after a crash carries the same id and the command side's
@@ -21,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 from cairn.store.base import RecordedEvent
 
@@ -80,6 +82,60 @@ class Send:
     compensation: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StepSucceeded:
+    """A compensation step's effect returned. (A forward step's success reaches the saga as the
+    event its command recorded, which says more than "it worked".)"""
+
+    step: str
+    compensation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailed:
+    """A step failed for good: a permanent error, or its last attempt failed or timed out."""
+
+    step: str
+    error: str
+    compensation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineExpired:
+    """The saga's own deadline fired (it may be stale: the saga may have finished since)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequested:
+    """An operator asked a ``failed`` saga to try its compensation again."""
+
+
+#: The messages the engine itself delivers, decoded.
+EngineMessage: TypeAlias = StepSucceeded | StepFailed | DeadlineExpired | RetryRequested
+
+
+def engine_message(message: Message) -> EngineMessage | None:
+    """The engine's own message ``message`` holds, or ``None`` for anything else (an event).
+
+    Lenient on purpose, as the saga state machines were before they were typed: a missing field
+    reads as ``"None"`` / ``False`` rather than failing a transition (the runner writes every
+    field, so this only matters for hand-made messages)."""
+    d = message.data
+    if message.type == STEP_SUCCEEDED:
+        return StepSucceeded(step=str(d.get("step")), compensation=bool(d.get("compensation")))
+    if message.type == STEP_FAILED:
+        return StepFailed(
+            step=str(d.get("step")),
+            error=str(d.get("error")),
+            compensation=bool(d.get("compensation")),
+        )
+    if message.type == DEADLINE_EXPIRED:
+        return DeadlineExpired()
+    if message.type == RETRY_REQUESTED:
+        return RetryRequested()
+    return None
+
+
 def saga_id_for(saga_type: str, key: str) -> str:
     return str(uuid.uuid5(SAGA_NAMESPACE, f"{saga_type}:{key}"))
 
@@ -90,6 +146,15 @@ def command_id_for(saga_id: str, step: str) -> str:
 
 
 S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition(Generic[S]):
+    """What one message does to a saga: its next state and the commands to send, computed
+    together so the runner records exactly the pair the workflow decided."""
+
+    state: S
+    sends: tuple[Send, ...] = ()
 
 
 class SagaDefinition(ABC, Generic[S]):
@@ -109,12 +174,9 @@ class SagaDefinition(ABC, Generic[S]):
     def initial_state(self) -> S: ...
 
     @abstractmethod
-    def decide(self, message: Message, state: S) -> list[Send]:
-        """The commands to send in reaction to ``message`` in ``state``."""
-
-    @abstractmethod
-    def evolve(self, state: S, message: Message) -> S:
-        """The state after ``message``."""
+    def handle(self, state: S, message: Message) -> Transition[S]:
+        """The state after ``message`` and the commands to send in reaction to it, in one pass
+        (a message the saga does not care about leaves ``state`` as it is and sends nothing)."""
 
     @abstractmethod
     def status(self, state: S) -> SagaStatus: ...

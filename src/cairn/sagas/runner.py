@@ -692,8 +692,8 @@ class SagaRunner(Generic[S]):
             version = int(row["version"])
             correlation_id = row["correlation_id"]
             before = row["status"]
-        sends = definition.decide(message, state)
-        state = definition.evolve(state, message)
+        transition = definition.handle(state, message)
+        state, sends = transition.state, transition.sends
         status = definition.status(state)
         step = definition.step(state)
         partition = self.partition_of(saga_id)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cairn.errors import LeaseLostError
 from cairn.leases import Lease, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
@@ -275,7 +276,7 @@ class ProjectionRunner:
                 await self.lease.acquire(retry_interval=self.config.lease_retry)
                 try:
                     await self._follow()
-                except _LeaseLost:
+                except LeaseLostError:
                     self.state = "stopped"
                     continue
                 finally:
@@ -293,7 +294,7 @@ class ProjectionRunner:
             try:
                 processed = await self.step()
                 failures = 0
-            except _LeaseLost:
+            except LeaseLostError:
                 raise
             except Exception as exc:  # the database or store failed: back off and retry
                 failures += 1
@@ -310,7 +311,7 @@ class ProjectionRunner:
                 await self.store.wait_for_append(self.position, timeout=self.checkpoint_wait())
                 idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
                 if idle_check_due and not await self._lease_ok():
-                    raise _LeaseLost
+                    raise LeaseLostError
             else:
                 self.state = "catching_up"
 
@@ -348,7 +349,7 @@ class ProjectionRunner:
             self.advanced()
             return len(events)
         if not await self._lease_ok():
-            raise _LeaseLost
+            raise LeaseLostError
         try:
             changed = await self._apply_with_retries(events, self.version, live=True)
         except _Stale:
@@ -373,7 +374,7 @@ class ProjectionRunner:
 
     async def _write_checkpoint_only(self) -> None:
         if not await self._lease_ok():
-            raise _LeaseLost
+            raise LeaseLostError
         try:
             async with self.turn, self.db.transaction() as tx:
                 row = await tx.fetchone(
@@ -532,10 +533,6 @@ class ProjectionRunner:
 
     async def wait_local(self, timeout: float) -> None:
         await wait_set(self._advanced, timeout)
-
-
-class _LeaseLost(Exception):
-    pass
 
 
 class ProjectionEngine:
@@ -891,12 +888,11 @@ class ProjectionEngine:
         await self.migrate()
         lease = lease_for(self._lease_url, f"projection:{name}:rebuild{self._lease_scope}")
         if not await lease.try_acquire():
-            from cairn.errors import ApplicationError
+            from cairn.errors import ConflictError
 
-            raise ApplicationError(
+            raise ConflictError(
                 "projection.rebuild_running",
                 f"projection {name!r} is already being rebuilt",
-                status=409,
                 name=name,
             )
         try:

@@ -36,6 +36,7 @@ from cairn.errors import (
     ApplicationError,
     CairnError,
     ConcurrencyError,
+    ConflictError,
     NotFoundError,
     StoreUnavailableError,
     TransientAdapterError,
@@ -278,10 +279,9 @@ class SagaRunner(Generic[S]):
             if row is None:
                 raise NotFoundError("saga.not_found", f"no saga {saga_id!r}", saga_id=saga_id)
             if row[1] != SagaStatus.FAILED.value:
-                raise ApplicationError(
+                raise ConflictError(
                     "saga.not_failed",
                     f"saga {saga_id} is {row[1]}; only a failed saga can be retried",
-                    status=409,
                 )
             await tx.execute(
                 "UPDATE saga_actions SET status = 'pending', attempts = 0, due_at = ?,"

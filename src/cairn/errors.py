@@ -1,7 +1,8 @@
 """Every error cairn raises, in one tree, each with a stable ``code``.
 
-The HTTP API maps ``code`` to an RFC 9457 problem response; the CLI prints the message on one
-line. Codes are part of the public contract: never rename one.
+Codes are part of the public contract: never rename one. An error says *what* went wrong, never
+how a transport answers it: the HTTP API maps each class to a status in one table
+(``cairn.api.problems``), and the CLI prints ``message [code]`` on one line.
 
     CairnError                      code
     ├── StoreError                  store.*
@@ -19,12 +20,30 @@ line. Codes are part of the public contract: never rename one.
     ├── CodecError                  codec.*
     │   ├── UnknownEventTypeError   codec.unknown_event_type   no class / upcaster for a stored type
     │   └── UpcastError             codec.upcast_failed
-    ├── DomainError                 <aggregate>.<rule>          a business rule refused a command
-    │   └── NotFoundError           <thing>.not_found
-    ├── ApplicationError            app.*                       validation, auth, idempotency …
-    └── AdapterError                adapter.error               an external service failed
-        ├── TransientAdapterError   adapter.transient          retry may succeed
-        └── PermanentAdapterError   adapter.refused            retrying cannot help
+    ├── DomainError                 <aggregate>.<rule>         a business rule refused a command
+    │   └── NotFoundError           <thing>.not_found          the command's target does not exist
+    ├── ApplicationError            <area>.<reason>            a malformed request above the domain
+    │   ├── InvalidCommandError     command.invalid            a command field of the wrong type
+    │   ├── PermissionDeniedError   auth.forbidden             the caller may not run this command
+    │   └── ConflictError           <area>.<reason>            not now: a command id reused, a saga
+    │                                                          that did not fail, a rebuild running
+    ├── AdapterError                adapter.error              an external service failed
+    │   ├── TransientAdapterError   adapter.transient          retry may succeed
+    │   └── PermanentAdapterError   adapter.refused            retrying cannot help
+    ├── RelayError                  relay.error                the broker side of the relay
+    │   ├── UnsupportedBrokerURL    relay.unsupported_broker_url
+    │   └── PublishError            relay.publish_failed       a batch was not fully confirmed
+    ├── LeaseLostError              lease.lost                 another worker owns the work now
+    └── ProblemError                <area>.<reason>            cairn.api.problems: the HTTP layer's
+                                                               own refusals (401, 403, 404, 412,
+                                                               503 …), which carry their status
+
+``<area>.<reason>`` marks a class whose code is chosen per raise site (``order.empty``,
+``saga.not_failed``); the class-level ``code`` (``domain.error``, ``app.error`` …) is only its
+family name. ``ProblemError`` is defined in ``cairn.api.problems`` because it is the only error
+that *is* an HTTP answer (a missing token, a read model that is behind): it is raised only inside
+``cairn.api`` and is the one class allowed to carry a status. It derives from :class:`CairnError`
+so that ``except CairnError`` catches everything cairn raises.
 """
 
 from __future__ import annotations
@@ -36,7 +55,6 @@ class CairnError(Exception):
     """Root of the tree. ``code`` is stable; ``message`` is for humans."""
 
     code: ClassVar[str] = "cairn.error"
-    status: ClassVar[int] = 400
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -52,14 +70,12 @@ class CairnError(Exception):
 
 class StoreError(CairnError):
     code = "store.error"
-    status = 500
 
 
 class ConcurrencyError(StoreError):
     """The stream was not at the expected version. Nothing was written."""
 
     code = "store.concurrency"
-    status = 409
 
     def __init__(self, stream_id: str, expected: object, actual: int) -> None:
         super().__init__(
@@ -75,42 +91,34 @@ class ConcurrencyError(StoreError):
 
 class InvalidEventError(StoreError):
     code = "store.invalid_event"
-    status = 400
 
 
 class InvalidStreamIdError(StoreError):
     code = "store.invalid_stream_id"
-    status = 400
 
 
 class InvalidExpectedVersion(StoreError):
     code = "store.invalid_expected_version"
-    status = 400
 
 
 class StreamDeletedError(StoreError):
     code = "store.stream_deleted"
-    status = 410
 
 
 class RetentionRefusedError(StoreError):
     code = "store.retention_refused"
-    status = 409
 
 
 class UnsupportedStoreURL(StoreError):
     code = "store.unsupported_url"
-    status = 500
 
 
 class StoreUnavailableError(StoreError):
     code = "store.unavailable"
-    status = 503
 
 
 class SchemaMissingError(StoreError):
     code = "store.schema_missing"
-    status = 503
 
 
 class MigrationChecksumError(StoreError):
@@ -133,7 +141,6 @@ class PersonalDataError(StoreError):
 
 class CodecError(CairnError):
     code = "codec.error"
-    status = 500
 
 
 class UnknownEventTypeError(CodecError):
@@ -150,7 +157,7 @@ class UpcastError(CodecError):
 class DomainError(CairnError):
     """A business rule refused a command. ``code`` is chosen per rule, e.g. ``order.empty``."""
 
-    status = 422
+    code = "domain.error"
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message, **details)
@@ -158,19 +165,49 @@ class DomainError(CairnError):
 
 
 class NotFoundError(DomainError):
-    status = 404
+    """What the command or query targets does not exist, e.g. ``order.not_found``."""
+
+    code = "domain.not_found"
 
 
 # --- application -----------------------------------------------------------------------------
 
 
 class ApplicationError(CairnError):
-    """Validation, authorisation, idempotency and similar refusals above the domain."""
+    """A request the application refuses before the domain sees it: an unknown command or
+    query, a bad cursor or limit, a malformed setting. ``code`` is chosen per case. The
+    subclasses are the refusals that are not about the request's shape."""
 
-    def __init__(self, code: str, message: str, *, status: int = 400, **details: Any) -> None:
+    code = "app.error"
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message, **details)
-        self.code = code  # type: ignore[misc]
-        self.status = status  # type: ignore[misc]
+        self.code = code  # type: ignore[misc]  # per-instance code, as for DomainError
+
+
+class InvalidCommandError(ApplicationError):
+    """A field of the command has the wrong type (``details["field"]`` names it)."""
+
+    code = "command.invalid"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(type(self).code, message, **details)
+
+
+class PermissionDeniedError(ApplicationError):
+    """The caller may not run this command (the bus's authorisation hook said no)."""
+
+    code = "auth.forbidden"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(type(self).code, message, **details)
+
+
+class ConflictError(ApplicationError):
+    """Well-formed, but refused in the current state: a command id reused for another stream,
+    retrying a saga that did not fail, rebuilding a projection already being rebuilt."""
+
+    code = "app.conflict"
 
 
 # --- adapters (payment gateways, carriers, any external service a saga step calls) -----------
@@ -182,18 +219,53 @@ class AdapterError(CairnError):
     the step at once. A payment decline is an *answer*, not an error."""
 
     code = "adapter.error"
-    status = 502
 
 
 class TransientAdapterError(AdapterError):
     """Try again later: the same call may well succeed."""
 
     code = "adapter.transient"
-    status = 503
 
 
 class PermanentAdapterError(AdapterError):
     """Retrying the same call cannot help."""
 
     code = "adapter.refused"
-    status = 422
+
+
+# --- relay -----------------------------------------------------------------------------------
+
+
+class RelayError(CairnError):
+    """The relay could not reach or use its broker."""
+
+    code = "relay.error"
+
+
+class UnsupportedBrokerURL(RelayError):
+    code = "relay.unsupported_broker_url"
+
+
+class PublishError(RelayError):
+    """A batch was not fully confirmed. ``confirmed`` leading messages were."""
+
+    code = "relay.publish_failed"
+
+    def __init__(self, message: str, confirmed: int) -> None:
+        super().__init__(message, confirmed=confirmed)
+        self.confirmed = confirmed
+
+
+# --- workers ---------------------------------------------------------------------------------
+
+
+class LeaseLostError(CairnError):
+    """A worker (projection runner, relay) lost the lease on its work, e.g. with its database
+    session: another worker owns it now, so this one stops writing and waits for it again."""
+
+    code = "lease.lost"
+
+    def __init__(
+        self, message: str = "the lease was lost; another worker owns it", **details: Any
+    ) -> None:
+        super().__init__(message, **details)

@@ -1,7 +1,11 @@
 """Every error as an RFC 9457 ``application/problem+json`` response with a stable ``code``.
 
-    CairnError (errors.py)            → its own ``status`` and ``code``
+This is the one place where an error meets an HTTP status: errors (``cairn.errors``) say what
+went wrong, :data:`STATUS` says how HTTP answers it.
+
+    CairnError (errors.py)            → ``STATUS`` by class (nearest listed ancestor), its ``code``
     ConcurrencyError                  → 409 store.concurrency (412 when the client sent If-Match)
+    ProblemError (below)              → the status it was raised with (the HTTP layer's own)
     RequestValidationError, bad JSON  → 400 app.malformed_json
     RequestValidationError, fields    → 422 app.validation (``errors``: location, message, type)
     unknown route / method            → 404 app.not_found / 405 app.method_not_allowed
@@ -18,18 +22,71 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from cairn import errors as e
 from cairn.errors import CairnError, ConcurrencyError
 from cairn.observability.logging import current_correlation_id, get_logger
 
 PROBLEM_JSON = "application/problem+json"
 _log = get_logger("cairn.api")
+
+#: The HTTP status of every error class in the tree. Every class is listed, so a new error is a
+#: decision here too (``tests/unit/test_errors.py`` checks it); a subclass defined elsewhere
+#: takes its nearest listed ancestor's status.
+STATUS: Final[Mapping[type[CairnError], int]] = {
+    CairnError: 400,
+    # store
+    e.StoreError: 500,
+    e.ConcurrencyError: 409,  # 412 when the request carried If-Match (see _on_cairn_error)
+    e.InvalidEventError: 400,
+    e.InvalidStreamIdError: 400,
+    e.InvalidExpectedVersion: 400,
+    e.StreamDeletedError: 410,
+    e.RetentionRefusedError: 409,
+    e.UnsupportedStoreURL: 500,
+    e.StoreUnavailableError: 503,
+    e.SchemaMissingError: 503,
+    e.MigrationChecksumError: 500,
+    e.PersonalDataError: 500,
+    # codec: a stored event this build cannot read is the server's fault
+    e.CodecError: 500,
+    e.UnknownEventTypeError: 500,
+    e.UpcastError: 500,
+    # domain
+    e.DomainError: 422,
+    e.NotFoundError: 404,
+    # application
+    e.ApplicationError: 400,
+    e.InvalidCommandError: 422,
+    e.PermissionDeniedError: 403,
+    e.ConflictError: 409,
+    # external services
+    e.AdapterError: 502,
+    e.TransientAdapterError: 503,
+    e.PermanentAdapterError: 422,
+    # relay and workers: not raised by requests; if one ever is, it is the server's state
+    e.RelayError: 503,
+    e.UnsupportedBrokerURL: 500,
+    e.PublishError: 503,
+    e.LeaseLostError: 503,
+}
+
+
+def status_of(exc: CairnError) -> int:
+    """The HTTP status for ``exc``: a :class:`ProblemError`'s own, else :data:`STATUS`."""
+    if isinstance(exc, ProblemError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    return 500  # unreachable: CairnError is listed
 
 
 def _title(status: int) -> str:
@@ -84,8 +141,13 @@ def problem_response(
     )
 
 
-class ProblemError(Exception):
-    """Raised by routes for refusals that are neither domain nor store errors (412, 401 …)."""
+class ProblemError(CairnError):
+    """The HTTP layer's own refusals, raised only inside ``cairn.api``: a missing token (401), a
+    wrong role (403), another customer's order (404), a read model that is behind (503) …
+    The one error that carries its HTTP ``status``, because it *is* an HTTP answer; ``code`` is
+    chosen per raise site, as for :class:`~cairn.errors.DomainError`."""
+
+    code = "http.problem"
 
     def __init__(
         self,
@@ -96,9 +158,9 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(detail, **extra)
         self.status = status
-        self.code = code
+        self.code = code  # type: ignore[misc]  # per-instance code
         self.detail = detail
         self.headers = dict(headers or {})
         self.extra = extra
@@ -125,7 +187,7 @@ def _is_malformed_json(errors: Sequence[Any]) -> bool:
 
 async def _on_cairn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CairnError)
-    status = int(getattr(exc, "status", 400))
+    status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, ConcurrencyError) and request.headers.get("if-match"):
         status = 412

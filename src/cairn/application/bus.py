@@ -67,9 +67,7 @@ class CommandBus:
     def route_of(self, command: object) -> Route:
         route = self.routes.get(type(command))
         if route is None:
-            raise ApplicationError(
-                "command.unknown", f"no handler for {type(command).__name__}", status=400
-            )
+            raise ApplicationError("command.unknown", f"no handler for {type(command).__name__}")
         return route
 
     async def dispatch(
@@ -162,9 +160,7 @@ class QueryBus:
     async def ask(self, query: object) -> Any:
         handler = self._handlers.get(type(query))
         if handler is None:
-            raise ApplicationError(
-                "query.unknown", f"no handler for {type(query).__name__}", status=400
-            )
+            raise ApplicationError("query.unknown", f"no handler for {type(query).__name__}")
         ttl = self._ttl.get(type(query))
         if self.cache is None or ttl is None:
             return await handler(query)

@@ -31,8 +31,10 @@ from cairn.errors import (
     ApplicationError,
     CairnError,
     ConcurrencyError,
+    ConflictError,
     DomainError,
     InvalidEventError,
+    PermissionDeniedError,
 )
 from cairn.store.base import EventStore
 
@@ -169,10 +171,8 @@ class AuthorizationMiddleware:
         if inspect.isawaitable(allowed):
             allowed = await allowed
         if not allowed:
-            raise ApplicationError(
-                "auth.forbidden",
-                f"{envelope.context.user or 'anonymous'} may not {envelope.command_type}",
-                status=403,
+            raise PermissionDeniedError(
+                f"{envelope.context.user or 'anonymous'} may not {envelope.command_type}"
             )
         return await call_next(envelope)
 
@@ -293,10 +293,9 @@ class IdempotencyMiddleware:
         if first is None:
             return None
         if first.stream_id != stream_id:
-            raise ApplicationError(
+            raise ConflictError(
                 "command.id_reused",
                 f"command id {command_id} was already used for a command on {first.stream_id}",
-                status=409,
             )
         # A command writes at most a few hundred events (an order of 100 lines); read no more.
         following = await self.store.read_stream(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from cairn.errors import ApplicationError
+from cairn.errors import InvalidCommandError
 
 Check = Callable[[Any], bool]
 
@@ -23,9 +23,10 @@ _checks: dict[Any, Check] = {}
 
 
 def check_command(command: object) -> None:
-    """Raise ``command.invalid`` (422) if a field of ``command`` has the wrong type."""
+    """Raise :class:`InvalidCommandError` (``command.invalid``) if a field of ``command`` has
+    the wrong type."""
     if not dataclasses.is_dataclass(command) or isinstance(command, type):
-        raise ApplicationError("command.invalid", f"{command!r} is not a command", status=422)
+        raise InvalidCommandError(f"{command!r} is not a command")
     _check_dataclass(command, type(command).__name__)
 
 
@@ -44,10 +45,8 @@ def _check_dataclass(obj: Any, path: str) -> None:
     for name, tp in _fields_of(type(obj)):
         value = getattr(obj, name)
         if not _check_for(tp)(value):
-            raise ApplicationError(
-                "command.invalid",
+            raise InvalidCommandError(
                 f"{path}.{name} must be {_describe(tp)}, got {type(value).__name__}",
-                status=422,
                 field=f"{path}.{name}",
             )
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

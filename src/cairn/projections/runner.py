@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from cairn.errors import LeaseLostError
 from cairn.leases import Lease, Leases, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
@@ -276,7 +277,7 @@ class ProjectionRunner:
                 await self.lease.acquire(retry_interval=self.config.lease_retry)
                 try:
                     await self._follow()
-                except _LeaseLost:
+                except LeaseLostError:
                     self.state = "stopped"
                     continue
                 finally:
@@ -294,7 +295,7 @@ class ProjectionRunner:
             try:
                 processed = await self.step()
                 failures = 0
-            except _LeaseLost:
+            except LeaseLostError:
                 raise
             except Exception as exc:  # the database or store failed: back off and retry
                 failures += 1
@@ -311,7 +312,7 @@ class ProjectionRunner:
                 await self.store.wait_for_append(self.position, timeout=self.checkpoint_wait())
                 idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
                 if idle_check_due and not await self._lease_ok():
-                    raise _LeaseLost
+                    raise LeaseLostError
             else:
                 self.state = "catching_up"
 
@@ -349,7 +350,7 @@ class ProjectionRunner:
             self.advanced()
             return len(events)
         if not await self._lease_ok():
-            raise _LeaseLost
+            raise LeaseLostError
         try:
             changed = await self._apply_with_retries(events, self.version, live=True)
         except _Stale:
@@ -374,7 +375,7 @@ class ProjectionRunner:
 
     async def _write_checkpoint_only(self) -> None:
         if not await self._lease_ok():
-            raise _LeaseLost
+            raise LeaseLostError
         try:
             async with self.turn, self.db.transaction(durable=False) as tx:
                 row = await tx.fetchone(
@@ -533,10 +534,6 @@ class ProjectionRunner:
 
     async def wait_local(self, timeout: float) -> None:
         await wait_set(self._advanced, timeout)
-
-
-class _LeaseLost(Exception):
-    pass
 
 
 class ProjectionEngine:
@@ -897,12 +894,11 @@ class ProjectionEngine:
         await self.migrate()
         lease = self._lease(f"projection:{name}:rebuild{self._lease_scope}")
         if not await lease.try_acquire():
-            from cairn.errors import ApplicationError
+            from cairn.errors import ConflictError
 
-            raise ApplicationError(
+            raise ConflictError(
                 "projection.rebuild_running",
                 f"projection {name!r} is already being rebuilt",
-                status=409,
                 name=name,
             )
         try:

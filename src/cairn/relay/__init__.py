@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.errors import PublishError, RelayError, UnsupportedBrokerURL
 from cairn.leases import Leases, lease_for
-from cairn.relay.brokers import (
-    Publisher,
-    PublishError,
-    RelayError,
-    UnsupportedBrokerURL,
-    jetstream_stream_name,
-    publisher_for,
-)
+from cairn.relay.brokers import Publisher, jetstream_stream_name, publisher_for
 from cairn.relay.checkpoints import CheckpointStore, MemoryCheckpoints, SQLCheckpoints
 from cairn.relay.cloudevents import OutgoingMessage, to_cloudevent
 from cairn.relay.relay import Relay, RelayState, RelayStatus

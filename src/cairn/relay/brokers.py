@@ -25,32 +25,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from cairn.errors import CairnError
+from cairn.errors import PublishError, UnsupportedBrokerURL
 from cairn.relay.cloudevents import CONTENT_TYPE, OutgoingMessage
 
 #: How long a batch may wait for its confirmations before the relay gives up on it.
 DEFAULT_CONFIRM_TIMEOUT: Final = 10.0
 DEFAULT_CONNECT_TIMEOUT: Final = 3.0
-
-
-class RelayError(CairnError):
-    code = "relay.error"
-    status = 503
-
-
-class UnsupportedBrokerURL(RelayError):
-    code = "relay.unsupported_broker_url"
-    status = 500
-
-
-class PublishError(RelayError):
-    """A batch was not fully confirmed. ``confirmed`` leading messages were."""
-
-    code = "relay.publish_failed"
-
-    def __init__(self, message: str, confirmed: int) -> None:
-        super().__init__(message, confirmed=confirmed)
-        self.confirmed = confirmed
 
 
 class Publisher(ABC):

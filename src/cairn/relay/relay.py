@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cairn.errors import LeaseLostError, PublishError
 from cairn.leases import Lease
-from cairn.relay.brokers import Publisher, PublishError
+from cairn.relay.brokers import Publisher
 from cairn.relay.checkpoints import CheckpointStore
 from cairn.relay.cloudevents import OutgoingMessage
 from cairn.store.base import EventStore, RecordedEvent
@@ -37,10 +38,6 @@ log = logging.getLogger("cairn.relay")
 RelayState = Literal["running", "backing_off", "standby", "stopped"]
 
 DEFAULT_BATCH_SIZE: Final = 1000
-
-
-class LeaseLostError(Exception):
-    """Another worker owns the relay now; stop publishing and wait for the lease again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from cairn.errors import (
     ApplicationError,
     CairnError,
     ConcurrencyError,
+    ConflictError,
     NotFoundError,
     StoreUnavailableError,
     TransientAdapterError,
@@ -288,10 +289,9 @@ class SagaRunner(Generic[S]):
             if row is None:
                 raise NotFoundError("saga.not_found", f"no saga {saga_id!r}", saga_id=saga_id)
             if row["status"] != SagaStatus.FAILED.value:
-                raise ApplicationError(
+                raise ConflictError(
                     "saga.not_failed",
                     f"saga {saga_id} is {row['status']}; only a failed saga can be retried",
-                    status=409,
                 )
             await tx.execute(
                 "UPDATE saga_actions SET status = 'pending', attempts = 0, due_at = ?,"

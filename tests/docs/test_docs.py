@@ -8,6 +8,8 @@ Conventions (what a writer of the docs needs to know):
   later block may use the names an earlier block of the same file defined (``store``,
   ``container``…). Selecting one block (``-k``) first runs the blocks before it in its file.
   Each file starts from an empty namespace; files never share names.
+  (Under xdist a worker that draws a later block runs the earlier ones itself, so the split
+  of blocks between workers never changes a result.)
 - Top-level ``await``, ``async with`` and ``async for`` are allowed (the block is compiled with
   ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT``). A block must end: bound any subscription (``break``).
   A block that opens a store, engine or runner closes it.
@@ -234,3 +236,19 @@ def test_shell_blocks_name_real_cli_commands(block: Block) -> None:
         if subcommands and sub is not None:
             for each in sub.split("|"):
                 assert each in subcommands, f"{block.id}: `cairn {name} {each}` not found"
+
+
+def test_not_run_marker_and_languages_are_read(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# t\n\n<!-- not-run: never ends -->\n```python\nwhile True: pass\n```\n\n"
+        "```pycon\n>>> 1\n```\n```sh\ncairn migrate\n```\n",
+        encoding="utf-8",
+    )
+    blocks = extract_blocks(page)
+    assert [(b.line, b.language, b.not_run) for b in blocks] == [
+        (4, "python", "never ends"),
+        (8, "pycon", None),
+        (11, "sh", None),
+    ]
+    assert cli_calls(blocks[2]) == [("migrate", None)]

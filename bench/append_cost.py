@@ -23,7 +23,7 @@ import psycopg
 
 from bench.common import Report, scratch_pg_database
 from bench.store import EVENTS_PER_COMMAND, RAW_DDL, RAW_INSERT, new_events, payload
-from cairn.sql.migrations import apply_postgres
+from cairn.sql.registry import apply_postgres
 from cairn.store import postgres
 from cairn.store.encoding import encode_batch
 from cairn.store.postgres_schema import MIGRATIONS

@@ -16,13 +16,16 @@ import contextlib
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from cairn.sql.registry import MigrationSet
 
 #: One row: column name → value.
 Row = dict[str, Any]
 Params = Sequence[Any]
 
-__all__ = ["Database", "Dialect", "Params", "Row", "Tx", "for_update", "skip_locked"]
+__all__ = ["Database", "Dialect", "Params", "Row", "Schema", "Tx", "for_update", "skip_locked"]
 
 
 class Dialect(enum.Enum):
@@ -83,6 +86,18 @@ class Tx(ABC):
         return skip_locked(self.dialect)
 
 
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A component's tables: its ``.sql`` migrations in ``migrations/postgres`` and
+    ``migrations/sqlite`` of ``package``, recorded in ``schema_migrations`` under ``prefix``."""
+
+    package: str
+    prefix: str
+
+    def for_dialect(self, dialect: Dialect) -> MigrationSet:
+        return MigrationSet(self.package, f"migrations/{dialect.value}", prefix=self.prefix)
+
+
 class Database(ABC):
     """Short transactions and plain reads on the database beside the event log."""
 
@@ -124,6 +139,11 @@ class Database(ABC):
             for statement in statements:
                 if statement.strip():
                     await tx.execute(statement)
+
+    @abstractmethod
+    async def migrate(self, *schemas: Schema) -> list[str]:
+        """Apply what is missing of each component's ``.sql`` migrations (in the order given,
+        through the one registry, :mod:`cairn.sql.registry`); the names applied now."""
 
     @abstractmethod
     async def close(self) -> None:

@@ -23,8 +23,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cairn.errors import StoreUnavailableError
-from cairn.sql.database import Database, Dialect, Params, Row, Tx
+from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
 from cairn.sql.pool import Connection, HotConnections
+from cairn.sql.registry import apply_postgres
 
 __all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
 
@@ -166,6 +167,11 @@ class PostgresDatabase(Database):
             # Autocommit: one statement is its own transaction, one round trip.
             cur = await conn.execute(_pg(sql), tuple(params))
             return cur.rowcount
+
+    async def migrate(self, *schemas: Schema) -> list[str]:
+        connections = await self._pool()
+        async with connections.connection() as conn:
+            return await apply_postgres(conn, [s.for_dialect(self.dialect) for s in schemas])
 
     async def close(self) -> None:
         connections, self._connections = self._connections, None

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Iterable
 import aiosqlite
 
 from cairn.errors import StoreUnavailableError
-from cairn.sql.database import Database, Dialect, Params, Row, Tx
+from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
+from cairn.sql.registry import apply_sqlite
 
 __all__ = ["SQLiteDatabase", "connect"]
 
@@ -152,6 +153,11 @@ class SQLiteDatabase(Database):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._reader.lock:
             return await _SQLiteTx(await self._reader.get()).fetchall(sql, params)
+
+    async def migrate(self, *schemas: Schema) -> list[str]:
+        async with self._writer.lock:
+            conn = await self._writer.get()
+            return await apply_sqlite(conn, [s.for_dialect(self.dialect) for s in schemas])
 
     async def close(self) -> None:
         await self._writer.close()

@@ -1,13 +1,13 @@
 """The PostgreSQL event store's schema: ``migrations/postgres/NNNN_name.sql``, applied through
-the one registry (:mod:`cairn.sql.migrations`). Append only: never edit an applied file."""
+the one registry (:mod:`cairn.sql.registry`). Append only: never edit an applied file."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from cairn.errors import SchemaMissingError
-from cairn.sql.migrations import MigrationSet, apply_postgres, pending_postgres
 from cairn.sql.pool import Connection
+from cairn.sql.registry import MigrationSet, apply_postgres, pending_postgres
 from cairn.store.postgres_connect import connect, describe
 from cairn.store.urls import postgres_conninfo
 

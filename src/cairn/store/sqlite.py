@@ -30,7 +30,7 @@ from cairn.errors import (
     SchemaMissingError,
     StreamDeletedError,
 )
-from cairn.sql.migrations import MigrationSet, apply_sqlite, pending_sqlite
+from cairn.sql.registry import MigrationSet, apply_sqlite, pending_sqlite
 from cairn.sql.sqlite import connect
 from cairn.store.base import (
     STREAM_EXISTS,

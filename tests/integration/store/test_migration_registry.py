@@ -1,4 +1,4 @@
-"""The migrations registry (``cairn.sql.migrations``) as another component uses it: its own
+"""The migrations registry (``cairn.sql.registry``) as another component uses it: its own
 ``.sql`` set, recorded beside the store's in the one ``schema_migrations`` table, and refused
 once an applied file is edited."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cairn.errors import MigrationChecksumError
-from cairn.sql.migrations import MigrationSet, apply_postgres, apply_sqlite, sqlite_statements
+from cairn.sql.registry import MigrationSet, apply_postgres, apply_sqlite, sqlite_statements
 from cairn.store import postgres_connect, postgres_schema, sqlite
 from cairn.store.urls import postgres_conninfo, sqlite_path
 

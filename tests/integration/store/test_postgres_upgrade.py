@@ -14,7 +14,7 @@ import pytest
 
 import cairn
 from cairn import NewEvent
-from cairn.sql.migrations import Migration, MigrationSet, apply_postgres
+from cairn.sql.registry import Migration, MigrationSet, apply_postgres
 from cairn.store import EventStore, RecordedEvent
 from cairn.store.postgres_connect import connect
 from cairn.store.postgres_schema import MIGRATIONS

@@ -16,7 +16,7 @@ import pytest
 
 import cairn
 from cairn import NewEvent
-from cairn.sql.migrations import MigrationSet
+from cairn.sql.registry import MigrationSet
 from cairn.store import postgres_schema, sqlite
 from cairn.store.migrate import migrate
 from cairn.store.urls import sqlite_path

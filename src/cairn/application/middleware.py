@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +26,7 @@ import structlog.contextvars
 
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
 from cairn.application.validation import check_command
+from cairn.backoff import Backoff
 from cairn.errors import (
     ApplicationError,
     CairnError,
@@ -224,7 +224,9 @@ class RetryPolicy:
     max_delay: float = 0.1
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        # ``base_delay * 2 ** attempt``: the first retry already waits up to twice the base.
+        backoff = Backoff(initial=self.base_delay * 2, maximum=self.max_delay, full_jitter=True)
+        return backoff.delay(attempt)
 
 
 class RetryMiddleware:

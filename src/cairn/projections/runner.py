@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cairn.backoff import Backoff
 from cairn.leases import Lease, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
@@ -300,7 +301,7 @@ class ProjectionRunner:
                 self.state = "failed"
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                await asyncio.sleep(Backoff(initial=0.2, maximum=5.0).delay(failures))
                 with contextlib.suppress(Exception):
                     await self._load_position()
                 continue
@@ -418,7 +419,7 @@ class ProjectionRunner:
                 if attempts >= self.config.handler_attempts:
                     park[key] = self.last_error
                 else:
-                    await asyncio.sleep(self.config.retry_backoff * 2 ** (attempts - 1))
+                    await asyncio.sleep(Backoff(initial=self.config.retry_backoff).delay(attempts))
 
     async def _apply_batch(
         self,

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cairn.backoff import Backoff
 from cairn.leases import Lease
 from cairn.relay.brokers import Publisher, PublishError
 from cairn.relay.checkpoints import CheckpointStore
@@ -101,7 +102,8 @@ class Relay:
         self._last_error: str | None = None
         self._connected = False
         self._closed = False
-        self._backoff = backoff_initial
+        self._backoff = Backoff(initial=backoff_initial, maximum=backoff_max)
+        self._failures = 0  # in a row; the next delay grows with it
         self._run_task: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------------
@@ -129,8 +131,8 @@ class Relay:
                     self._note_error(exc)
                     self._state = "backing_off"
                     await self._disconnect()
-                    await asyncio.sleep(self._backoff)
-                    self._backoff = min(self._backoff * 2, self.backoff_max)
+                    self._failures += 1
+                    await asyncio.sleep(self._backoff.delay(self._failures))
         finally:
             self._state = "stopped"
             await self._disconnect()
@@ -207,7 +209,7 @@ class Relay:
         await self.checkpoints.save(self.name, position)
         self._position = position
         self._published += count
-        self._backoff = self.backoff_initial
+        self._failures = 0
 
     def _note_error(self, exc: BaseException) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from cairn.backoff import Backoff
 from cairn.errors import (
     ApplicationError,
     CairnError,
@@ -96,8 +97,7 @@ class StepPolicy:
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter before attempt ``attempt + 1``."""
-        base = min(self.max_backoff, self.backoff * float(2 ** max(0, attempt - 1)))
-        return base * random.uniform(0.75, 1.25)
+        return Backoff(initial=self.backoff, maximum=self.max_backoff, jitter=0.25).delay(attempt)
 
 
 class _LocalLease(Lease):

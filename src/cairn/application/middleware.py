@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import structlog
 import structlog.contextvars
 
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
@@ -34,6 +33,7 @@ from cairn.errors import (
     DomainError,
     InvalidEventError,
 )
+from cairn.observability.logging import get_logger
 from cairn.store.base import EventStore
 
 Next = Callable[[Envelope], Awaitable[CommandResult]]
@@ -41,7 +41,7 @@ Next = Callable[[Envelope], Awaitable[CommandResult]]
 #: Upper bound of the events one command writes (CreateOrder: 1 + up to 100 items).
 MAX_COMMAND_EVENTS = 500
 
-_log = structlog.get_logger("cairn.commands")
+_log = get_logger("cairn.commands")
 
 
 class Middleware(Protocol):

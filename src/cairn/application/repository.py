@@ -22,19 +22,19 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
-import structlog
 from cachetools import LRUCache
 
 from cairn.application.codec import AggregateCodec, from_recorded, to_new_events
 from cairn.decider import Decider, fold
 from cairn.errors import CairnError
+from cairn.observability.logging import get_logger
 from cairn.store.base import AppendResult, EventStore, ExpectedVersion, RecordedEvent, Snapshot
 
 C = TypeVar("C")
 S = TypeVar("S")
 E = TypeVar("E")
 
-_log = structlog.get_logger("cairn.repository")
+_log = get_logger("cairn.repository")
 
 
 @dataclass(frozen=True, slots=True, eq=False)

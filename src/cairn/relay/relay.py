@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -27,12 +26,13 @@ from typing import Any, Final, Literal
 
 from cairn.backoff import Backoff
 from cairn.leases import Lease
+from cairn.observability.logging import get_logger
 from cairn.relay.brokers import Publisher, PublishError
 from cairn.relay.checkpoints import CheckpointStore
 from cairn.relay.cloudevents import OutgoingMessage
 from cairn.store.base import EventStore, RecordedEvent
 
-log = logging.getLogger("cairn.relay")
+log = get_logger("cairn.relay")
 
 #: ``standby``: another worker holds the relay lease; this one waits to take over.
 RelayState = Literal["running", "backing_off", "standby", "stopped"]

@@ -22,7 +22,6 @@ import asyncio
 import builtins
 import contextlib
 import json
-import logging
 import os
 import random
 import socket
@@ -42,6 +41,7 @@ from cairn.errors import (
     TransientAdapterError,
 )
 from cairn.leases import Lease, lease_for
+from cairn.observability.logging import get_logger
 from cairn.sagas import deadlines
 from cairn.sagas.engine import (
     DEADLINE_EXPIRED,
@@ -65,7 +65,7 @@ from cairn.store.base import EventStore
 from cairn.store.urls import Backend, backend_of
 from cairn.waiting import wait_set
 
-log = logging.getLogger("cairn.sagas")
+log = get_logger("cairn.sagas")
 
 S = TypeVar("S")
 

@@ -209,8 +209,8 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def run() -> None:
-        from cairn.api.app import settle_heap
         from cairn.api.runtime import close_container, stop_workers
+        from cairn.gc_tuning import settle_heap
         from cairn.orders.components import build_components
 
         container = await _open_container(settings)

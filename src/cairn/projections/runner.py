@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cairn.backoff import Backoff
+from cairn.gc_tuning import CatchUpRelief
 from cairn.leases import Lease, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
 from cairn.projections.db import Database, Dialect, Tx
-from cairn.projections.gc_relief import CatchUpRelief
 from cairn.projections.read_model import ReadModel, Rows
 from cairn.store.base import EventStore, RecordedEvent
 from cairn.store.urls import Backend, backend_of

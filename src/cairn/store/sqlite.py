@@ -32,6 +32,7 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
+from cairn.gc_tuning import paused_gc
 from cairn.sql.migrations import MigrationSet, apply_sqlite, pending_sqlite
 from cairn.store.base import (
     STREAM_EXISTS,
@@ -43,7 +44,6 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
-    paused_gc,
     recorded_as_sent,
     recorded_event,
 )

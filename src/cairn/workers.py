@@ -20,12 +20,12 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.backoff import Backoff
 from cairn.observability.logging import get_logger
 
 _log = get_logger("cairn.workers")
 
-RESTART_BACKOFF_INITIAL = 0.2
-RESTART_BACKOFF_MAX = 5.0
+RESTART_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 CLOSE_TIMEOUT = 10.0
 
 
@@ -92,7 +92,7 @@ class Workers:
         )
 
     async def _supervise(self, running: _Running) -> None:
-        backoff = RESTART_BACKOFF_INITIAL
+        restarts = 0
         while not self._stopping:
             try:
                 await running.target.run()
@@ -105,8 +105,8 @@ class Workers:
                 running.restarts += 1
                 running.last_error = f"{type(exc).__name__}: {exc}"
                 _log.error("worker_crashed", component=running.name, exc_info=exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+            restarts += 1
+            await asyncio.sleep(RESTART_BACKOFF.delay(restarts))
 
     async def stop(self) -> None:
         self._stopping = True

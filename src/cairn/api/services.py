@@ -166,7 +166,7 @@ async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
         # No read side configured (a library user's container): answer from the events.
         from cairn.api.temporal import order_at
 
-        return await order_at(runtime.store, order_id)
+        return await order_at(runtime.container.query_bus, order_id)
     result: dict[str, Any] | None = await _queries(runtime).get_order(order_id)
     return result
 

@@ -1,20 +1,22 @@
-"""Orders as they were: fold the order stream up to a version or an instant (SPEC §7
-``?version=N`` / ``?as_of=``). Answered from the events, never from the read model."""
+"""Orders as they were (SPEC §7 ``?version=N`` / ``?as_of=``) and their history, asked of the
+query bus (:mod:`cairn.orders.queries`): answered from the events, never from the read model.
+This module only shapes the answers as the API's views."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from cairn.application.bus import QueryBus
+from cairn.errors import NotFoundError
 from cairn.orders.domain import orders
-from cairn.orders.domain.codec import decode_event
-from cairn.store.base import EventStore, RecordedEvent
+from cairn.orders.queries import AggregateView, GetOrder, GetStreamHistory
+from cairn.store.base import RecordedEvent
 
 
-def order_view(state: orders.OrderState, events: list[RecordedEvent]) -> dict[str, Any] | None:
-    """The order view of SPEC §10 for a folded state (``None`` for no order)."""
-    if isinstance(state, orders.NoOrder) or not events:
-        return None
+def order_view(found: AggregateView) -> dict[str, Any]:
+    """The order view of SPEC §10 for an order's state and stream facts."""
+    state = found.state
     details = state.order
     reason = state.reason if isinstance(state, orders.CancelledOrder) else None
     return {
@@ -44,35 +46,35 @@ def order_view(state: orders.OrderState, events: list[RecordedEvent]) -> dict[st
             "postal_code": details.shipping_address.postal_code,
             "country": details.shipping_address.country,
         },
-        "version": events[-1].version,
-        "position": events[-1].position,
-        "created_at": events[0].recorded_at.isoformat(),
-        "updated_at": events[-1].recorded_at.isoformat(),
+        "version": found.version,
+        "position": found.position,
+        "created_at": _iso(found.created_at),
+        "updated_at": _iso(found.updated_at),
     }
 
 
-def fold_order(events: list[RecordedEvent]) -> orders.OrderState:
-    state = orders.initial_state()
-    for event in events:
-        state = orders.evolve(state, decode_event(event.type, event.data))
-    return state
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
 
 
 async def order_at(
-    store: EventStore,
+    bus: QueryBus,
     order_id: str,
     *,
     version: int | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The order at stream ``version`` or as it was at ``as_of`` (``None`` if it did not exist
-    yet)."""
-    events = await store.read_stream(orders.stream_id(order_id), to_version=version, until=as_of)
-    return order_view(fold_order(events), events)
+    """The order now, at stream ``version`` or as it was at ``as_of`` (``None`` if it did not
+    exist yet)."""
+    try:
+        found: AggregateView = await bus.ask(GetOrder(order_id, as_of=as_of, version=version))
+    except NotFoundError:
+        return None
+    return order_view(found)
 
 
-async def order_history(store: EventStore, order_id: str) -> list[dict[str, Any]]:
-    events = await store.read_stream(orders.stream_id(order_id))
+async def order_history(bus: QueryBus, order_id: str) -> list[dict[str, Any]]:
+    events: list[RecordedEvent] = await bus.ask(GetStreamHistory(orders.stream_id(order_id)))
     return [
         {
             "type": e.type,

@@ -9,11 +9,11 @@ result.stream_id, result.version, result.position, result.events
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from cachetools import TLRUCache
 
 from cairn.application.handlers import Route, Services, handle
 from cairn.application.messages import CommandContext, CommandResult, Envelope
@@ -93,47 +93,44 @@ def _wrap(middleware: Middleware, call_next: Next) -> Next:
 QueryHandler = Callable[[Any], Awaitable[Any]]
 
 
-@dataclass(slots=True)
-class _Entry:
-    value: Any
-    expires: float
+def _expires(_key: Any, entry: tuple[Any, float], now: float) -> float:
+    return now + entry[1]
 
 
 class QueryCache:
-    """A small LRU with a time-to-live per entry; queries are its keys (frozen dataclasses)."""
+    """A small LRU with a time-to-live per entry (cachetools' ``TLRUCache``: the ttl differs by
+    query type); queries are its keys (frozen dataclasses)."""
 
     def __init__(
         self, max_entries: int = 1024, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[Any, _Entry] = OrderedDict()
+        # Each entry is ``(answer, ttl)``: the ttl is the query type's, given to ``put``.
+        self._entries: TLRUCache[Any, tuple[Any, float]] = TLRUCache(
+            maxsize=max(max_entries, 0), ttu=_expires, timer=clock
+        )
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Any) -> tuple[bool, Any]:
         entry = self._entries.get(key)
-        if entry is None or entry.expires <= self.clock():
-            if entry is not None:
-                del self._entries[key]
+        if entry is None:
             self.misses += 1
             return False, None
-        self._entries.move_to_end(key)
         self.hits += 1
-        return True, entry.value
+        return True, entry[0]
 
     def put(self, key: Any, value: Any, ttl: float) -> None:
-        self._entries[key] = _Entry(value, self.clock() + ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if self.max_entries > 0:
+            self._entries[key] = (value, ttl)
 
     def invalidate(self, predicate: Callable[[Any], bool] | None = None) -> None:
         if predicate is None:
             self._entries.clear()
             return
         for key in [k for k in self._entries if predicate(k)]:
-            del self._entries[key]
+            self._entries.pop(key, None)
 
 
 class QueryBus:

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import structlog
 import structlog.contextvars
 
 from cairn.application.messages import CommandContext, CommandResult, Envelope, event_id_for
 from cairn.application.validation import check_command
+from cairn.backoff import Backoff
 from cairn.errors import (
     ApplicationError,
     CairnError,
@@ -36,6 +35,7 @@ from cairn.errors import (
     InvalidEventError,
     PermissionDeniedError,
 )
+from cairn.observability.logging import get_logger
 from cairn.store.base import EventStore
 
 Next = Callable[[Envelope], Awaitable[CommandResult]]
@@ -43,7 +43,7 @@ Next = Callable[[Envelope], Awaitable[CommandResult]]
 #: Upper bound of the events one command writes (CreateOrder: 1 + up to 100 items).
 MAX_COMMAND_EVENTS = 500
 
-_log = structlog.get_logger("cairn.commands")
+_log = get_logger("cairn.commands")
 
 
 class Middleware(Protocol):
@@ -224,7 +224,9 @@ class RetryPolicy:
     max_delay: float = 0.1
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        # ``base_delay * 2 ** attempt``: the first retry already waits up to twice the base.
+        backoff = Backoff(initial=self.base_delay * 2, maximum=self.max_delay, full_jitter=True)
+        return backoff.delay(attempt)
 
 
 class RetryMiddleware:

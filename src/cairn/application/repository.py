@@ -16,25 +16,25 @@ fresh events), never write over another process's update.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
-import structlog
+from cachetools import LRUCache
 
 from cairn.application.codec import AggregateCodec, from_recorded, to_new_events
 from cairn.decider import Decider, fold
 from cairn.errors import CairnError
+from cairn.observability.logging import get_logger
 from cairn.store.base import AppendResult, EventStore, ExpectedVersion, RecordedEvent, Snapshot
 
 C = TypeVar("C")
 S = TypeVar("S")
 E = TypeVar("E")
 
-_log = structlog.get_logger("cairn.repository")
+_log = get_logger("cairn.repository")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -139,7 +139,7 @@ class Repository(Generic[C, S, E]):
         self.aggregate = aggregate
         self.snapshots = snapshots
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, Loaded[S]] = OrderedDict()
+        self._cache: LRUCache[str, Loaded[S]] = LRUCache(maxsize=max(cache_size, 0))
 
     def _remember(self, loaded: Loaded[S]) -> Loaded[S]:
         if self.cache_size <= 0:
@@ -147,9 +147,6 @@ class Repository(Generic[C, S, E]):
         current = self._cache.get(loaded.stream_id)
         if current is None or current.version <= loaded.version:
             self._cache[loaded.stream_id] = loaded
-        self._cache.move_to_end(loaded.stream_id)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
         return loaded
 
     def peek(self, stream_id: str) -> Loaded[S] | None:
@@ -179,7 +176,6 @@ class Repository(Generic[C, S, E]):
         if cached is not None:
             loaded = await self._catch_up(cached)
             if loaded is not None:
-                self._cache.move_to_end(stream_id)
                 return self._remember(loaded)
             self.forget(stream_id)
         return self._remember(await self._load_from_store(stream_id))

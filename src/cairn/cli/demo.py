@@ -170,7 +170,7 @@ async def _script(container: Any, components: Any, console: Console) -> None:
     await _rebuild(engine, container, console)
 
     console.rule("5. the happy order as it was at version 2")
-    then = await order_at(container.store, happy, version=2)
+    then = await order_at(container.query_bus, happy, version=2)
     now = await queries.get_order(happy)
     assert then is not None
     assert now is not None

@@ -224,8 +224,8 @@ def worker() -> None:
     _log_start("worker_starting", settings)
 
     async def run() -> None:
-        from cairn.api.app import settle_heap
         from cairn.api.runtime import close_container, stop_workers
+        from cairn.gc_tuning import settle_heap
         from cairn.orders.components import build_components
 
         container = await _open_container(settings)

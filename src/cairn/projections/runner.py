@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from cairn.backoff import Backoff
 from cairn.errors import LeaseLostError
+from cairn.gc_tuning import CatchUpRelief
 from cairn.leases import Lease, Leases, lease_for
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.cache import OrderCache
-from cairn.projections.gc_relief import CatchUpRelief
 from cairn.projections.read_model import ReadModel, Rows
 from cairn.sql.database import Database, Dialect, Tx
 from cairn.store.base import EventStore, RecordedEvent
@@ -302,7 +303,7 @@ class ProjectionRunner:
                 self.state = "failed"
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                await asyncio.sleep(Backoff(initial=0.2, maximum=5.0).delay(failures))
                 with contextlib.suppress(Exception):
                     await self._load_position()
                 continue
@@ -420,7 +421,7 @@ class ProjectionRunner:
                 if attempts >= self.config.handler_attempts:
                     park[key] = self.last_error
                 else:
-                    await asyncio.sleep(self.config.retry_backoff * 2 ** (attempts - 1))
+                    await asyncio.sleep(Backoff(initial=self.config.retry_backoff).delay(attempts))
 
     async def _apply_batch(
         self,

@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cairn.backoff import Backoff
 from cairn.errors import LeaseLostError, PublishError
 from cairn.leases import Lease
+from cairn.observability.logging import get_logger
 from cairn.relay.brokers import Publisher
 from cairn.relay.checkpoints import CheckpointStore
 from cairn.relay.cloudevents import OutgoingMessage
 from cairn.store.base import EventStore, RecordedEvent
 
-log = logging.getLogger("cairn.relay")
+log = get_logger("cairn.relay")
 
 #: ``standby``: another worker holds the relay lease; this one waits to take over.
 RelayState = Literal["running", "backing_off", "standby", "stopped"]
@@ -98,7 +99,8 @@ class Relay:
         self._last_error: str | None = None
         self._connected = False
         self._closed = False
-        self._backoff = backoff_initial
+        self._backoff = Backoff(initial=backoff_initial, maximum=backoff_max)
+        self._failures = 0  # in a row; the next delay grows with it
         self._run_task: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------------
@@ -126,8 +128,8 @@ class Relay:
                     self._note_error(exc)
                     self._state = "backing_off"
                     await self._disconnect()
-                    await asyncio.sleep(self._backoff)
-                    self._backoff = min(self._backoff * 2, self.backoff_max)
+                    self._failures += 1
+                    await asyncio.sleep(self._backoff.delay(self._failures))
         finally:
             self._state = "stopped"
             await self._disconnect()
@@ -204,7 +206,7 @@ class Relay:
         await self.checkpoints.save(self.name, position)
         self._position = position
         self._published += count
-        self._backoff = self.backoff_initial
+        self._failures = 0
 
     def _note_error(self, exc: BaseException) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,6 @@ import asyncio
 import builtins
 import contextlib
 import json
-import logging
 import os
 import random
 import socket
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+from cairn.backoff import Backoff
 from cairn.errors import (
     ApplicationError,
     CairnError,
@@ -43,6 +43,7 @@ from cairn.errors import (
     TransientAdapterError,
 )
 from cairn.leases import Lease, Leases, lease_for
+from cairn.observability.logging import get_logger
 from cairn.sagas import deadlines
 from cairn.sagas.engine import (
     DEADLINE_EXPIRED,
@@ -66,7 +67,7 @@ from cairn.store.base import EventStore
 from cairn.store.urls import Backend, backend_of
 from cairn.waiting import wait_set
 
-log = logging.getLogger("cairn.sagas")
+log = get_logger("cairn.sagas")
 
 S = TypeVar("S")
 
@@ -98,8 +99,7 @@ class StepPolicy:
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter before attempt ``attempt + 1``."""
-        base = min(self.max_backoff, self.backoff * float(2 ** max(0, attempt - 1)))
-        return base * random.uniform(0.75, 1.25)
+        return Backoff(initial=self.backoff, maximum=self.max_backoff, jitter=0.25).delay(attempt)
 
 
 class _LocalLease(Lease):

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from cairn.gc_tuning import paused_gc
 from cairn.sql.pool import Connection
-from cairn.store.base import HorizonStatus, RecordedEvent, paused_gc, recorded_event
+from cairn.store.base import HorizonStatus, RecordedEvent, recorded_event
 from cairn.store.postgres_connect import Connect
 
 _loads = json.loads

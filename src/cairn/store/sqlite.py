@@ -30,6 +30,7 @@ from cairn.errors import (
     SchemaMissingError,
     StreamDeletedError,
 )
+from cairn.gc_tuning import paused_gc
 from cairn.sql.registry import MigrationSet, apply_sqlite, pending_sqlite
 from cairn.sql.sqlite import connect
 from cairn.store.base import (
@@ -42,7 +43,6 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
-    paused_gc,
     recorded_as_sent,
     recorded_event,
 )

@@ -12,12 +12,15 @@ import asyncio
 import sys
 
 import cairn
+from cairn.observability.logging import configure_logging
 from cairn.relay import build_relay
 from cairn.settings import Settings
 
 
 async def main(database_url: str, broker_url: str, topic: str, batch_size: int) -> None:
     settings = Settings(database_url=database_url, broker_url=broker_url, broker_topic=topic)
+    # As `cairn worker` does: log lines go to stderr, stdout is this script's protocol.
+    configure_logging(settings.log_level, json=settings.log_json)
     async with cairn.open_store(database_url) as store:
         relay = build_relay(
             settings, store, batch_size=batch_size, backoff_max=0.5, lease_retry=0.2

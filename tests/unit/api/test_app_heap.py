@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from cairn.api.app import GC_YOUNG_THRESHOLD, create_app
+from cairn.api.app import create_app
+from cairn.gc_tuning import SERVER_YOUNG_THRESHOLD
 from cairn.orders.bootstrap import bootstrap
 from cairn.settings import Settings
 
@@ -30,7 +31,7 @@ async def test_a_server_app_freezes_its_start_up_heap_and_collects_young_objects
 
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 0
-        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[0] == SERVER_YOUNG_THRESHOLD
     await container.close()
 
 

@@ -60,6 +60,35 @@ async def test_the_cache_is_bounded() -> None:
     assert cache.get("c") == (True, "c")
 
 
+async def test_each_entry_keeps_the_ttl_it_was_put_with() -> None:
+    clock = Clock()
+    cache = QueryCache(clock=clock)
+    cache.put("short", 1, ttl=1)
+    cache.put("long", 2, ttl=10)
+    clock.now = 5
+    assert (cache.get("short"), cache.get("long")) == ((False, None), (True, 2))
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+async def test_the_least_recently_used_entry_goes_first() -> None:
+    cache = QueryCache(max_entries=2)
+    cache.put("a", "a", ttl=60)
+    cache.put("b", "b", ttl=60)
+    assert cache.get("a") == (True, "a")
+    cache.put("c", "c", ttl=60)
+    assert [cache.get(k)[0] for k in "abc"] == [True, False, True]
+
+
+async def test_invalidate_drops_the_entries_a_predicate_names_or_all() -> None:
+    cache = QueryCache()
+    for key in ("a1", "a2", "b1"):
+        cache.put(key, key, ttl=60)
+    cache.invalidate(lambda key: key.startswith("a"))
+    assert [cache.get(k)[0] for k in ("a1", "a2", "b1")] == [False, False, True]
+    cache.invalidate()
+    assert cache.get("b1") == (False, None)
+
+
 async def test_an_unknown_query_is_refused() -> None:
     with pytest.raises(ApplicationError) as refused:
         await QueryBus().ask(GetProduct("A"))

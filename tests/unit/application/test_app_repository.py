@@ -29,6 +29,22 @@ async def test_a_stream_without_events_loads_as_the_initial_state() -> None:
     assert (loaded.state, loaded.version, loaded.position) == (orders.NoOrder(), 0, 0)
 
 
+async def test_the_state_cache_keeps_the_most_recently_used_streams() -> None:
+    store = await memory_store()
+    repos = OrderRepositories.build(store, cache_size=2)
+    await register_mug(order_command_bus(store, repositories=repos), stock=10)
+    repository = repos.orders
+    for stream in ("order-a", "order-b"):
+        await repository.load(stream)
+    await repository.load("order-a")
+    await repository.load("order-c")
+    assert [repository.peek(s) is not None for s in ("order-a", "order-b", "order-c")] == [
+        True,
+        False,
+        True,
+    ]
+
+
 async def test_saving_appends_at_the_loaded_version_and_snapshots_per_policy() -> None:
     store = await memory_store()
     repos = OrderRepositories.build(store, snapshots=EveryNEvents(2), cache_size=0)

@@ -311,7 +311,9 @@ async def get_order(
             raise ProblemError(
                 422, "app.validation", "as_of needs a time zone (e.g. 2026-01-01T12:00:00Z)"
             )
-        view = await temporal.order_at(runtime.store, order_id, version=version, as_of=as_of)
+        view = await temporal.order_at(
+            runtime.container.query_bus, order_id, version=version, as_of=as_of
+        )
     else:
         await services.wait_for_read_models(runtime, min_position)
         view = await services.get_order(runtime, order_id)
@@ -323,7 +325,7 @@ async def get_order(
 @router.get("/{order_id}/history", responses=_RESPONSES)
 async def order_history(order_id: OrderId, runtime: RuntimeDep, user: AnyUser) -> Response:
     """Every event of the order, oldest first."""
-    events = await temporal.order_history(runtime.store, order_id)
+    events = await temporal.order_history(runtime.container.query_bus, order_id)
     if not events:
         raise _not_found(order_id)
     owner = events[0]["data"].get("customer_id")

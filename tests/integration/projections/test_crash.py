@@ -80,6 +80,15 @@ def _assert_applied_exactly_once(log: Path, head: int) -> None:
         assert ranges[-1][1] <= head
 
 
+async def _first_batch(log: Path, pid: int, timeout: float = 30.0) -> None:
+    """Until process ``pid`` has committed a batch: a slow start (a loaded CI host) must not let
+    every kill land before the first commit, or the run would prove no takeover at all."""
+    deadline = time.monotonic() + timeout
+    while not any(p == pid for r in _ranges(log).values() for *_, p in r):
+        assert time.monotonic() < deadline, f"worker {pid} committed nothing in {timeout} s"
+        await asyncio.sleep(0.05)
+
+
 async def _wait_until(engine_url: str, store: EventStore, head: int, timeout: float) -> bool:
     engine = build_projections(engine_url, store)
     try:
@@ -99,6 +108,8 @@ async def test_kill_9_at_random_points_leaves_read_models_equal_to_a_clean_run(
         for round_ in range(4):
             proc = _start(durable_url, rng.choice([3, 17, 50]), log)
             try:
+                if round_ == 0:  # the backlog guarantees it work
+                    await _first_batch(log, proc.pid)
                 await asyncio.sleep(rng.uniform(0.6, 1.5))
                 await _load(store, 20, start=1000 + 20 * round_)  # appends while it runs
             finally:

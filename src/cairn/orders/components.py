@@ -12,9 +12,11 @@ from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
 from cairn.orders.adapters.payment_gateway import PaymentGateway
 from cairn.orders.bootstrap import Container
+from cairn.orders.cache import OrderCache
 from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
 from cairn.orders.fulfilment_effects import FulfilmentEffects
 from cairn.orders.read_models import default_models
+from cairn.orders.views import ReadModelQueries
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
 from cairn.sagas.schema import create_saga_tables
@@ -23,6 +25,45 @@ from cairn.sql.database import Database
 from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 from cairn.workers import Components
+
+
+class OrderProjections(ProjectionEngine):
+    """The toolkit's engine over the order read models, with the application's read side:
+    ``queries`` over the engine's Database, and the optional Redis cache of order views (the
+    ``orders`` projection's after-commit hook, closed with the engine)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        database_url: str,
+        models: Sequence[ReadModel],
+        *,
+        config: RunnerConfig | None = None,
+        cache: OrderCache | None = None,
+        database: Database | None = None,
+        leases: Leases | None = None,
+    ) -> None:
+        hooks = (
+            {"orders": cache} if cache is not None and "orders" in {m.name for m in models} else {}
+        )
+        super().__init__(
+            store,
+            database_url,
+            models,
+            config=config,
+            database=database,
+            leases=leases,
+            after_commit=hooks,
+        )
+        self.cache = cache
+        self.queries = ReadModelQueries(self.db, cache)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self.cache is not None:
+                await self.cache.close()
 
 
 def build_projections(
@@ -34,8 +75,9 @@ def build_projections(
     redis_url: str | None = None,
     database: Database | None = None,
     leases: Leases | None = None,
-) -> ProjectionEngine:
-    """The projection engine for the store at ``settings_or_url`` (its database URL).
+) -> OrderProjections:
+    """The projection engine for the store at ``settings_or_url`` (its database URL), with the
+    order read models, their queries and (``redis_url``) the cache of order views.
 
     Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
     ``database`` and ``leases`` are the process's own (see :class:`ProjectionEngine`).
@@ -46,12 +88,12 @@ def build_projections(
         config = config or RunnerConfig(batch_size=settings_or_url.projection_batch_size)
     else:
         url = settings_or_url
-    return ProjectionEngine(
+    return OrderProjections(
         store,
         url,
         list(models) if models is not None else default_models(),
         config=config,
-        redis_url=redis_url,
+        cache=OrderCache(redis_url) if redis_url else None,
         database=database,
         leases=leases,
     )
@@ -151,7 +193,7 @@ async def build_components(settings: Settings, container: Container) -> Componen
     return components
 
 
-async def _build_projections(settings: Settings, container: Container) -> ProjectionEngine:
+async def _build_projections(settings: Settings, container: Container) -> OrderProjections:
     engine = build_projections(
         settings, container.store, database=container.database, leases=container.leases
     )

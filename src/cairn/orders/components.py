@@ -30,33 +30,11 @@ from cairn.workers import Components
 class OrderProjections(ProjectionEngine):
     """The toolkit's engine over the order read models, with the application's read side:
     ``queries`` over the engine's Database, and the optional Redis cache of order views (the
-    ``orders`` projection's after-commit hook, closed with the engine)."""
+    ``orders`` projection's after-commit hook, closed with the engine). Built by
+    :func:`build_projections`, which sets both."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        database_url: str,
-        models: Sequence[ReadModel],
-        *,
-        config: RunnerConfig | None = None,
-        cache: OrderCache | None = None,
-        database: Database | None = None,
-        leases: Leases | None = None,
-    ) -> None:
-        hooks = (
-            {"orders": cache} if cache is not None and "orders" in {m.name for m in models} else {}
-        )
-        super().__init__(
-            store,
-            database_url,
-            models,
-            config=config,
-            database=database,
-            leases=leases,
-            after_commit=hooks,
-        )
-        self.cache = cache
-        self.queries = ReadModelQueries(self.db, cache)
+    queries: ReadModelQueries
+    cache: OrderCache | None = None
 
     async def close(self) -> None:
         try:
@@ -88,15 +66,21 @@ def build_projections(
         config = config or RunnerConfig(batch_size=settings_or_url.projection_batch_size)
     else:
         url = settings_or_url
-    return OrderProjections(
+    models = list(models) if models is not None else default_models()
+    cache = OrderCache(redis_url) if redis_url else None
+    serves_orders = any(m.name == "orders" for m in models)
+    engine = OrderProjections(
         store,
         url,
-        list(models) if models is not None else default_models(),
+        models,
         config=config,
-        cache=OrderCache(redis_url) if redis_url else None,
         database=database,
         leases=leases,
+        after_commit={"orders": cache} if cache is not None and serves_orders else {},
     )
+    engine.cache = cache
+    engine.queries = ReadModelQueries(engine.db, cache)
+    return engine
 
 
 FulfilmentRunner = SagaRunner[Fulfilment]

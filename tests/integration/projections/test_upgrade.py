@@ -17,7 +17,8 @@ from cairn.store.base import EventStore
 
 from .scenario import register_product
 
-#: The engine's tables as cairn created them from code before they were .sql migrations.
+#: The engine's tables as cairn created them from code before they were .sql migrations. A copy
+#: of migration 0001 on purpose: it pins what old databases hold, whatever the file becomes.
 _OLD_DDL = (
     """CREATE TABLE IF NOT EXISTS projection_checkpoints (
         name TEXT NOT NULL,

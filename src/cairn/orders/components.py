@@ -12,9 +12,11 @@ from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
 from cairn.orders.adapters.payment_gateway import PaymentGateway
 from cairn.orders.bootstrap import Container
+from cairn.orders.cache import OrderCache
 from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
 from cairn.orders.fulfilment_effects import FulfilmentEffects
 from cairn.orders.read_models import default_models
+from cairn.orders.views import ReadModelQueries
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
 from cairn.sagas.schema import create_saga_tables
@@ -23,6 +25,23 @@ from cairn.sql.database import Database
 from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 from cairn.workers import Components
+
+
+class OrderProjections(ProjectionEngine):
+    """The toolkit's engine over the order read models, with the application's read side:
+    ``queries`` over the engine's Database, and the optional Redis cache of order views (the
+    ``orders`` projection's after-commit hook, closed with the engine). Built by
+    :func:`build_projections`, which sets both."""
+
+    queries: ReadModelQueries
+    cache: OrderCache | None = None
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self.cache is not None:
+                await self.cache.close()
 
 
 def build_projections(
@@ -34,8 +53,9 @@ def build_projections(
     redis_url: str | None = None,
     database: Database | None = None,
     leases: Leases | None = None,
-) -> ProjectionEngine:
-    """The projection engine for the store at ``settings_or_url`` (its database URL).
+) -> OrderProjections:
+    """The projection engine for the store at ``settings_or_url`` (its database URL), with the
+    order read models, their queries and (``redis_url``) the cache of order views.
 
     Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
     ``database`` and ``leases`` are the process's own (see :class:`ProjectionEngine`).
@@ -46,15 +66,21 @@ def build_projections(
         config = config or RunnerConfig(batch_size=settings_or_url.projection_batch_size)
     else:
         url = settings_or_url
-    return ProjectionEngine(
+    models = list(models) if models is not None else default_models()
+    cache = OrderCache(redis_url) if redis_url else None
+    serves_orders = any(m.name == "orders" for m in models)
+    engine = OrderProjections(
         store,
         url,
-        list(models) if models is not None else default_models(),
+        models,
         config=config,
-        redis_url=redis_url,
         database=database,
         leases=leases,
+        after_commit={"orders": cache} if cache is not None and serves_orders else {},
     )
+    engine.cache = cache
+    engine.queries = ReadModelQueries(engine.db, cache)
+    return engine
 
 
 FulfilmentRunner = SagaRunner[Fulfilment]
@@ -151,7 +177,7 @@ async def build_components(settings: Settings, container: Container) -> Componen
     return components
 
 
-async def _build_projections(settings: Settings, container: Container) -> ProjectionEngine:
+async def _build_projections(settings: Settings, container: Container) -> OrderProjections:
     engine = build_projections(
         settings, container.store, database=container.database, leases=container.leases
     )

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from cairn.errors import ApplicationError
+from cairn.orders.cache import OrderCache
 from cairn.orders.read_models.analytics import (
     CUSTOMER_SALES,
     SALES_DAILY,
@@ -23,7 +24,6 @@ from cairn.orders.read_models.analytics import (
 from cairn.orders.read_models.customers import SUMMARY, public_summary
 from cairn.orders.read_models.inventory import INVENTORY, public_inventory
 from cairn.orders.read_models.orders import ORDERS, public_order, words
-from cairn.projections.cache import OrderCache
 from cairn.projections.read_model import iso
 from cairn.sql.database import Database, Dialect
 

@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 import cairn
-from cairn.orders.components import build_projections
-from cairn.projections import ProjectionEngine, RunnerConfig
+from cairn.orders.components import OrderProjections, build_projections
+from cairn.projections import RunnerConfig
 from cairn.store.base import EventStore
 
 
 @pytest.fixture
-async def engine(store: EventStore, store_url: str) -> AsyncIterator[ProjectionEngine]:
+async def engine(store: EventStore, store_url: str) -> AsyncIterator[OrderProjections]:
     eng = build_projections(store_url, store, config=RunnerConfig(retry_backoff=0.001))
     try:
         yield eng

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.orders.components import OrderProjections
 from cairn.orders.read_models.orders import ORDERS
-from cairn.projections import ProjectionEngine
 
 
-async def dump(engine: ProjectionEngine) -> dict[str, Any]:
+async def dump(engine: OrderProjections) -> dict[str, Any]:
     q = engine.queries
     orders: list[dict[str, Any]] = []
     cursor = None

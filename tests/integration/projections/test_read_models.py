@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from cairn.projections import ProjectionEngine
+from cairn.orders.components import OrderProjections
 from cairn.store.base import EventStore
 
 from .scenario import create_order, inventory_event, order_event, place, register_product
 
 
 async def test_order_view_has_every_field_of_the_api_shape(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     oid = await create_order(
         store, items=[("MUG-1", "Mug", 2, "12.50"), ("TEA-1", "Tea", 1, "4.99")]
@@ -42,7 +42,7 @@ async def test_order_view_has_every_field_of_the_api_shape(
 
 
 async def test_adding_a_sku_twice_adds_to_its_line_and_removing_drops_it(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     oid = await create_order(
         store, items=[("MUG-1", "Mug", 1, "12.50"), ("MUG-1", "Mug", 2, "12.50")]
@@ -63,7 +63,7 @@ async def test_adding_a_sku_twice_adds_to_its_line_and_removing_drops_it(
 
 
 async def test_cancelled_order_shows_its_reason(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     oid = await create_order(store, items=[("MUG-1", "Mug", 1, "12.50")])
     await order_event(
@@ -75,13 +75,13 @@ async def test_cancelled_order_shows_its_reason(
     assert (order["status"], order["cancellation_reason"]) == ("cancelled", "changed my mind")
 
 
-async def test_unknown_order_is_none(engine: ProjectionEngine) -> None:
+async def test_unknown_order_is_none(engine: OrderProjections) -> None:
     await engine.run_until_caught_up()
     assert await engine.queries.get_order("nope") is None
 
 
 async def test_order_list_filters_by_customer_and_status(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     a = await create_order(store, "c-1", number=1)
     b = await create_order(store, "c-2", number=2)
@@ -98,7 +98,7 @@ async def test_order_list_filters_by_customer_and_status(
 
 
 async def test_order_list_pages_through_every_order_once_newest_first(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     ids = [await create_order(store, number=n) for n in range(7)]
     await engine.run_until_caught_up()
@@ -118,7 +118,7 @@ async def test_order_list_pages_through_every_order_once_newest_first(
 
 
 async def test_order_list_time_window_is_from_inclusive_to_exclusive(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     first = await create_order(store, number=1)
     await create_order(store, number=2)
@@ -133,7 +133,7 @@ async def test_order_list_time_window_is_from_inclusive_to_exclusive(
 
 
 async def test_search_finds_orders_by_number_name_email_sku_and_item_name(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     ada = await create_order(
         store,
@@ -167,7 +167,7 @@ async def test_search_finds_orders_by_number_name_email_sku_and_item_name(
 
 
 async def test_customer_summary_counts_orders_and_spend_until_cancelled(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     a = await create_order(store, "c-1", number=1)
     b = await create_order(store, "c-1", number=2)
@@ -186,7 +186,7 @@ async def test_customer_summary_counts_orders_and_spend_until_cancelled(
 
 
 async def test_inventory_view_tracks_on_hand_reserved_and_available(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await register_product(store, "MUG-1", "Mug", "12.50", stock=10)
     await inventory_event(store, "InventoryReserved", "MUG-1", order_id="o1", quantity=3)
@@ -212,7 +212,7 @@ async def test_inventory_view_tracks_on_hand_reserved_and_available(
 
 
 async def test_sales_by_day_and_top_customers_count_placed_orders_minus_cancellations(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     big = await create_order(store, "c-big", number=1)
     small = await create_order(store, "c-small", number=2)

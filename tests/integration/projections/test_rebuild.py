@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cairn.errors import ApplicationError
-from cairn.orders.components import build_projections
-from cairn.projections import ProjectionEngine, RunnerConfig
+from cairn.orders.components import OrderProjections, build_projections
+from cairn.projections import RunnerConfig
 from cairn.store.base import EventStore, RecordedEvent
 
 from .read_model_dump import dump
@@ -18,7 +18,7 @@ from .scenario import create_order, place, register_product
 
 
 async def test_rebuild_swaps_to_new_tables_with_the_same_content(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await register_product(store, "MUG-1", "Mug", "12.50", stock=3)
     for n in range(5):
@@ -46,7 +46,7 @@ async def test_rebuild_swaps_to_new_tables_with_the_same_content(
 
 
 async def test_a_second_rebuild_drops_the_oldest_tables_and_keeps_answering(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     oid = await create_order(store)
     await engine.run_until_caught_up()
@@ -55,12 +55,12 @@ async def test_a_second_rebuild_drops_the_oldest_tables_and_keeps_answering(
     assert await engine.queries.version("orders") == 3
     assert (await engine.queries.get_order(oid) or {})["order_id"] == oid
     assert await engine.db.fetchall(
-        "SELECT version FROM projection_checkpoints WHERE name = 'orders' ORDER BY version"
+        "SELECT version FROM projection_status WHERE name = 'orders' ORDER BY version"
     ) in ([{"version": 2}, {"version": 3}],)
 
 
 async def test_queries_never_fail_or_come_back_empty_during_a_rebuild_under_live_load(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await register_product(store, "MUG-1", "Mug", "2.00", stock=100)
     known = await create_order(store, "c-1", number=1, items=[("MUG-1", "Mug", 1, "2.00")])
@@ -120,7 +120,7 @@ async def test_queries_never_fail_or_come_back_empty_during_a_rebuild_under_live
 
 
 async def _rebuild_reaches(
-    engine: ProjectionEngine, name: str, *, done: int, timeout: float = 10.0
+    engine: OrderProjections, name: str, *, done: int, timeout: float = 10.0
 ) -> Any:
     """The projection's status once its rebuild has folded ``done`` events (polled: a fixed
     sleep is a guess that a loaded machine breaks)."""

@@ -7,16 +7,16 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from cairn.orders.components import build_projections
+from cairn.orders.components import OrderProjections, build_projections
 from cairn.orders.read_models import InventoryModel, Rows
-from cairn.projections import ProjectionEngine, RunnerConfig
+from cairn.projections import RunnerConfig
 from cairn.store.base import EventStore, NewEvent, RecordedEvent
 
 from .scenario import create_order, item_added, register_product
 
 
 @contextlib.asynccontextmanager
-async def running(engine: ProjectionEngine) -> AsyncIterator[asyncio.Task[None]]:
+async def running(engine: OrderProjections) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(engine.run())
     try:
         yield task
@@ -27,7 +27,7 @@ async def running(engine: ProjectionEngine) -> AsyncIterator[asyncio.Task[None]]
 
 
 async def test_checkpoint_moves_past_events_the_projection_ignores(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await store.append("audit-1", [NewEvent("SomethingElse", {}) for _ in range(3)])
     await register_product(store, "MUG-1", "Mug", "1.00")
@@ -94,7 +94,7 @@ async def test_the_process_gc_thresholds_are_raised_only_while_catching_up(
 
 
 async def test_live_runner_makes_a_new_order_visible_and_wait_for_reports_it(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     async with running(engine):
         await engine.wait_for(0, timeout=5)
@@ -108,14 +108,14 @@ async def test_live_runner_makes_a_new_order_visible_and_wait_for_reports_it(
 
 
 async def test_wait_for_a_position_not_reached_returns_false_after_the_timeout(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await create_order(store)
     assert not await engine.wait_for("orders", 1, timeout=0.05)
 
 
 async def test_status_reports_lag_in_events_and_seconds_then_none_once_caught_up(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     for n in range(3):
         await create_order(store, number=n)
@@ -133,7 +133,7 @@ async def test_status_reports_lag_in_events_and_seconds_then_none_once_caught_up
 
 
 async def test_status_while_running_says_running_with_this_process_as_owner(
-    store: EventStore, engine: ProjectionEngine
+    store: EventStore, engine: OrderProjections
 ) -> None:
     await create_order(store)
     async with running(engine):
@@ -160,7 +160,7 @@ class _PoisonInventory(InventoryModel):
         await super().apply(rows, event)
 
 
-async def _engine_with(store: EventStore, url: str, model: InventoryModel) -> ProjectionEngine:
+async def _engine_with(store: EventStore, url: str, model: InventoryModel) -> OrderProjections:
     return build_projections(
         url, store, models=[model], config=RunnerConfig(retry_backoff=0.001, handler_attempts=3)
     )

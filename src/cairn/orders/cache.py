@@ -1,5 +1,9 @@
 """Optional Redis cache of hot order views; every answer stays correct without it.
 
+The order application's: the projection engine calls it after each live commit of the ``orders``
+projection (it is that projection's :class:`~cairn.projections.hooks.AfterCommit` hook), and
+:class:`~cairn.orders.views.ReadModelQueries` reads and fills it.
+
 Keys carry the table version (``cairn:order:v3:<id>``), so a rebuild's swap invalidates them all.
 Readers fill a missing key with ``SET NX`` only; the projection overwrites keys after each commit
 (never during a rebuild). So a reader that read an older row cannot overwrite a newer value the
@@ -14,6 +18,9 @@ import json
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from cairn.orders.read_models.orders import ORDERS, public_order
+from cairn.projections.hooks import ChangedRows
 
 TTL_SECONDS = 60
 PAUSE_AFTER_ERROR = 5.0
@@ -75,6 +82,17 @@ class OrderCache:
                 await pipe.execute()
         except Exception:
             self._failed()
+
+    async def after_commit(self, version: int, changed: ChangedRows) -> None:
+        """The ``orders`` projection committed a live batch: overwrite the views it changed."""
+        await self.store(
+            version,
+            (
+                public_order(row)
+                for (table, _), row in changed.items()
+                if table == ORDERS.base and row is not None
+            ),
+        )
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -18,7 +18,8 @@ from cairn.errors import CairnError
 SRC = Path(cairn.__file__).parent
 
 #: Raised for control flow inside one module and caught there; never seen by a caller.
-PRIVATE_CONTROL_FLOW = {"_Unproven", "_HandlerFailed", "_Stale"}
+#: Control flow inside one package, never raised to a caller.
+PRIVATE_CONTROL_FLOW = {"_Unproven", "HandlerFailed", "_Stale"}
 
 
 def _modules() -> list[str]:

@@ -42,7 +42,7 @@ _UNCHANGED: ChangedRows = {}
 _StatusRow = tuple[int, str, str, int, str | None]
 
 
-class Stale(Exception):
+class _Stale(Exception):
     """The checkpoint or the active version moved under us: re-read and go on."""
 
 
@@ -219,7 +219,7 @@ class ProjectionRunner:
             raise LeaseLostError
         try:
             changed = await self.apply(events, self.version, live=True)
-        except Stale:
+        except _Stale:
             await self.load_position()
             return 0
         self.position = self.persisted = events[-1].position
@@ -243,7 +243,7 @@ class ProjectionRunner:
 
     async def _lock_and_check(self, tx: Tx, version: int, start: int, *, live: bool) -> None:
         """Lock the version row, then check that ``version`` is still the one to write and that
-        its stored checkpoint is still ``start``; raise :class:`Stale` if not.
+        its stored checkpoint is still ``start``; raise :class:`_Stale` if not.
 
         The version row lock serialises this batch with a rebuild's swap and with a retry of
         parked events: without it a swap could land between our read of the active version and
@@ -259,12 +259,12 @@ class ProjectionRunner:
             (checkpoint_name(self.name, version), self.name),
         )
         if pointer is None:
-            raise Stale
+            raise _Stale
         expected_version = pointer["active_version"] if live else pointer["rebuilding_version"]
         if expected_version is None or int(expected_version) != version:
-            raise Stale
+            raise _Stale
         if int(pointer["position"] or 0) != start:
-            raise Stale
+            raise _Stale
 
     async def _write_checkpoint_only(self) -> None:
         if not await self._lease_ok():
@@ -274,7 +274,7 @@ class ProjectionRunner:
                 await self._lock_and_check(tx, self.version, self.persisted, live=True)
                 async with tx.pipelined():
                     await self._save_progress(tx, self.version, self.position, "running")
-        except Stale:
+        except _Stale:
             await self.load_position()
             return
         self._committed()
@@ -289,7 +289,7 @@ class ProjectionRunner:
         ``handler_attempts`` park the failing event and apply the rest without it. ``live``:
         the tables queries read (otherwise the ones a rebuild fills). Returns the rows changed
         when live and the runner has an ``after_commit`` hook (else nothing). Raises
-        :class:`Stale` when the version or the stored checkpoint moved."""
+        :class:`_Stale` when the version or the stored checkpoint moved."""
         parked: dict[str, str] = {}
         while True:
             try:

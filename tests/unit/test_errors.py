@@ -17,8 +17,7 @@ from cairn.errors import CairnError
 
 SRC = Path(cairn.__file__).parent
 
-#: Raised for control flow inside one module and caught there; never seen by a caller.
-#: Control flow inside one package, never raised to a caller.
+#: Raised for control flow inside one module (or package) and caught there; never seen by a caller.
 PRIVATE_CONTROL_FLOW = {"_Unproven", "HandlerFailed", "_Stale"}
 
 

@@ -10,10 +10,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cairn.api.idempotency import API
 from cairn.api.runtime import build_container, close_container
 from cairn.errors import ApplicationError
-from cairn.orders.components import build_components
+from cairn.orders.components import COMPONENT_SCHEMAS, build_components
 from cairn.settings import Settings
+from cairn.sql.migrate import migrate_database
 from cairn.workers import Components
 
 #: Bound on everything that talks to the database at start-up.
@@ -35,19 +37,16 @@ async def opened(settings: Settings) -> AsyncIterator[tuple[Any, Components]]:
 
 
 async def migrate(settings: Settings) -> list[str]:
-    """Every schema: the store's versioned migrations, then the tables the other components
-    create when they open (saga state, read models, checkpoints, idempotency records)."""
-    from cairn.api.idempotency import open_idempotency_store
-    from cairn.store.migrate import migrate as migrate_store
-
-    applied = await asyncio.wait_for(migrate_store(settings.database_url), CONNECT_TIMEOUT)
-    async with opened(settings) as (container, components):
+    """Every schema: the store's and the components' ``.sql`` migrations (the application's
+    :data:`~cairn.orders.components.COMPONENT_SCHEMAS`, then the API's), then the tables the
+    projections and sagas still create when they are built."""
+    schemas = [*COMPONENT_SCHEMAS, API]
+    applied = await asyncio.wait_for(
+        migrate_database(settings.database_url, schemas), CONNECT_TIMEOUT
+    )
+    async with opened(settings) as (_, components):
         if components.projections is not None:
             await asyncio.wait_for(components.projections.migrate(), CONNECT_TIMEOUT)
-        idem = await asyncio.wait_for(
-            open_idempotency_store(settings.database_url, container.database), CONNECT_TIMEOUT
-        )
-        await idem.close()
     return applied
 
 

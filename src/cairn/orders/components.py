@@ -6,7 +6,7 @@ relay. The toolkit's :class:`cairn.workers.Workers` runs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
@@ -16,13 +16,22 @@ from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
 from cairn.orders.fulfilment_effects import FulfilmentEffects
 from cairn.orders.read_models import default_models
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
+from cairn.relay.schema import RELAY
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
 from cairn.sagas.schema import create_saga_tables
 from cairn.settings import Settings
-from cairn.sql.database import Database
+from cairn.sql.checkpoints import CHECKPOINTS
+from cairn.sql.database import Database, Schema
 from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 from cairn.workers import Components
+
+#: The tables of this application's components, in the order ``cairn migrate`` applies them
+#: (:func:`cairn.sql.migrate.migrate_database`): the one checkpoint table first, since the
+#: relay's migrations copy its older checkpoints into it. The projections and the sagas still
+#: create their tables when they are built (``ProjectionEngine.migrate``, ``create_saga_tables``);
+#: their Schemas join this list once they have ``.sql`` migrations.
+COMPONENT_SCHEMAS: Final[tuple[Schema, ...]] = (CHECKPOINTS, RELAY)
 
 
 def build_projections(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,6 +19,7 @@ from cairn.api.routes import admin, analytics, customers, health, inventory, ord
 from cairn.api.runtime import start_runtime
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import configure_tracing
+from cairn.orders.bootstrap import Container
 from cairn.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -39,7 +39,7 @@ def settle_heap() -> None:
 
 def create_app(
     settings: Settings,
-    container: Any | None = None,
+    container: Container | None = None,
     *,
     run_workers: bool = True,
     freeze_heap: bool = False,

@@ -12,18 +12,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cairn.api.idempotency import API
 from cairn.api.runtime import build_container, close_container
+from cairn.api.services import projection_row
 from cairn.errors import ApplicationError
-from cairn.orders.components import COMPONENT_SCHEMAS, build_components
+from cairn.orders.bootstrap import Container
+from cairn.orders.components import (
+    COMPONENT_SCHEMAS,
+    FulfilmentRunner,
+    OrderComponents,
+    build_components,
+)
+from cairn.projections import ProjectionEngine
 from cairn.settings import Settings
 from cairn.sql.migrate import migrate_database
-from cairn.workers import Components
 
 #: Bound on everything that talks to the database at start-up.
 CONNECT_TIMEOUT = 20.0
 
 
 @asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[tuple[Any, Components]]:
+async def opened(settings: Settings) -> AsyncIterator[tuple[Container, OrderComponents]]:
     """The container and its components (not running), closed on exit."""
     container = await asyncio.wait_for(build_container(settings), CONNECT_TIMEOUT)
     try:
@@ -50,23 +57,21 @@ async def migrate(settings: Settings) -> list[str]:
     return applied
 
 
-def _projections(components: Components) -> Any:
+def _projections(components: OrderComponents) -> ProjectionEngine:
     if components.projections is None:
         raise ApplicationError("app.unavailable", "no projections are configured")
     return components.projections
 
 
-def _sagas(components: Components) -> Any:
+def _sagas(components: OrderComponents) -> FulfilmentRunner:
     if components.sagas is None:
         raise ApplicationError("app.unavailable", "no sagas are configured")
     return components.sagas
 
 
 async def projection_status(settings: Settings) -> list[dict[str, Any]]:
-    from cairn.api.services import _projection_row
-
     async with opened(settings) as (_, components):
-        return [_projection_row(row) for row in await _projections(components).status()]
+        return [projection_row(status) for status in await _projections(components).status()]
 
 
 async def rebuild_with_progress(
@@ -75,7 +80,7 @@ async def rebuild_with_progress(
     """Rebuild projections (all when ``names`` is None), each with a progress bar."""
     async with opened(settings) as (container, components):
         projections = _projections(components)
-        known = [str(_row(p)["name"]) for p in await projections.status()]
+        known = [status.name for status in await projections.status()]
         if names is None:
             names = known
         for name in names:
@@ -88,13 +93,9 @@ async def rebuild_with_progress(
             await rebuild_one(container, projections, name, console)
 
 
-def _row(value: Any) -> dict[str, Any]:
-    from cairn.api.status import _as_dict
-
-    return _as_dict(value)
-
-
-async def rebuild_one(container: Any, projections: Any, name: str, console: Console) -> None:
+async def rebuild_one(
+    container: Container, projections: ProjectionEngine, name: str, console: Console
+) -> None:
     head = await container.store.head_position()
     with Progress(
         TextColumn(f"rebuilding [bold]{name}[/]"),
@@ -105,7 +106,7 @@ async def rebuild_one(container: Any, projections: Any, name: str, console: Cons
     ) as progress:
         task = progress.add_task(name, total=max(head, 1))
 
-        def on_progress(position: int, total: int | None = None) -> None:
+        def on_progress(position: int, total: int) -> None:
             progress.update(task, completed=position, total=max(total or head, 1))
 
         await projections.rebuild(name, progress=on_progress)

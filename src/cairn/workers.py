@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, Protocol, TypedDict, TypeVar
 
 from cairn.backoff import Backoff
 from cairn.observability.logging import get_logger
+from cairn.projections import ProjectionEngine
+from cairn.relay import Relay
+from cairn.sagas import SagaRunner
 
 _log = get_logger("cairn.workers")
 
@@ -29,41 +33,61 @@ RESTART_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 CLOSE_TIMEOUT = 10.0
 
 
+class Component(Protocol):
+    """What :class:`Workers` runs: ``run()`` until cancelled (or crashed: it is restarted), and
+    ``close()`` to release what it holds. What each component reports (projection statuses,
+    saga counts, relay status) is its own typed method, read through :class:`Components`."""
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+#: The state the saga definition keeps (the application's; ``Fulfilment`` for cairn.orders).
+S = TypeVar("S")
+P = TypeVar("P", bound=ProjectionEngine)
+
+
 @dataclass
-class Components:
-    """The long-running parts of the system, built but not started."""
+class Components(Generic[P, S]):
+    """The long-running parts of the system, built but not started: the application's
+    projection engine (``P``, a :class:`ProjectionEngine`), its saga runner over saga state
+    ``S``, and the relay."""
 
-    projections: Any | None = None
-    sagas: Any | None = None
-    relay: Any | None = None
+    projections: P | None = None
+    sagas: SagaRunner[S] | None = None
+    relay: Relay | None = None
 
-    def items(self) -> list[tuple[str, Any]]:
-        return [
-            (name, obj)
-            for name, obj in (
-                ("projections", self.projections),
-                ("sagas", self.sagas),
-                ("relay", self.relay),
-            )
-            if obj is not None
+    def items(self) -> list[tuple[str, Component]]:
+        named: list[tuple[str, Component | None]] = [
+            ("projections", self.projections),
+            ("sagas", self.sagas),
+            ("relay", self.relay),
         ]
+        return [(name, component) for name, component in named if component is not None]
 
     async def close(self) -> None:
-        for name, obj in reversed(self.items()):
-            close = getattr(obj, "close", None)
-            if close is None:
-                continue
+        for name, component in reversed(self.items()):
             try:
                 # Bounded: a stuck close must not keep a stopping process alive.
-                await asyncio.wait_for(close(), timeout=CLOSE_TIMEOUT)
+                await asyncio.wait_for(component.close(), timeout=CLOSE_TIMEOUT)
             except Exception as exc:
                 _log.warning("component_close_failed", component=name, error=repr(exc))
+
+
+class WorkerStatus(TypedDict):
+    """One supervised component, as ``/api/v1/admin/health`` shows it."""
+
+    name: str
+    running: bool
+    restarts: int
+    last_error: str | None
 
 
 @dataclass
 class _Running:
     name: str
-    target: Any
+    target: Component
     restarts: int = 0
     last_error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -72,13 +96,14 @@ class _Running:
 class Workers:
     """Runs the components of one process; ``stop()`` cancels them (closing is the owner's)."""
 
-    def __init__(self, components: Components) -> None:
-        self.components = components
+    def __init__(self, components: Sequence[tuple[str, Component]]) -> None:
+        """``components``: each component by name (:meth:`Components.items`)."""
+        self.components = list(components)
         self._running: list[_Running] = []
         self._stopping = False
 
     async def start(self) -> None:
-        for name, target in self.components.items():
+        for name, target in self.components:
             running = _Running(name, target)
             running.task = asyncio.create_task(self._supervise(running), name=f"cairn:{name}")
             self._running.append(running)
@@ -119,13 +144,13 @@ class Workers:
                     await running.task
         _log.info("workers_stopped")
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[WorkerStatus]:
         return [
-            {
-                "name": r.name,
-                "running": r.task is not None and not r.task.done(),
-                "restarts": r.restarts,
-                "last_error": r.last_error,
-            }
+            WorkerStatus(
+                name=r.name,
+                running=r.task is not None and not r.task.done(),
+                restarts=r.restarts,
+                last_error=r.last_error,
+            )
             for r in self._running
         ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,6 +19,7 @@ from cairn.api.runtime import start_runtime
 from cairn.gc_tuning import settle_heap
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import configure_tracing
+from cairn.orders.bootstrap import Container
 from cairn.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -27,7 +27,7 @@ API_VERSION = "0.1.0"
 
 def create_app(
     settings: Settings,
-    container: Any | None = None,
+    container: Container | None = None,
     *,
     run_workers: bool = True,
     freeze_heap: bool = False,

@@ -1,8 +1,9 @@
 """Durable ``Idempotency-Key`` records: the first response to a key, replayed to its retries.
 
-One table beside the event store (same database): ``(principal, key)`` → hash of the request,
-status, body and the headers worth replaying. A retry with the same key and the same request gets
-the stored response and writes nothing; the same key with a different request is refused.
+One table beside the event store (same database; its migrations are :data:`API`):
+``(principal, key)`` → hash of the request, status, body and the headers worth replaying. A retry
+with the same key and the same request gets the stored response and writes nothing; the same key
+with a different request is refused.
 
 Two concurrent first attempts with one key are serialised in-process by a per-key lock; across
 processes the command ids derived from the key (see ``routes/_commands.py``) make the command
@@ -17,11 +18,15 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
-from cairn.sql.database import Database, Dialect
+from cairn.sql.database import Database, Dialect, Schema
 from cairn.store.urls import Backend, backend_of, sqlite_path
 
 MAX_KEY_LENGTH = 255
+
+#: The API's tables (``api_idempotency``): ``.sql`` migrations in ``cairn/api/migrations``.
+API: Final = Schema("cairn.api", "api.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,33 +79,6 @@ class MemoryIdempotencyStore(IdempotencyStore):
         return None
 
 
-_DDL = {
-    Dialect.SQLITE: """
-CREATE TABLE IF NOT EXISTS api_idempotency (
-    principal TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    headers TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    PRIMARY KEY (principal, key)
-)
-""",
-    Dialect.POSTGRES: """
-CREATE TABLE IF NOT EXISTS api_idempotency (
-    principal TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BYTEA NOT NULL,
-    headers JSONB NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (principal, key)
-)
-""",
-}
-
 #: The headers column is JSONB on PostgreSQL (cast the JSON text going in), text on SQLite.
 _HEADERS = {Dialect.SQLITE: "?", Dialect.POSTGRES: "?::jsonb"}
 
@@ -114,8 +92,8 @@ class SQLIdempotencyStore(IdempotencyStore):
 
     @classmethod
     async def open(cls, db: Database) -> SQLIdempotencyStore:
-        """The store over ``db``, its table created if missing."""
-        await db.ensure_schema([_DDL[db.dialect]])
+        """The store over ``db``, its table migrated if missing."""
+        await db.migrate(API)
         return cls(db)
 
     async def get(self, principal: str, key: str) -> StoredResponse | None:

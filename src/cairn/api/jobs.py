@@ -20,7 +20,8 @@ from cairn.observability.logging import get_logger
 _log = get_logger("cairn.jobs")
 MAX_KEPT = 100
 
-Progress = Callable[..., None]
+#: ``progress(position, total)``: how far a job's work has got.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -59,11 +60,11 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
 
     def start(
-        self, kind: str, target: str, total: int, work: Callable[[Progress], Awaitable[Any]]
+        self, kind: str, target: str, total: int, work: Callable[[Progress], Awaitable[None]]
     ) -> Job:
         job = Job(job_id=str(uuid.uuid4()), kind=kind, target=target, total=total)
 
-        def progress(position: int, total: int | None = None, *_: Any) -> None:
+        def progress(position: int, total: int) -> None:
             job.position = int(position)
             if total:
                 job.total = int(total)

@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from cairn.api.auth import Authenticator, parse_tokens
 from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
 from cairn.api.jobs import Jobs
 from cairn.observability.logging import get_logger
 from cairn.observability.metrics import Metrics
+from cairn.orders.bootstrap import Container, bootstrap
+from cairn.orders.components import OrderComponents, build_components
 from cairn.settings import Settings
 from cairn.store.base import EventStore
-
-if TYPE_CHECKING:
-    from cairn.orders.bootstrap import Container
+from cairn.workers import Workers
 
 _log = get_logger("cairn.runtime")
 
@@ -36,15 +35,15 @@ class Runtime:
     idempotency: IdempotencyStore
     metrics: Metrics
     auth: Authenticator
-    components: Any = None
-    workers: Any | None = None
+    components: OrderComponents | None = None
+    workers: Workers | None = None
     started_at: float = field(default_factory=time.time)
     jobs: Jobs = field(default_factory=Jobs)
     owns_container: bool = True
 
     async def close(self) -> None:
-        hooks = getattr(getattr(self.container, "command_metrics", None), "hooks", None)
-        if hooks is not None and self.metrics.observe_command in hooks:
+        hooks = self.container.command_metrics.hooks
+        if self.metrics.observe_command in hooks:
             hooks.remove(self.metrics.observe_command)
         await self.jobs.close()
         if self.workers is not None:
@@ -53,10 +52,10 @@ class Runtime:
         if self.components is not None:
             await self.components.close()
         if self.owns_container:
-            await close_container(self.container)
+            await self.container.close()
 
 
-async def stop_workers(workers: Any, timeout: float = WORKERS_STOP_TIMEOUT) -> bool:
+async def stop_workers(workers: Workers, timeout: float = WORKERS_STOP_TIMEOUT) -> bool:
     """Stop ``workers`` within ``timeout`` seconds; False (logged) when they did not.
 
     Not ``asyncio.wait_for``: on its timeout it cancels ``stop()`` and then waits for it to
@@ -82,15 +81,11 @@ async def stop_workers(workers: Any, timeout: float = WORKERS_STOP_TIMEOUT) -> b
 
 async def build_container(settings: Settings) -> Container:
     """The composition root's container (``cairn.orders.bootstrap.bootstrap``)."""
-    from cairn.orders.bootstrap import bootstrap
-
     return await bootstrap(settings)
 
 
-async def close_container(container: Any) -> None:
-    close = getattr(container, "close", None)
-    if close is not None:
-        await close()
+async def close_container(container: Container) -> None:
+    await container.close()
 
 
 async def start_runtime(
@@ -100,9 +95,7 @@ async def start_runtime(
     owns = container is None
     if container is None:
         container = await build_container(settings)
-    from cairn.orders.components import build_components
-
-    components = None
+    components: OrderComponents | None = None
     try:
         idem = await open_idempotency_store(settings.database_url, container.database)
         components = await build_components(settings, container)
@@ -124,12 +117,8 @@ async def start_runtime(
     )
     # Every command through the bus (the API's and the sagas') is timed by the command side's
     # metrics middleware; it reports to this process's Prometheus registry.
-    command_metrics = getattr(container, "command_metrics", None)
-    if command_metrics is not None:
-        command_metrics.add(metrics.observe_command)
+    container.command_metrics.add(metrics.observe_command)
     if run_workers:
-        from cairn.workers import Workers
-
-        runtime.workers = Workers(components)
+        runtime.workers = Workers(components.items())
         await runtime.workers.start()
     return runtime

@@ -3,55 +3,47 @@ the API does not care how the composition root names things."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from cairn.api.auth import Principal
 from cairn.api.runtime import Runtime
+from cairn.application.messages import CommandContext, CommandResult
+from cairn.orders.components import OrderProjections
+from cairn.orders.domain import orders
+from cairn.orders.views import ReadModelQueries
+from cairn.projections import ProjectionEngine, ProjectionStatus
+
+
+async def projection_status_list(runtime: Runtime) -> list[ProjectionStatus]:
+    """Every projection's status (none without read models)."""
+    projections = _read_models(runtime)
+    return [] if projections is None else await projections.status()
 
 
 async def projection_statuses(runtime: Runtime) -> list[dict[str, Any]]:
     """``[{"name", "position", "lag_events", "lag_seconds", "state", "errors", "parked"}]``."""
-    projections = runtime.components.projections if runtime.components else None
-    if projections is None:
-        return []
-    raw = await projections.status()
-    return [_projection_row(row) for row in raw]
+    return [projection_row(status) for status in await projection_status_list(runtime)]
 
 
-def _projection_row(row: Any) -> dict[str, Any]:
-    from cairn.api.status import _as_dict
-
-    data = _as_dict(row)
-    return {
-        "name": str(data.get("name")),
-        "position": int(data.get("position") or 0),
-        "lag_events": int(data.get("lag_events") or 0),
-        "lag_seconds": float(data.get("lag_seconds") or 0.0),
-        "state": str(data.get("state") or "unknown"),
-        "errors": int(data.get("errors") or 0),
-        "parked": int(data.get("parked") or 0),
-        **{k: v for k, v in data.items() if k not in _PROJECTION_KEYS and _plain(v)},
+def projection_row(status: ProjectionStatus) -> dict[str, Any]:
+    """The API's shape of a projection's status: SPEC's fields first, then the rest of it."""
+    row: dict[str, Any] = {
+        "name": status.name,
+        "position": status.position,
+        "lag_events": status.lag_events,
+        "lag_seconds": status.lag_seconds,
+        "state": status.state,
+        "errors": status.errors,
+        "parked": status.parked,
     }
-
-
-_PROJECTION_KEYS = frozenset(
-    {"name", "position", "lag_events", "lag_seconds", "state", "errors", "parked"}
-)
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool))
+    return row | {k: v for k, v in status.as_dict().items() if k not in row}
 
 
 async def saga_status_counts(runtime: Runtime) -> dict[str, int]:
     sagas = runtime.components.sagas if runtime.components else None
-    if sagas is None:
-        return {}
-    counts = getattr(sagas, "counts", None)
-    if counts is not None:
-        return {str(k): int(v) for k, v in dict(await counts()).items()}
-    rows = await sagas.db.fetchall("SELECT status, count(*) FROM saga_instances GROUP BY status")
-    return {str(r[0]): int(r[1]) for r in rows}
+    return {} if sagas is None else await sagas.counts()
 
 
 async def relay_status(runtime: Runtime) -> dict[str, Any] | None:
@@ -61,14 +53,14 @@ async def relay_status(runtime: Runtime) -> dict[str, Any] | None:
     if relay is None:
         return {"status": "not_running", "broker": runtime.settings.broker_url.split("://")[0]}
     status = await relay.status()
-    data: dict[str, Any] = status.as_dict()
-    data["status"] = "ok" if data.get("state") in ("running", "standby") else "degraded"
+    data = status.as_dict()
+    data["status"] = "ok" if status.state in ("running", "standby") else "degraded"
     return data
 
 
 async def dispatch(
     runtime: Runtime,
-    command: Any,
+    command: object,
     *,
     principal: Principal,
     command_id: str | None,
@@ -76,11 +68,9 @@ async def dispatch(
     correlation_id: str | None,
     metadata: dict[str, Any],
     new_stream: bool = False,
-) -> Any:
-    """Send ``command`` through the command bus; returns its ``CommandResult``.
+) -> CommandResult:
+    """Send ``command`` through the command bus; returns its result.
     ``new_stream``: the command's stream id was minted for this request (see CommandContext)."""
-    from cairn.application.messages import CommandContext
-
     context = CommandContext(
         command_id=command_id,
         user=principal.name,
@@ -97,7 +87,7 @@ async def dispatch(
 # --- queries ---------------------------------------------------------------------------------
 
 
-def _read_models(runtime: Runtime) -> Any:
+def _read_models(runtime: Runtime) -> OrderProjections | None:
     return runtime.components.projections if runtime.components else None
 
 
@@ -115,14 +105,10 @@ async def order_owner(runtime: Runtime, order_id: str) -> str | None:
     An order's customer never changes, so a state of the order the command side has cached
     answers without a read: a customer's commands on its own order cost no extra round trip.
     """
-    from cairn.orders.domain import orders
-
     stream = orders.stream_id(order_id)
-    repositories = getattr(runtime.container, "repositories", None)
-    cached = repositories.orders.peek(stream) if repositories is not None else None
-    details = getattr(cached.state, "order", None) if cached is not None else None
-    if isinstance(details, orders.OrderDetails):
-        return details.customer_id
+    cached = runtime.container.repositories.orders.peek(stream)
+    if cached is not None and not isinstance(cached.state, orders.NoOrder):
+        return cached.state.order.customer_id
     first = await runtime.store.read_stream(stream, to_version=1)
     if not first:
         return None
@@ -154,11 +140,11 @@ async def wait_for_read_models(
         )
 
 
-def _queries(runtime: Runtime) -> Any:
+def _queries(runtime: Runtime) -> ReadModelQueries:
     models = _read_models(runtime)
     if models is None:
         raise _unavailable("the read models")
-    return getattr(models, "queries", models)
+    return models.queries
 
 
 async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
@@ -167,8 +153,7 @@ async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
         from cairn.api.temporal import order_at
 
         return await order_at(runtime.container.query_bus, order_id)
-    result: dict[str, Any] | None = await _queries(runtime).get_order(order_id)
-    return result
+    return await _queries(runtime).get_order(order_id)
 
 
 async def list_orders(
@@ -176,8 +161,8 @@ async def list_orders(
     *,
     customer_id: str | None,
     status: str | None,
-    created_from: Any,
-    created_to: Any,
+    created_from: datetime | str | None,
+    created_to: datetime | str | None,
     cursor: str | None,
     limit: int,
 ) -> dict[str, Any]:
@@ -201,71 +186,66 @@ async def customer_order_ids(runtime: Runtime, customer_id: str) -> list[str]:
     """Every order of a customer the read models know (none without read models)."""
     if _read_models(runtime) is None:
         return []
-    ids: list[str] = await _queries(runtime).customer_order_ids(customer_id)
-    return ids
+    return await _queries(runtime).customer_order_ids(customer_id)
 
 
 async def search_orders(
     runtime: Runtime, q: str, *, limit: int, customer_id: str | None
 ) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = await _queries(runtime).search_orders(
-        q, limit=limit if customer_id is None else 200
-    )
+    found = await _queries(runtime).search_orders(q, limit=limit if customer_id is None else 200)
     if customer_id is not None:
         found = [o for o in found if o.get("customer_id") == customer_id][:limit]
     return found
 
 
 async def get_inventory(runtime: Runtime, sku: str) -> dict[str, Any] | None:
-    result: dict[str, Any] | None = await _queries(runtime).get_inventory(sku)
-    return result
+    return await _queries(runtime).get_inventory(sku)
 
 
-async def list_inventory(runtime: Runtime, *, after: str | None, limit: int) -> list[Any]:
-    result: list[Any] = await _queries(runtime).list_inventory(after=after, limit=limit)
-    return result
+async def list_inventory(
+    runtime: Runtime, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    return await _queries(runtime).list_inventory(after=after, limit=limit)
 
 
 async def customer_summary(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
-    result: dict[str, Any] | None = await _queries(runtime).customer_summary(customer_id)
-    return result
+    return await _queries(runtime).customer_summary(customer_id)
 
 
 async def sales_by_day(
     runtime: Runtime, *, from_: str | None, to: str | None, currency: str | None
-) -> list[Any]:
-    result: list[Any] = await _queries(runtime).sales_by_day(from_=from_, to=to, currency=currency)
-    return result
+) -> list[dict[str, Any]]:
+    return await _queries(runtime).sales_by_day(from_=from_, to=to, currency=currency)
 
 
-async def top_customers(runtime: Runtime, *, limit: int, currency: str | None) -> list[Any]:
-    result: list[Any] = await _queries(runtime).top_customers(limit, currency=currency)
-    return result
+async def top_customers(
+    runtime: Runtime, *, limit: int, currency: str | None
+) -> list[dict[str, Any]]:
+    return await _queries(runtime).top_customers(limit, currency=currency)
 
 
 # --- projections (admin) ---------------------------------------------------------------------
 
 
-def _projections(runtime: Runtime) -> Any:
-    projections = runtime.components.projections if runtime.components else None
+def _projections(runtime: Runtime) -> ProjectionEngine:
+    projections = _read_models(runtime)
     if projections is None:
         raise _unavailable("projections")
     return projections
 
 
-async def rebuild_projection(runtime: Runtime, name: str, progress: Any) -> None:
+async def rebuild_projection(
+    runtime: Runtime, name: str, progress: Callable[[int, int], None]
+) -> None:
     await _projections(runtime).rebuild(name, progress=progress)
 
 
 async def parked_events(runtime: Runtime, name: str) -> list[dict[str, Any]]:
-    from cairn.api.status import _as_dict
-
-    return [_as_dict(p) for p in await _projections(runtime).parked(name)]
+    return [p.as_dict() for p in await _projections(runtime).parked(name)]
 
 
 async def retry_parked(
     runtime: Runtime, name: str, *, position: int | None, parked_id: str | None
 ) -> dict[str, Any]:
     ids = None if parked_id is None else [parked_id]
-    result: dict[str, Any] = await _projections(runtime).retry_parked(name, position, ids=ids)
-    return result
+    return dict(await _projections(runtime).retry_parked(name, position, ids=ids))

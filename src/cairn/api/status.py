@@ -13,8 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from cairn.api import services
 from cairn.api.runtime import Runtime
 from cairn.observability.metrics import ComponentSnapshot, ProjectionSample, sagas_by_status
+from cairn.projections import ProjectionStatus
+from cairn.projections.states import ACTIVE_STATES, INACTIVE_STATES
 
 _T = TypeVar("_T")
 PROBE_TIMEOUT = 2.0
@@ -22,24 +25,6 @@ PROBE_TIMEOUT = 2.0
 
 async def _bounded(make: Callable[[], Awaitable[_T]], timeout: float = PROBE_TIMEOUT) -> _T:
     return await asyncio.wait_for(make(), timeout=timeout)
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    for attr in ("model_dump", "_asdict"):
-        fn = getattr(value, attr, None)
-        if callable(fn):
-            result = fn()
-            if isinstance(result, dict):
-                return result
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(value)
-    if hasattr(value, "__dict__"):
-        return {k: v for k, v in vars(value).items() if not k.startswith("_")}
-    return {"value": value}
 
 
 async def store_probe(runtime: Runtime) -> dict[str, Any]:
@@ -56,23 +41,17 @@ async def store_probe(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-async def projections_status(runtime: Runtime) -> list[dict[str, Any]]:
-    """Per projection: name, position, lag_events, lag_seconds, state, errors, parked."""
-    from cairn.api.services import projection_statuses
-
-    return await _bounded(lambda: projection_statuses(runtime))
+async def projections_status(runtime: Runtime) -> list[ProjectionStatus]:
+    """Every projection's status (none without read models)."""
+    return await _bounded(lambda: services.projection_status_list(runtime))
 
 
 async def saga_counts(runtime: Runtime) -> dict[str, int]:
-    from cairn.api.services import saga_status_counts
-
-    return await _bounded(lambda: saga_status_counts(runtime))
+    return await _bounded(lambda: services.saga_status_counts(runtime))
 
 
 async def relay_status(runtime: Runtime) -> dict[str, Any] | None:
-    from cairn.api.services import relay_status as _relay
-
-    return await _bounded(lambda: _relay(runtime))
+    return await _bounded(lambda: services.relay_status(runtime))
 
 
 async def redis_probe(url: str | None) -> dict[str, Any]:
@@ -120,9 +99,9 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         projections = await projections_status(runtime)
         components["projections"] = {
             "status": "ok"
-            if all(p.get("state") not in ("failed", "stopped") for p in projections)
+            if all(p.state not in INACTIVE_STATES for p in projections)
             else "degraded",
-            "projections": projections,
+            "projections": [services.projection_row(p) for p in projections],
         }
         components["read_models"] = components["projections"]["status"]
         if components["projections"]["status"] != "ok":
@@ -167,13 +146,13 @@ async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:
         for p in await projections_status(runtime):
             snap.projections.append(
                 ProjectionSample(
-                    name=str(p.get("name")),
-                    position=int(p.get("position") or 0),
-                    lag_events=int(p.get("lag_events") or 0),
-                    lag_seconds=float(p.get("lag_seconds") or 0.0),
-                    errors=int(p.get("errors") or 0),
-                    parked=int(p.get("parked") or 0),
-                    running=p.get("state") in ("running", "live", "catching_up", "rebuilding"),
+                    name=p.name,
+                    position=p.position,
+                    lag_events=p.lag_events,
+                    lag_seconds=p.lag_seconds,
+                    errors=p.errors,
+                    parked=p.parked,
+                    running=p.state in ACTIVE_STATES,
                 )
             )
     except Exception:

@@ -22,12 +22,15 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.api.temporal import order_at
-from cairn.application.messages import CommandContext
+from cairn.application.messages import CommandContext, CommandResult
 from cairn.errors import ApplicationError
 from cairn.orders import forgetting
-from cairn.orders.components import build_components
+from cairn.orders.bootstrap import Container
+from cairn.orders.components import OrderComponents, OrderProjections, build_components
 from cairn.orders.domain import inventory, orders
 from cairn.orders.domain.money import Money
+from cairn.orders.views import ReadModelQueries
+from cairn.projections import ProjectionEngine
 from cairn.settings import Settings
 from cairn.store.urls import Backend, backend_of, sqlite_path
 from cairn.workers import Workers
@@ -78,7 +81,7 @@ async def run_demo(database_url: str, console: Console) -> None:
     console.print(Panel.fit(f"cairn demo on [bold]{database_url}[/]", style="cyan"))
     container = await bootstrap(settings)
     components = await build_components(settings, container)
-    workers = Workers(components)
+    workers = Workers(components.items())
     await workers.start()
     try:
         await _script(container, components, console)
@@ -89,12 +92,12 @@ async def run_demo(database_url: str, console: Console) -> None:
     console.print(f"\n[green]demo finished in {time.monotonic() - started:.1f} s[/]")
 
 
-async def _send(container: Any, command: Any, user: str = "demo") -> Any:
+async def _send(container: Container, command: object, user: str = "demo") -> CommandResult:
     context = CommandContext(command_id=str(uuid.uuid4()), user=user)
     return await container.command_bus.dispatch(command, context)
 
 
-async def _script(container: Any, components: Any, console: Console) -> None:
+async def _script(container: Container, components: OrderComponents, console: Console) -> None:
     engine = components.projections
     if engine is None:
         raise ApplicationError("app.unavailable", "the demo needs the projections package")
@@ -164,7 +167,8 @@ async def _script(container: Any, components: Any, console: Console) -> None:
     await _send(container, orders.DeliverOrder(happy), user="operator")
     head = await container.store.head_position()
     await engine.wait_for(head, timeout=10)
-    console.print(f"order {happy} is {(await queries.get_order(happy))['status']}", markup=False)
+    view = await queries.get_order(happy)
+    console.print(f"order {happy} is {view['status'] if view else 'unknown'}", markup=False)
 
     console.rule("4. rebuild the orders projection")
     await _rebuild(engine, container, console)
@@ -186,10 +190,12 @@ async def _script(container: Any, components: Any, console: Console) -> None:
 
     console.rule("7. read models")
     await engine.wait_for(await container.store.head_position(), timeout=10)
-    await _tables(container, components, console)
+    await _tables(engine, components, console)
 
 
-async def _forget(container: Any, engine: Any, customer: str, console: Console) -> None:
+async def _forget(
+    container: Container, engine: OrderProjections, customer: str, console: Console
+) -> None:
     order_ids = await engine.queries.customer_order_ids(customer)
     before = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
     done = await forgetting.forget_customer(
@@ -207,7 +213,7 @@ async def _forget(container: Any, engine: Any, customer: str, console: Console) 
 
 
 async def _wait_final(
-    queries: Any, placed: list[tuple[str, str, str]], timeout: float
+    queries: ReadModelQueries, placed: list[tuple[str, str, str]], timeout: float
 ) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     final: dict[str, dict[str, Any]] = {}
@@ -223,7 +229,7 @@ async def _wait_final(
     raise ApplicationError("app.timeout", f"orders still in flight after {timeout:g} s: {missing}")
 
 
-async def _rebuild(engine: Any, container: Any, console: Console) -> None:
+async def _rebuild(engine: ProjectionEngine, container: Container, console: Console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     total = await container.store.head_position()
@@ -249,8 +255,8 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     return table
 
 
-async def _tables(container: Any, components: Any, console: Console) -> None:
-    q = components.projections.queries
+async def _tables(engine: OrderProjections, components: OrderComponents, console: Console) -> None:
+    q = engine.queries
     page = await q.list_orders(limit=50)
     console.print(
         _table(
@@ -303,7 +309,7 @@ async def _tables(container: Any, components: Any, console: Console) -> None:
             [(d["day"], d["currency"], d["orders"], d["revenue"]) for d in await q.sales_by_day()],
         )
     )
-    sagas = await components.sagas.list(None, 100)
+    sagas = await components.sagas.list(None, 100) if components.sagas is not None else []
     console.print(
         _table(
             "fulfilment sagas",

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -24,6 +24,9 @@ from rich.text import Text
 
 from cairn.errors import CairnError
 from cairn.settings import Settings
+
+if TYPE_CHECKING:
+    from cairn.orders.bootstrap import Container
 
 CONNECT_TIMEOUT = 20.0
 
@@ -127,7 +130,7 @@ async def _bounded(awaitable: Awaitable[T], what: str = "the database") -> T:
         raise CairnError(f"{what} did not answer within {CONNECT_TIMEOUT:g} s") from None
 
 
-async def _open_container(settings: Settings) -> Any:
+async def _open_container(settings: Settings) -> Container:
     from cairn.api.runtime import build_container
 
     return await _bounded(build_container(settings))
@@ -231,7 +234,7 @@ def worker() -> None:
         container = await _open_container(settings)
         try:
             components = await _bounded(build_components(settings, container))
-            workers = Workers(components)
+            workers = Workers(components.items())
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,18 +10,27 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cairn.api.idempotency import API
 from cairn.api.runtime import build_container, close_container
+from cairn.api.services import projection_row
 from cairn.errors import ApplicationError
-from cairn.orders.components import build_components
+from cairn.orders.bootstrap import Container
+from cairn.orders.components import (
+    COMPONENT_SCHEMAS,
+    FulfilmentRunner,
+    OrderComponents,
+    build_components,
+)
+from cairn.projections import ProjectionEngine
 from cairn.settings import Settings
-from cairn.workers import Components
+from cairn.sql.migrate import migrate_database
 
 #: Bound on everything that talks to the database at start-up.
 CONNECT_TIMEOUT = 20.0
 
 
 @asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[tuple[Any, Components]]:
+async def opened(settings: Settings) -> AsyncIterator[tuple[Container, OrderComponents]]:
     """The container and its components (not running), closed on exit."""
     container = await asyncio.wait_for(build_container(settings), CONNECT_TIMEOUT)
     try:
@@ -35,39 +44,34 @@ async def opened(settings: Settings) -> AsyncIterator[tuple[Any, Components]]:
 
 
 async def migrate(settings: Settings) -> list[str]:
-    """Every schema: the store's versioned migrations, then the tables the other components
-    create when they open (saga state, read models, checkpoints, idempotency records)."""
-    from cairn.api.idempotency import open_idempotency_store
-    from cairn.store.migrate import migrate as migrate_store
-
-    applied = await asyncio.wait_for(migrate_store(settings.database_url), CONNECT_TIMEOUT)
-    async with opened(settings) as (container, components):
+    """Every schema: the store's and the components' ``.sql`` migrations (the application's
+    :data:`~cairn.orders.components.COMPONENT_SCHEMAS`, then the API's), then the tables the
+    projections and sagas still create when they are built."""
+    schemas = [*COMPONENT_SCHEMAS, API]
+    applied = await asyncio.wait_for(
+        migrate_database(settings.database_url, schemas), CONNECT_TIMEOUT
+    )
+    async with opened(settings) as (_, components):
         if components.projections is not None:
             await asyncio.wait_for(components.projections.migrate(), CONNECT_TIMEOUT)
-        idem = await asyncio.wait_for(
-            open_idempotency_store(settings.database_url, container.database), CONNECT_TIMEOUT
-        )
-        await idem.close()
     return applied
 
 
-def _projections(components: Components) -> Any:
+def _projections(components: OrderComponents) -> ProjectionEngine:
     if components.projections is None:
         raise ApplicationError("app.unavailable", "no projections are configured")
     return components.projections
 
 
-def _sagas(components: Components) -> Any:
+def _sagas(components: OrderComponents) -> FulfilmentRunner:
     if components.sagas is None:
         raise ApplicationError("app.unavailable", "no sagas are configured")
     return components.sagas
 
 
 async def projection_status(settings: Settings) -> list[dict[str, Any]]:
-    from cairn.api.services import _projection_row
-
     async with opened(settings) as (_, components):
-        return [_projection_row(row) for row in await _projections(components).status()]
+        return [projection_row(status) for status in await _projections(components).status()]
 
 
 async def rebuild_with_progress(
@@ -76,7 +80,7 @@ async def rebuild_with_progress(
     """Rebuild projections (all when ``names`` is None), each with a progress bar."""
     async with opened(settings) as (container, components):
         projections = _projections(components)
-        known = [str(_row(p)["name"]) for p in await projections.status()]
+        known = [status.name for status in await projections.status()]
         if names is None:
             names = known
         for name in names:
@@ -89,13 +93,9 @@ async def rebuild_with_progress(
             await rebuild_one(container, projections, name, console)
 
 
-def _row(value: Any) -> dict[str, Any]:
-    from cairn.api.status import _as_dict
-
-    return _as_dict(value)
-
-
-async def rebuild_one(container: Any, projections: Any, name: str, console: Console) -> None:
+async def rebuild_one(
+    container: Container, projections: ProjectionEngine, name: str, console: Console
+) -> None:
     head = await container.store.head_position()
     with Progress(
         TextColumn(f"rebuilding [bold]{name}[/]"),
@@ -106,7 +106,7 @@ async def rebuild_one(container: Any, projections: Any, name: str, console: Cons
     ) as progress:
         task = progress.add_task(name, total=max(head, 1))
 
-        def on_progress(position: int, total: int | None = None) -> None:
+        def on_progress(position: int, total: int) -> None:
             progress.update(task, completed=position, total=max(total or head, 1))
 
         await projections.rebuild(name, progress=on_progress)

@@ -6,25 +6,37 @@ relay. The toolkit's :class:`cairn.workers.Workers` runs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Final
 
+from cairn.application.bus import CommandBus
+from cairn.application.messages import CommandContext, CommandResult
 from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
 from cairn.orders.adapters.payment_gateway import PaymentGateway
 from cairn.orders.bootstrap import Container
 from cairn.orders.cache import OrderCache
 from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
-from cairn.orders.fulfilment_effects import FulfilmentEffects
+from cairn.orders.fulfilment_effects import Dispatch, FulfilmentEffects
 from cairn.orders.read_models import default_models
 from cairn.orders.views import ReadModelQueries
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
+from cairn.projections.schema import PROJECTIONS
+from cairn.relay import build_relay
+from cairn.relay.schema import RELAY
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
 from cairn.sagas.schema import create_saga_tables
 from cairn.settings import Settings
-from cairn.sql.database import Database
+from cairn.sql.checkpoints import CHECKPOINTS
+from cairn.sql.database import Database, Schema
 from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
 from cairn.workers import Components
+
+#: The tables of this application's components, in the order ``cairn migrate`` applies them
+#: (:func:`cairn.sql.migrate.migrate_database`): the one checkpoint table first, since the
+#: components' migrations copy their older checkpoints into it. (Read-model tables are
+#: versioned per rebuild and created by the projection engine itself.)
+COMPONENT_SCHEMAS: Final[tuple[Schema, ...]] = (CHECKPOINTS, PROJECTIONS, RELAY)
 
 
 class OrderProjections(ProjectionEngine):
@@ -91,12 +103,15 @@ def fulfilment_saga_id(order_id: str) -> str:
     return saga_id_for(FulfilmentSaga.type, order_id)
 
 
-def bus_dispatch(bus: Any) -> Any:
+#: The application's components: the fulfilment saga is its saga.
+OrderComponents = Components[OrderProjections, Fulfilment]
+
+
+def bus_dispatch(bus: CommandBus) -> Dispatch:
     """Adapt the command bus to the effects' ``dispatch(command, step)``: the step's
     deterministic id becomes the command id; causation and correlation follow the saga."""
-    from cairn.application.messages import CommandContext
 
-    async def dispatch(command: object, step: StepContext) -> Any:
+    async def dispatch(command: object, step: StepContext) -> CommandResult:
         context = CommandContext(
             command_id=step.command_id,
             causation_id=step.causation_id,
@@ -111,7 +126,7 @@ def bus_dispatch(bus: Any) -> Any:
 async def build_saga_runner(
     settings: Settings,
     store: EventStore,
-    bus: Any,
+    bus: CommandBus,
     gateway: PaymentGateway,
     carrier: Carrier,
     *,
@@ -150,10 +165,10 @@ async def build_saga_runner(
     )
 
 
-async def build_components(settings: Settings, container: Container) -> Components:
+async def build_components(settings: Settings, container: Container) -> OrderComponents:
     """Projections, the fulfilment saga runner and (when a broker is configured) the relay, all
     over the container's one Database and one set of leases (the container closes them)."""
-    components = Components()
+    components = OrderComponents()
     try:
         components.projections = await _build_projections(settings, container)
         components.sagas = await build_saga_runner(
@@ -166,8 +181,6 @@ async def build_components(settings: Settings, container: Container) -> Componen
             leases=container.leases,
         )
         if settings.broker_url:
-            from cairn.relay import build_relay
-
             components.relay = build_relay(
                 settings, container.store, database=container.database, leases=container.leases
             )

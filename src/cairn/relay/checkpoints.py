@@ -1,29 +1,22 @@
 """The relay's own checkpoint ("published up to position P"), in the store's database.
 
-Table ``relay_checkpoints(name, position, updated_at)``, created on first use if missing. One
-row per relay destination (``<broker kind>:<topic>``), so pointing cairn at a new broker
-republishes the whole log there instead of silently starting at the old broker's position.
+A row of the one checkpoint table (:mod:`cairn.sql.checkpoints`) per relay destination, named
+``relay:<broker kind>:<topic>``, so pointing cairn at a new broker republishes the whole log
+there instead of silently starting at the old broker's position. The relay's migrations
+(:data:`~cairn.relay.schema.RELAY_SCHEMAS`) are applied on first use; they copy the rows of the
+older ``relay_checkpoints`` table in.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from cairn.sql.database import Database, Dialect
+from cairn.relay.schema import RELAY_SCHEMAS
+from cairn.sql.checkpoints import load_checkpoint, save_checkpoint
+from cairn.sql.database import Database
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS relay_checkpoints (
-    name TEXT PRIMARY KEY,
-    position BIGINT NOT NULL,
-    updated_at TEXT NOT NULL
-)
-"""
-
-#: The time of the write, as ISO 8601 UTC text, in each dialect (the column is text).
-_NOW = {
-    Dialect.SQLITE: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    Dialect.POSTGRES: "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-}
+#: Before the destination in the checkpoint's name: the consumer kind (see cairn.sql.checkpoints).
+NAME_PREFIX = "relay:"
 
 
 class CheckpointStore(ABC):
@@ -64,29 +57,21 @@ class SQLCheckpoints(CheckpointStore):
     def __init__(self, db: Database, *, owns_db: bool = False) -> None:
         self._db = db
         self._owns_db = owns_db
-        self._created = False
+        self._migrated = False
 
-    async def _table(self) -> None:
-        if not self._created:
-            await self._db.ensure_schema([_DDL])
-            self._created = True
+    async def _migrate(self) -> None:
+        if not self._migrated:
+            await self._db.migrate(*RELAY_SCHEMAS)
+            self._migrated = True
 
     async def load(self, name: str) -> int:
-        await self._table()
-        row = await self._db.fetchone(
-            "SELECT position FROM relay_checkpoints WHERE name = ?", (name,)
-        )
-        return int(row["position"]) if row else 0
+        await self._migrate()
+        return await load_checkpoint(self._db, NAME_PREFIX + name)
 
     async def save(self, name: str, position: int) -> None:
-        await self._table()
-        await self._db.execute(
-            "INSERT INTO relay_checkpoints (name, position, updated_at) "
-            f"VALUES (?, ?, {_NOW[self._db.dialect]}) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
-            "updated_at = excluded.updated_at",
-            (name, position),
-        )
+        await self._migrate()
+        async with self._db.transaction() as tx:
+            await save_checkpoint(tx, NAME_PREFIX + name, position)
 
     async def close(self) -> None:
         if self._owns_db:

@@ -13,8 +13,8 @@ or neither does::
 ``tx.execute(sql, params)`` with ``?`` placeholders on both SQLite and PostgreSQL; rows read
 through it are dicts. ``Inbox.open`` takes a database URL (the inbox then opens, and closes, a
 Database of its own) or a :class:`~cairn.sql.database.Database` the caller shares with the rest
-of its process. Table: ``inbox_messages(consumer, message_id, processed_at)``, created on open
-if missing; ``prune`` forgets old ids.
+of its process. Table: ``inbox_messages(consumer, message_id, processed_at)``, from the relay's
+migrations (:mod:`cairn.relay.schema`), applied on open if missing; ``prune`` forgets old ids.
 """
 
 from __future__ import annotations
@@ -26,18 +26,10 @@ from types import TracebackType
 from typing import Self
 
 from cairn.errors import UnsupportedStoreURL
+from cairn.relay.schema import RELAY_SCHEMAS
 from cairn.sql.database import Database, Dialect, Tx
 from cairn.sql.factory import open_database
 from cairn.store.urls import Backend, backend_of, sqlite_path
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS inbox_messages (
-    consumer TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    processed_at TEXT NOT NULL,
-    PRIMARY KEY (consumer, message_id)
-)
-"""
 
 #: The time of processing as ISO 8601 UTC text with milliseconds, in each dialect.
 _NOW = {
@@ -76,7 +68,7 @@ class Inbox:
         else:
             inbox = cls(database, consumer)
         try:
-            await inbox._db.ensure_schema([_DDL])
+            await inbox._db.migrate(*RELAY_SCHEMAS)
         except BaseException:
             await inbox.close()
             raise

@@ -27,7 +27,9 @@ KILLS = 4
 def _checkpoint(database_url: str) -> int:
     with sqlite3.connect(sqlite_path(database_url)) as conn:
         try:
-            row = conn.execute("SELECT MAX(position) FROM relay_checkpoints").fetchone()
+            row = conn.execute(
+                "SELECT MAX(position) FROM checkpoints WHERE name LIKE 'relay:%'"
+            ).fetchone()
         except sqlite3.OperationalError:
             return 0  # the relay has not created its table yet
     return int(row[0] or 0)

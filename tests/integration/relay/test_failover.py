@@ -23,7 +23,9 @@ import cairn
 def _checkpoint(pg_url: str) -> int:
     with psycopg.connect(pg_url) as conn:
         try:
-            row = conn.execute("SELECT MAX(position) FROM relay_checkpoints").fetchone()
+            row = conn.execute(
+                "SELECT MAX(position) FROM checkpoints WHERE name LIKE 'relay:%'"
+            ).fetchone()
         except psycopg.errors.UndefinedTable:
             return 0
     return int(row[0] or 0) if row else 0

@@ -10,10 +10,12 @@ from starlette.responses import JSONResponse, Response
 
 from cairn.api import services
 from cairn.api.deps import Admin, RuntimeDep
+from cairn.api.jobs import Job, Progress
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import MAX_INT
 from cairn.orders import forgetting
+from cairn.orders.components import FulfilmentRunner
 from cairn.store.base import RecordedEvent, category_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -99,12 +101,12 @@ async def _known_projection(runtime: Runtime, name: str) -> None:
         raise ProblemError(404, "projection.not_found", f"no projection named {name!r}")
 
 
-def _start_rebuild(runtime: Runtime, name: str, kind: str) -> Any:
+def _start_rebuild(runtime: Runtime, name: str, kind: str) -> Job:
     running = runtime.jobs.running_for(name)
     if running is not None:
         return running
 
-    async def work(progress: Any) -> None:
+    async def work(progress: Progress) -> None:
         await services.rebuild_projection(runtime, name, progress)
 
     return runtime.jobs.start(kind, name, 0, work)
@@ -175,7 +177,7 @@ async def replay_job(job_id: Name, runtime: RuntimeDep, _: Admin) -> Response:
 # --- sagas -----------------------------------------------------------------------------------
 
 
-def _sagas(runtime: Runtime) -> Any:
+def _sagas(runtime: Runtime) -> FulfilmentRunner:
     sagas = runtime.components.sagas if runtime.components else None
     if sagas is None:
         raise ProblemError(503, "saga.unavailable", "sagas are not configured")

@@ -18,13 +18,13 @@ from typing import ClassVar, Final, assert_never
 from cairn.decider import FunctionDecider
 from cairn.errors import DomainError, NotFoundError
 from cairn.orders.domain.common import MAX_QUANTITY, check_id, check_quantity, check_sku, check_text
+from cairn.orders.domain.contact import ShippingAddress as ShippingAddress
+from cairn.orders.domain.contact import check_address, check_email
 from cairn.orders.domain.money import Money, check_currency
 
 #: Distinct lines one order may hold.
 MAX_LINES: Final = 100
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-_COUNTRY = re.compile(r"[A-Za-z]{2}")
 _ORDER_NUMBER = re.compile(r"ORD-\d{4}-\d{6,}")
 
 
@@ -34,15 +34,6 @@ def format_order_number(year: int, sequence: int) -> str:
 
 
 # --- values ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ShippingAddress:
-    line1: str
-    city: str
-    postal_code: str
-    country: str
-    line2: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,19 +333,6 @@ def initial_state() -> OrderState:
     return NoOrder()
 
 
-def _check_address(address: object) -> ShippingAddress:
-    if not isinstance(address, ShippingAddress):
-        raise DomainError("shipping_address.invalid", "shipping address is missing")
-    check_text(address.line1, "shipping_address.line1", limit=200)
-    if address.line2 is not None:
-        check_text(address.line2, "shipping_address.line2", required=False, limit=200)
-    check_text(address.city, "shipping_address.city", limit=100)
-    check_text(address.postal_code, "shipping_address.postal_code", limit=20)
-    if not isinstance(address.country, str) or _COUNTRY.fullmatch(address.country) is None:
-        raise DomainError("shipping_address.country.invalid", "country must be a two-letter code")
-    return address
-
-
 def validate(command: OrderCommand) -> None:
     """The rules that need no state: checked before loading, and again by ``decide``."""
     check_id(command.order_id, "order_id")
@@ -362,13 +340,9 @@ def validate(command: OrderCommand) -> None:
         case CreateOrder():
             check_id(command.customer_id, "customer_id")
             check_text(command.customer_name, "customer_name", limit=200)
-            check_text(command.customer_email, "customer_email", limit=254)
-            if _EMAIL.fullmatch(command.customer_email) is None:
-                raise DomainError(
-                    "customer_email.invalid", f"{command.customer_email!r} is not an email address"
-                )
+            check_email(command.customer_email)
             check_currency(command.currency)
-            _check_address(command.shipping_address)
+            check_address(command.shipping_address)
             if not isinstance(command.items, tuple) or len(command.items) > MAX_LINES:
                 raise DomainError("order.too_many_items", f"at most {MAX_LINES} items per order")
             for item in command.items:

@@ -17,8 +17,9 @@ from cairn.orders.fulfilment_effects import FulfilmentEffects
 from cairn.orders.read_models import default_models
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
-from cairn.sagas.schema import create_saga_tables
+from cairn.sagas.schema import SAGAS
 from cairn.settings import Settings
+from cairn.sql.checkpoints import CHECKPOINTS
 from cairn.sql.database import Database
 from cairn.sql.factory import open_database
 from cairn.store.base import EventStore
@@ -103,7 +104,7 @@ async def build_saga_runner(
     owns_db = database is None
     db = database if database is not None else open_database(settings.database_url)
     try:
-        await create_saga_tables(db)
+        await db.migrate(CHECKPOINTS, SAGAS)
     except BaseException:
         if owns_db:
             await db.close()

@@ -109,6 +109,12 @@ class SagaRepository:
             correlation_id=row["correlation_id"],
         )
 
+    async def lock_row(self, tx: Tx, saga_id: str) -> None:
+        """Lock the saga's row until ``tx`` ends, reading nothing (see :meth:`lock_instance`)."""
+        await tx.fetchone(
+            "SELECT version FROM saga_instances WHERE saga_id = ?" + tx.for_update(), (saga_id,)
+        )
+
     async def find_key(self, reader: Reader, saga_id: str) -> str | None:
         """The key of a saga (no lock), or ``None`` if there is no such saga."""
         row = await reader.fetchone(

@@ -245,8 +245,9 @@ class SagaRunner(Generic[S]):
                 return
             # One transaction per batch, checkpoint included (Transitions.apply_events). Batches
             # stay small enough (batch_size) to keep the write lock short.
+            ours = self.transitions.ours(p, batch)
             async with self.db.transaction() as tx:
-                ours = await self.transitions.apply_events(tx, p, batch, name)
+                await self.transitions.apply_events(tx, ours, name, batch[-1].position)
             position = batch[-1].position
             if ours:
                 self._wake.set()

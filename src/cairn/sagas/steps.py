@@ -161,7 +161,7 @@ class Steps(Generic[S]):
         async with self.db.transaction() as tx:
             # Lock order is always saga row, then its step rows (as in Transitions.apply): the
             # reverse order deadlocks against a transition of the same saga on PostgreSQL.
-            await repository.lock_instance(tx, action.saga_id)
+            await repository.lock_row(tx, action.saga_id)
             claim = await repository.lock_action(tx, action.action_id)
             if claim is None or claim.status != "pending" or claim.claimed_by != self.worker_id:
                 return  # someone else took it over (we lost our lease): their answer counts

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from cairn.sagas import deadlines
 from cairn.sagas.engine import (
@@ -37,6 +37,14 @@ from cairn.sql.database import Tx
 from cairn.store.base import RecordedEvent
 
 S = TypeVar("S")
+
+
+class Routed(NamedTuple):
+    """An event of ``$all`` for one saga."""
+
+    saga_id: str
+    key: str
+    message: Message
 
 
 def partition_of(saga_id: str, partitions: int) -> int:
@@ -62,16 +70,10 @@ class Transitions(Generic[S]):
         self.partitions = partitions
         self.on_transition = on_transition
 
-    async def apply_events(
-        self, tx: Tx, partition: int, batch: Sequence[RecordedEvent], checkpoint: str
-    ) -> bool:
-        """Apply the events of ``batch`` that concern sagas of ``partition``, then save the
-        batch's last position as ``checkpoint``, all in ``tx``; whether any event was ours.
-
-        One transaction per batch: every transition of the batch and the checkpoint after it
-        commit together (all or nothing), so a crash re-reads the whole batch and nothing is
-        applied twice."""
-        ours = []
+    def ours(self, partition: int, batch: Sequence[RecordedEvent]) -> list[Routed]:
+        """The events of ``batch`` that concern sagas of ``partition``, with their saga (pure:
+        worked out before the transaction opens, so the write lock stays short)."""
+        routed = []
         for event in batch:
             message = Message.from_event(event)
             key = self.definition.route(message)
@@ -79,14 +81,24 @@ class Transitions(Generic[S]):
                 continue
             saga_id = saga_id_for(self.definition.type, key)
             if partition_of(saga_id, self.partitions) == partition:
-                ours.append((saga_id, key, message))
-        for saga_id, key, message in ours:
+                routed.append(Routed(saga_id, key, message))
+        return routed
+
+    async def apply_events(
+        self, tx: Tx, routed: Sequence[Routed], checkpoint: str, position: int
+    ) -> None:
+        """Apply ``routed`` (:meth:`ours` of a batch), then save the batch's last ``position``
+        as ``checkpoint``, all in ``tx``.
+
+        One transaction per batch: every transition of the batch and the checkpoint after it
+        commit together (all or nothing), so a crash re-reads the whole batch and nothing is
+        applied twice."""
+        for saga_id, key, message in routed:
             await self.apply(tx, saga_id, key, message)
         # Pipelined (PostgreSQL): the checkpoint needs no answer, so it rides along with the
         # COMMIT instead of costing a round trip of its own; an error still fails the commit.
         async with tx.pipelined():
-            await save_checkpoint(tx, checkpoint, batch[-1].position)
-        return bool(ours)
+            await save_checkpoint(tx, checkpoint, position)
 
     async def fire_due_timer(self, tx: Tx, partitions: list[int]) -> bool:
         """Deliver the next due timer of ``partitions`` to its saga in ``tx``, deleting its row

@@ -107,19 +107,7 @@ def _toolkit_parts() -> list[str]:
     return sorted(p for p in parts if not any(_within(p, a) for a in MAY_IMPORT_APPLICATION))
 
 
-#: Toolkit parts that still import the application, with why; each is a strict xfail, so the
-#: mark must go when the part is fixed.
-STILL_IMPORTS_APPLICATION: dict[str, str] = {}
-
-
-def _toolkit_param(part: str) -> object:
-    reason = STILL_IMPORTS_APPLICATION.get(part)
-    if reason is None:
-        return part
-    return pytest.param(part, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("part", [_toolkit_param(p) for p in _toolkit_parts()])
+@pytest.mark.parametrize("part", _toolkit_parts())
 def test_the_toolkit_never_imports_the_application(part: str) -> None:
     offending = sorted(
         f"{module} imports {name}"
@@ -203,11 +191,6 @@ def test_the_cycle_finder_reports_each_cycle_once() -> None:
 
 # -- (c) no module over 600 lines -------------------------------------------------------------
 
-#: Modules still over the limit, with why; strict xfails, so the mark must go once split.
-STILL_TOO_LONG = {
-    "cairn/sagas/runner.py": "being split (the sagas runner split)",
-}
-
 
 def _lines(path: Path) -> int:
     return len(path.read_text(encoding="utf-8").splitlines())
@@ -217,17 +200,6 @@ def test_no_module_is_over_600_lines() -> None:
     too_long = {
         str(path.relative_to(SRC)): _lines(path)
         for path in MODULES.values()
-        if str(path.relative_to(SRC)) not in STILL_TOO_LONG and _lines(path) > MAX_LINES
+        if _lines(path) > MAX_LINES
     }
     assert too_long == {}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for path, reason in STILL_TOO_LONG.items()
-    ],
-)
-def test_modules_being_split_are_within_600_lines(path: str) -> None:
-    assert _lines(SRC / path) <= MAX_LINES

@@ -24,7 +24,7 @@ from cairn.projections.schema import PROJECTIONS
 from cairn.relay import build_relay
 from cairn.relay.schema import RELAY
 from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
-from cairn.sagas.schema import create_saga_tables
+from cairn.sagas.schema import SAGAS
 from cairn.settings import Settings
 from cairn.sql.checkpoints import CHECKPOINTS
 from cairn.sql.database import Database, Schema
@@ -36,7 +36,7 @@ from cairn.workers import Components
 #: (:func:`cairn.sql.migrate.migrate_database`): the one checkpoint table first, since the
 #: components' migrations copy their older checkpoints into it. (Read-model tables are
 #: versioned per rebuild and created by the projection engine itself.)
-COMPONENT_SCHEMAS: Final[tuple[Schema, ...]] = (CHECKPOINTS, PROJECTIONS, RELAY)
+COMPONENT_SCHEMAS: Final[tuple[Schema, ...]] = (CHECKPOINTS, PROJECTIONS, SAGAS, RELAY)
 
 
 class OrderProjections(ProjectionEngine):
@@ -144,7 +144,7 @@ async def build_saga_runner(
     owns_db = database is None
     db = database if database is not None else open_database(settings.database_url)
     try:
-        await create_saga_tables(db)
+        await db.migrate(CHECKPOINTS, SAGAS)
     except BaseException:
         if owns_db:
             await db.close()

@@ -105,6 +105,8 @@ def decode(message: Message) -> FulfilmentInput | None:
 
 class FulfilmentSaga(SagaDefinition[Fulfilment]):
     type: ClassVar[str] = "fulfilment"
+    #: A fulfilment saga runs for an order: operators see its key as ``order_id`` (SPEC §10).
+    key_field: ClassVar[str] = "order_id"
 
     def route(self, message: Message) -> str | None:
         if message.type not in EVENTS:

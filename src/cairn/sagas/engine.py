@@ -46,7 +46,7 @@ class SagaStatus(enum.StrEnum):
 
 
 #: Statuses in which a saga has nothing left to do on its own (a later event may reopen it,
-#: e.g. a customer cancelling a confirmed order).
+#: e.g. a cancellation after the saga completed).
 RESTING: Final = frozenset({SagaStatus.COMPLETED, SagaStatus.TIMED_OUT})
 
 
@@ -161,10 +161,14 @@ class SagaDefinition(ABC, Generic[S]):
     """One kind of saga. Everything here is pure: no I/O, no clock, no random ids."""
 
     type: ClassVar[str]
+    #: What the application calls a saga's key (the entity it runs for) where it shows a saga:
+    #: the field of :meth:`SagaRecord.to_dict` that holds it.
+    key_field: ClassVar[str] = "key"
 
     @abstractmethod
     def route(self, message: Message) -> str | None:
-        """The key (e.g. an order id) of the saga this event concerns, or ``None``."""
+        """The key (the id of the entity the saga runs for) of the saga this event concerns,
+        or ``None``."""
 
     @abstractmethod
     def starts(self, message: Message) -> bool:
@@ -219,7 +223,8 @@ Effect = Callable[[StepContext], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class SagaRecord:
-    """A saga as operators see it."""
+    """A saga as operators see it. ``key_field`` names the key in :meth:`to_dict` (its
+    definition's :attr:`SagaDefinition.key_field`)."""
 
     saga_id: str
     type: str
@@ -229,12 +234,13 @@ class SagaRecord:
     data: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    key_field: str = "key"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "saga_id": self.saga_id,
             "type": self.type,
-            "order_id": self.key,
+            self.key_field: self.key,
             "status": self.status.value,
             "step": self.step,
             "data": self.data,

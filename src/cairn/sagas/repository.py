@@ -1,0 +1,471 @@
+"""The saga repository: every SQL statement on the saga tables, behind named methods.
+
+``saga_instances``, ``saga_actions``, ``saga_timers`` and ``saga_log`` (:mod:`.schema`) are
+read and written here and nowhere else. Writes take the caller's :class:`~cairn.sql.database.Tx`:
+a transition, a step's answer or a timer's firing is several of these statements committed
+together, and which ones belong together is the caller's business (:mod:`.transitions`,
+:mod:`.steps`, :mod:`.operators`). Operator reads also accept the
+:class:`~cairn.sql.database.Database` itself (committed data, outside any write transaction).
+
+    repo = SagaRepository(key_field=definition.key_field)
+    async with db.transaction() as tx:
+        instance = await repo.lock_instance(tx, saga_id)     # FOR UPDATE on PostgreSQL
+        ...
+        await repo.append_log(tx, saga_id, "received", step, message.type, message.id, {...})
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from cairn.sagas.deadlines import Timer, timer_id_for
+from cairn.sagas.engine import SagaRecord, SagaStatus, Send, StepLogEntry, from_epoch
+from cairn.sql.database import Database, Row, Tx
+
+#: Where a read runs: inside a transaction, or on committed data.
+Reader: TypeAlias = Tx | Database
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A saga's row as a transition needs it."""
+
+    key: str
+    status: str
+    state: dict[str, Any]
+    version: int
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A step to run: one ``saga_actions`` row."""
+
+    action_id: str
+    saga_id: str
+    key: str
+    correlation_id: str | None
+    step: str
+    kind: str
+    payload: dict[str, Any]
+    compensation: bool
+    attempts: int
+    max_attempts: int
+    causation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionClaim:
+    """Who holds a step now, and how often it ran (read under the step's row lock)."""
+
+    status: str
+    claimed_by: str | None
+    attempts: int
+
+
+_ACTION_COLUMNS = (
+    "action_id, saga_id, saga_key, correlation_id, step, kind, payload, compensation,"
+    " attempts, max_attempts, causation_id"
+)
+_RECORD_COLUMNS = "saga_id, saga_type, saga_key, status, step, state, created_at, updated_at"
+
+
+def _marks(values: list[int]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _encode(state: dict[str, Any]) -> str:
+    return json.dumps(state, separators=(",", ":"))
+
+
+class SagaRepository:
+    """The statements on the saga tables. ``key_field``: what the records it reads call the
+    saga's key in :meth:`~cairn.sagas.engine.SagaRecord.to_dict` (the definition's
+    :attr:`~cairn.sagas.engine.SagaDefinition.key_field`)."""
+
+    def __init__(self, *, key_field: str = "key") -> None:
+        self.key_field = key_field
+
+    # -- saga_instances -----------------------------------------------------------------------
+
+    async def lock_instance(self, tx: Tx, saga_id: str) -> Instance | None:
+        """The saga's row, locked until ``tx`` ends (PostgreSQL ``FOR UPDATE``; SQLite's
+        ``BEGIN IMMEDIATE`` already serialises writers); ``None`` if there is no such saga."""
+        row = await tx.fetchone(
+            "SELECT saga_key, status, state, version, correlation_id FROM saga_instances"
+            " WHERE saga_id = ?" + tx.for_update(),
+            (saga_id,),
+        )
+        if row is None:
+            return None
+        return Instance(
+            key=str(row["saga_key"]),
+            status=str(row["status"]),
+            state=json.loads(row["state"]),
+            version=int(row["version"]),
+            correlation_id=row["correlation_id"],
+        )
+
+    async def lock_row(self, tx: Tx, saga_id: str) -> None:
+        """Lock the saga's row until ``tx`` ends, reading nothing (see :meth:`lock_instance`)."""
+        await tx.fetchone(
+            "SELECT version FROM saga_instances WHERE saga_id = ?" + tx.for_update(), (saga_id,)
+        )
+
+    async def find_key(self, reader: Reader, saga_id: str) -> str | None:
+        """The key of a saga (no lock), or ``None`` if there is no such saga."""
+        row = await reader.fetchone(
+            "SELECT saga_key FROM saga_instances WHERE saga_id = ?", (saga_id,)
+        )
+        return None if row is None else str(row["saga_key"])
+
+    async def insert_instance(
+        self,
+        tx: Tx,
+        *,
+        saga_id: str,
+        saga_type: str,
+        key: str,
+        partition: int,
+        status: SagaStatus,
+        step: str,
+        state: dict[str, Any],
+        correlation_id: str | None,
+        now: float,
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO saga_instances (saga_id, saga_type, saga_key, partition_no, status,"
+            " step, state, correlation_id, version, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                saga_id,
+                saga_type,
+                key,
+                partition,
+                status.value,
+                step,
+                _encode(state),
+                correlation_id,
+                1,
+                now,
+                now,
+            ),
+        )
+
+    async def update_instance(
+        self,
+        tx: Tx,
+        *,
+        saga_id: str,
+        status: SagaStatus,
+        step: str,
+        state: dict[str, Any],
+        version: int,
+        now: float,
+    ) -> None:
+        await tx.execute(
+            "UPDATE saga_instances SET status = ?, step = ?, state = ?, version = ?,"
+            " updated_at = ? WHERE saga_id = ?",
+            (status.value, step, _encode(state), version, now, saga_id),
+        )
+
+    async def records(
+        self, reader: Reader, status: SagaStatus | None, limit: int
+    ) -> list[SagaRecord]:
+        """Sagas, newest activity first, optionally of one status; at most ``limit``."""
+        if status is None:
+            rows = await reader.fetchall(
+                f"SELECT {_RECORD_COLUMNS} FROM saga_instances ORDER BY updated_at DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = await reader.fetchall(
+                f"SELECT {_RECORD_COLUMNS} FROM saga_instances WHERE status = ?"
+                " ORDER BY updated_at DESC LIMIT ?",
+                (status.value, limit),
+            )
+        return [self._record(r) for r in rows]
+
+    async def record(self, reader: Reader, saga_id: str) -> SagaRecord | None:
+        row = await reader.fetchone(
+            f"SELECT {_RECORD_COLUMNS} FROM saga_instances WHERE saga_id = ?", (saga_id,)
+        )
+        return None if row is None else self._record(row)
+
+    async def count_by_status(self, reader: Reader) -> dict[str, int]:
+        rows = await reader.fetchall(
+            "SELECT status, count(*) AS n FROM saga_instances GROUP BY status"
+        )
+        return {str(r["status"]): int(r["n"]) for r in rows}
+
+    def _record(self, row: Row) -> SagaRecord:
+        return SagaRecord(
+            saga_id=str(row["saga_id"]),
+            type=str(row["saga_type"]),
+            key=str(row["saga_key"]),
+            status=SagaStatus(row["status"]),
+            step=str(row["step"]),
+            data=json.loads(row["state"]),
+            created_at=from_epoch(float(row["created_at"])),
+            updated_at=from_epoch(float(row["updated_at"])),
+            key_field=self.key_field,
+        )
+
+    # -- saga_log -----------------------------------------------------------------------------
+
+    async def append_log(
+        self,
+        tx: Tx,
+        saga_id: str,
+        kind: str,
+        step: str | None,
+        message_type: str | None,
+        message_id: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        """One line of the saga's history (kinds: :class:`~cairn.sagas.engine.StepLogEntry`)."""
+        await tx.execute(
+            "INSERT INTO saga_log (saga_id, at, kind, step, message_type, message_id, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                saga_id,
+                time.time(),
+                kind,
+                step,
+                message_type,
+                message_id,
+                json.dumps(detail, default=str),
+            ),
+        )
+
+    async def history(self, reader: Reader, saga_id: str) -> list[StepLogEntry]:
+        """The saga's log, oldest first (ids grow with every insert)."""
+        rows = await reader.fetchall(
+            "SELECT at, kind, step, message_type, message_id, detail FROM saga_log"
+            " WHERE saga_id = ? ORDER BY id",
+            (saga_id,),
+        )
+        return [
+            StepLogEntry(
+                at=from_epoch(float(r["at"])),
+                kind=str(r["kind"]),
+                step=r["step"],
+                message_type=r["message_type"],
+                message_id=r["message_id"],
+                detail=json.loads(r["detail"]),
+            )
+            for r in rows
+        ]
+
+    # -- saga_actions -------------------------------------------------------------------------
+
+    async def insert_action(
+        self,
+        tx: Tx,
+        *,
+        action_id: str,
+        saga_id: str,
+        key: str,
+        correlation_id: str | None,
+        partition: int,
+        send: Send,
+        max_attempts: int,
+        causation_id: str,
+        now: float,
+    ) -> None:
+        """A pending step, due now. A step already recorded (same deterministic id) is kept."""
+        await tx.execute(
+            "INSERT INTO saga_actions (action_id, saga_id, saga_key, correlation_id,"
+            " partition_no, step, kind, payload, compensation, status, attempts,"
+            " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, NULL, ?, ?)"
+            " ON CONFLICT (action_id) DO NOTHING",
+            (
+                action_id,
+                saga_id,
+                key,
+                correlation_id,
+                partition,
+                send.step,
+                send.kind,
+                json.dumps(dict(send.payload)),
+                1 if send.compensation else 0,
+                max_attempts,
+                now,
+                causation_id,
+                now,
+                now,
+            ),
+        )
+
+    async def cap_forward_attempts(self, tx: Tx, saga_id: str) -> None:
+        """Let the attempt in flight (if any) be the last of each pending forward step."""
+        await tx.execute(
+            "UPDATE saga_actions SET max_attempts = CASE WHEN max_attempts > attempts + 1"
+            " THEN attempts + 1 ELSE max_attempts END"
+            " WHERE saga_id = ? AND status = 'pending' AND compensation = 0",
+            (saga_id,),
+        )
+
+    async def reset_failed_compensations(self, tx: Tx, saga_id: str, now: float) -> None:
+        """Failed compensation steps pending again, due now, with fresh attempts."""
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'pending', attempts = 0, due_at = ?,"
+            " claimed_by = NULL, error = NULL, updated_at = ?"
+            " WHERE saga_id = ? AND status = 'failed' AND compensation = 1",
+            (now, now, saga_id),
+        )
+
+    async def due_actions(
+        self, tx: Tx, partitions: list[int], now: float, limit: int
+    ) -> list[Action]:
+        """Unclaimed pending steps of ``partitions`` due by ``now``, soonest first.
+
+        SKIP LOCKED: a step another worker is claiming right now is left to it; the claimed_by
+        mark (:meth:`claim_action`, in the same transaction) then keeps everybody else off it
+        until it is answered."""
+        rows = await tx.fetchall(
+            f"SELECT {_ACTION_COLUMNS} FROM saga_actions WHERE status = 'pending'"
+            f" AND claimed_by IS NULL AND due_at <= ? AND partition_no IN ({_marks(partitions)})"
+            " ORDER BY due_at LIMIT ?" + tx.skip_locked(),
+            (now, *partitions, limit),
+        )
+        return [_action(r) for r in rows]
+
+    async def claim_action(self, tx: Tx, action_id: str, worker_id: str) -> None:
+        await tx.execute(
+            "UPDATE saga_actions SET claimed_by = ? WHERE action_id = ?", (worker_id, action_id)
+        )
+
+    async def lock_action(self, tx: Tx, action_id: str) -> ActionClaim | None:
+        """The step's claim, locked until ``tx`` ends. Lock its saga first
+        (:meth:`lock_instance`): see :mod:`.steps`."""
+        row = await tx.fetchone(
+            "SELECT status, claimed_by, attempts FROM saga_actions"
+            " WHERE action_id = ?" + tx.for_update(),
+            (action_id,),
+        )
+        if row is None:
+            return None
+        return ActionClaim(
+            status=str(row["status"]), claimed_by=row["claimed_by"], attempts=int(row["attempts"])
+        )
+
+    async def finish_action(self, tx: Tx, action_id: str, attempts: int, now: float) -> None:
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'done', attempts = ?, claimed_by = NULL,"
+            " error = NULL, updated_at = ? WHERE action_id = ?",
+            (attempts, now, action_id),
+        )
+
+    async def reschedule_action(
+        self, tx: Tx, action_id: str, attempts: int, due_at: float, error: str | None, now: float
+    ) -> None:
+        """Unclaimed and pending again, due at ``due_at``."""
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'pending', attempts = ?, due_at = ?,"
+            " claimed_by = NULL, error = ?, updated_at = ? WHERE action_id = ?",
+            (attempts, due_at, error, now, action_id),
+        )
+
+    async def fail_action(
+        self, tx: Tx, action_id: str, attempts: int, error: str | None, now: float
+    ) -> None:
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'failed', attempts = ?, claimed_by = NULL,"
+            " error = ?, updated_at = ? WHERE action_id = ?",
+            (attempts, error, now, action_id),
+        )
+
+    async def unclaim_action(self, tx: Tx, action_id: str, worker_id: str, due_at: float) -> None:
+        """Give a step back (due at ``due_at``) if ``worker_id`` still holds it."""
+        await tx.execute(
+            "UPDATE saga_actions SET claimed_by = NULL, due_at = ?"
+            " WHERE action_id = ? AND claimed_by = ?",
+            (due_at, action_id, worker_id),
+        )
+
+    async def claimed_actions(self, tx: Tx, partition: int) -> list[str]:
+        """The ids of the pending steps of ``partition`` that some worker has claimed."""
+        rows = await tx.fetchall(
+            "SELECT action_id FROM saga_actions WHERE partition_no = ? AND status = 'pending'"
+            " AND claimed_by IS NOT NULL",
+            (partition,),
+        )
+        return [str(r["action_id"]) for r in rows]
+
+    async def release_claim(self, tx: Tx, action_id: str, due_at: float) -> None:
+        """Whoever claimed the step, it is unclaimed and due at ``due_at``."""
+        await tx.execute(
+            "UPDATE saga_actions SET claimed_by = NULL, due_at = ? WHERE action_id = ?",
+            (due_at, action_id),
+        )
+
+    # -- saga_timers --------------------------------------------------------------------------
+
+    async def schedule_timer(
+        self,
+        tx: Tx,
+        *,
+        saga_id: str,
+        partition: int,
+        kind: str,
+        due_at: float,
+        payload: dict[str, Any],
+    ) -> None:
+        """Set (or move) the ``kind`` timer of a saga."""
+        timer_id = timer_id_for(saga_id, kind)
+        await tx.execute("DELETE FROM saga_timers WHERE timer_id = ?", (timer_id,))
+        await tx.execute(
+            "INSERT INTO saga_timers (timer_id, saga_id, partition_no, kind, due_at, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (timer_id, saga_id, partition, kind, due_at, json.dumps(payload)),
+        )
+
+    async def cancel_timer(self, tx: Tx, *, saga_id: str, kind: str) -> None:
+        await tx.execute(
+            "DELETE FROM saga_timers WHERE timer_id = ?", (timer_id_for(saga_id, kind),)
+        )
+
+    async def claim_due_timer(self, tx: Tx, *, now: float, partitions: list[int]) -> Timer | None:
+        """Take the next due timer of the given partitions, deleting its row in ``tx``.
+
+        ``SKIP LOCKED`` (PostgreSQL): a timer another worker is firing right now is skipped
+        rather than waited for, and since the row is deleted in the same transaction as the saga
+        update, it can never fire twice.
+        """
+        row = await tx.fetchone(
+            "SELECT timer_id, saga_id, kind, due_at, payload FROM saga_timers"
+            f" WHERE due_at <= ? AND partition_no IN ({_marks(partitions)}) ORDER BY due_at LIMIT 1"
+            + tx.skip_locked(),
+            (now, *partitions),
+        )
+        if row is None:
+            return None
+        await tx.execute("DELETE FROM saga_timers WHERE timer_id = ?", (row["timer_id"],))
+        return Timer(
+            timer_id=str(row["timer_id"]),
+            saga_id=str(row["saga_id"]),
+            kind=str(row["kind"]),
+            due_at=float(row["due_at"]),
+            payload=json.loads(row["payload"]),
+        )
+
+
+def _action(row: Row) -> Action:
+    return Action(
+        action_id=str(row["action_id"]),
+        saga_id=str(row["saga_id"]),
+        key=str(row["saga_key"]),
+        correlation_id=row["correlation_id"],
+        step=str(row["step"]),
+        kind=str(row["kind"]),
+        payload=json.loads(row["payload"]),
+        compensation=bool(row["compensation"]),
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        causation_id=row["causation_id"],
+    )

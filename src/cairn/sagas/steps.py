@@ -1,0 +1,234 @@
+"""Running the commands sagas send: claim due steps, run each effect with a timeout, record its
+outcome, retry with backoff.
+
+A step is a ``saga_actions`` row written by the transition that sent it (:mod:`.transitions`)
+and executed after that transaction commits. It is claimed (``claimed_by``) before it runs, so
+no step ever runs twice concurrently, and marked done only after its effect returned: a crash in
+between re-runs the effect with the same command id (``uuid5(saga_id, step)``), which the
+command side and the adapters recognise, so a re-send is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
+from cairn.errors import (
+    ApplicationError,
+    CairnError,
+    ConcurrencyError,
+    StoreUnavailableError,
+    TransientAdapterError,
+)
+from cairn.observability.logging import get_logger
+from cairn.sagas.engine import STEP_FAILED, STEP_SUCCEEDED, Effect, Message, StepContext
+from cairn.sagas.policy import StepPolicy
+from cairn.sagas.repository import Action, SagaRepository
+from cairn.sagas.transitions import Transitions
+from cairn.sql.database import Database
+
+log = get_logger("cairn.sagas")
+
+S = TypeVar("S")
+
+
+class Steps(Generic[S]):
+    """Claims and runs the due steps of the partitions a worker holds.
+
+    ``in_flight``: the ids of the steps this worker is running now; ``wake`` is set whenever a
+    step finishes (its answer may have made more work due)."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        repository: SagaRepository,
+        transitions: Transitions[S],
+        effects: Mapping[str, Effect],
+        policy: StepPolicy,
+        worker_id: str,
+        wake: asyncio.Event,
+        max_in_flight: int = 64,
+    ) -> None:
+        self.db = db
+        self.repository = repository
+        self.transitions = transitions
+        self.effects = dict(effects)
+        self.policy = policy
+        self.worker_id = worker_id
+        self.wake = wake
+        self.max_in_flight = max_in_flight
+        self.in_flight: set[str] = set()
+
+    async def take_over(self, partition: int) -> None:
+        """We now own ``partition``: its previous owner is gone (it held the lease until it
+        died), so steps it had claimed but not finished are due again now."""
+        now = time.time()
+        async with self.db.transaction() as tx:
+            for action_id in await self.repository.claimed_actions(tx, partition):
+                if action_id not in self.in_flight:
+                    await self.repository.release_claim(tx, action_id, now)
+
+    async def start_due(self, held: list[int], tasks: asyncio.TaskGroup) -> None:
+        """Claim the due steps of the ``held`` partitions (as many as there is room for) and
+        start running each one in ``tasks``."""
+        room = self.max_in_flight - len(self.in_flight)
+        if room <= 0:
+            return
+        repository = self.repository
+        async with self.db.transaction() as tx:
+            # SKIP LOCKED (in due_actions): a step another worker is claiming right now is left
+            # to it; the claimed_by mark then keeps everybody else off it until it is answered.
+            actions = await repository.due_actions(tx, held, time.time(), room)
+            for action in actions:
+                await repository.claim_action(tx, action.action_id, self.worker_id)
+                await repository.append_log(
+                    tx,
+                    action.saga_id,
+                    "started",
+                    action.step,
+                    None,
+                    action.action_id,
+                    {"worker": self.worker_id, "attempt": action.attempts + 1},
+                )
+        for action in actions:
+            step = self._run(action)
+            try:
+                tasks.create_task(step)
+            except RuntimeError:  # the runner is shutting down; the claim is released on
+                step.close()  # the next take-over
+                return
+            self.in_flight.add(action.action_id)
+
+    async def _run(self, action: Action) -> None:
+        outcome: str
+        error: str | None = None
+        try:
+            effect = self.effects.get(action.kind)
+            if effect is None:
+                raise ApplicationError("saga.no_effect", f"no effect runs {action.kind!r} steps")
+            context = StepContext(
+                saga_id=action.saga_id,
+                saga_type=self.transitions.definition.type,
+                key=action.key,
+                step=action.step,
+                kind=action.kind,
+                payload=action.payload,
+                command_id=action.action_id,
+                attempt=action.attempts + 1,
+                correlation_id=action.correlation_id,
+                causation_id=action.causation_id,
+                compensation=action.compensation,
+            )
+            await asyncio.wait_for(effect(context), timeout=self.policy.timeout)
+            outcome = "succeeded"
+        except TimeoutError:
+            outcome, error = "transient", f"no answer within {self.policy.timeout:g}s"
+        except ConcurrencyError as exc:
+            # Contention on a hot stream (e.g. one popular key) after the bus's own retries:
+            # nothing is wrong with the step, so it does not use up an attempt.
+            outcome, error = "contention", str(exc)
+        except (TransientAdapterError, StoreUnavailableError) as exc:
+            outcome, error = "transient", str(exc)
+        except CairnError as exc:
+            outcome, error = "permanent", f"{exc.code}: {exc}"
+        except Exception as exc:  # an unexpected failure may be passing: retry, bounded
+            log.exception("saga step %s of %s raised", action.step, action.saga_id)
+            outcome, error = "transient", f"{type(exc).__name__}: {exc}"
+        try:
+            await self._record_outcome(action, outcome, error)
+        except Exception:
+            # The answer could not be recorded (database hiccup): un-claim the step so it runs
+            # again later; its command id makes the re-run harmless.
+            log.exception("could not record the outcome of %s; will re-run it", action.step)
+            with contextlib.suppress(Exception):
+                async with self.db.transaction() as tx:
+                    await self.repository.unclaim_action(
+                        tx, action.action_id, self.worker_id, time.time() + 1.0
+                    )
+        finally:
+            self.in_flight.discard(action.action_id)
+            self.wake.set()
+
+    async def _record_outcome(self, action: Action, outcome: str, error: str | None) -> None:
+        now = time.time()
+        repository = self.repository
+        async with self.db.transaction() as tx:
+            # Lock order is always saga row, then its step rows (as in Transitions.apply): the
+            # reverse order deadlocks against a transition of the same saga on PostgreSQL.
+            await repository.lock_row(tx, action.saga_id)
+            claim = await repository.lock_action(tx, action.action_id)
+            if claim is None or claim.status != "pending" or claim.claimed_by != self.worker_id:
+                return  # someone else took it over (we lost our lease): their answer counts
+            attempts = claim.attempts + 1
+            if outcome == "succeeded":
+                await repository.finish_action(tx, action.action_id, attempts, now)
+                await repository.append_log(
+                    tx,
+                    action.saga_id,
+                    "succeeded",
+                    action.step,
+                    None,
+                    action.action_id,
+                    {"attempt": attempts},
+                )
+                if not action.compensation:
+                    return  # a forward step's outcome reaches the saga as the event it recorded
+                answer = Message(
+                    id=str(uuid.uuid5(uuid.UUID(action.action_id), "succeeded")),
+                    type=STEP_SUCCEEDED,
+                    data={
+                        "step": action.step,
+                        "kind": action.kind,
+                        "compensation": action.compensation,
+                        "attempts": attempts,
+                    },
+                )
+                await self.transitions.apply(tx, action.saga_id, action.key, answer)
+                return
+            limit = action.max_attempts
+            if outcome == "contention":
+                attempts -= 1
+            if outcome == "contention" or (outcome == "transient" and attempts < limit):
+                delay = self.policy.delay(attempts) if outcome == "transient" else 0.0
+                delay = delay or random.uniform(0.005, 0.05)
+                await repository.reschedule_action(
+                    tx, action.action_id, attempts, now + delay, error, now
+                )
+                await repository.append_log(
+                    tx,
+                    action.saga_id,
+                    "retrying",
+                    action.step,
+                    None,
+                    action.action_id,
+                    {"attempt": attempts, "error": error, "retry_in": round(delay, 3)},
+                )
+                return
+            await repository.fail_action(tx, action.action_id, attempts, error, now)
+            await repository.append_log(
+                tx,
+                action.saga_id,
+                "failed",
+                action.step,
+                None,
+                action.action_id,
+                {"attempt": attempts, "error": error},
+            )
+            failure = Message(
+                id=str(uuid.uuid5(uuid.UUID(action.action_id), f"failed:{attempts}")),
+                type=STEP_FAILED,
+                data={
+                    "step": action.step,
+                    "kind": action.kind,
+                    "error": error,
+                    "compensation": action.compensation,
+                    "attempts": attempts,
+                },
+            )
+            await self.transitions.apply(tx, action.saga_id, action.key, failure)

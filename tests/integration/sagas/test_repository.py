@@ -1,0 +1,157 @@
+"""The saga repository's statements on both dialects: what one method writes, the next reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cairn.sagas import SagaStatus, Send, command_id_for, saga_id_for
+from cairn.sagas.deadlines import DEADLINE
+from cairn.sagas.repository import SagaRepository
+from cairn.sagas.schema import SAGAS
+from cairn.sql.checkpoints import CHECKPOINTS
+from cairn.sql.database import Database
+from cairn.sql.factory import open_database
+
+SAGA = saga_id_for("demo", "k-1")
+WORKER = "worker-1"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+    database = open_database(url)
+    await database.migrate(CHECKPOINTS, SAGAS)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def _start(db: Database, repo: SagaRepository, *sends: Send) -> None:
+    async with db.transaction() as tx:
+        await repo.insert_instance(
+            tx,
+            saga_id=SAGA,
+            saga_type="demo",
+            key="k-1",
+            partition=0,
+            status=SagaStatus.RUNNING,
+            step="start",
+            state={"n": 1},
+            correlation_id="c-1",
+            now=100.0,
+        )
+        for send in sends:
+            await repo.insert_action(
+                tx,
+                action_id=command_id_for(SAGA, send.step),
+                saga_id=SAGA,
+                key="k-1",
+                correlation_id="c-1",
+                partition=0,
+                send=send,
+                max_attempts=3,
+                causation_id="m-1",
+                now=100.0,
+            )
+
+
+async def test_an_instance_is_written_locked_updated_and_listed(db: Database) -> None:
+    repo = SagaRepository(key_field="thing_id")
+    await _start(db, repo)
+    async with db.transaction() as tx:
+        instance = await repo.lock_instance(tx, SAGA)
+        assert instance is not None
+        assert (instance.key, instance.status, instance.state) == ("k-1", "running", {"n": 1})
+        assert (instance.version, instance.correlation_id) == (1, "c-1")
+        await repo.update_instance(
+            tx,
+            saga_id=SAGA,
+            status=SagaStatus.COMPLETED,
+            step="done",
+            state={"n": 2},
+            version=2,
+            now=101.0,
+        )
+    record = await repo.record(db, SAGA)
+    assert record is not None
+    assert (record.status, record.step, record.data) == (SagaStatus.COMPLETED, "done", {"n": 2})
+    assert record.to_dict()["thing_id"] == "k-1"
+    assert await repo.records(db, SagaStatus.COMPLETED, 10) == [record]
+    assert await repo.records(db, SagaStatus.FAILED, 10) == []
+    assert await repo.count_by_status(db) == {"completed": 1}
+    assert await repo.find_key(db, SAGA) == "k-1"
+    assert await repo.find_key(db, saga_id_for("demo", "nobody")) is None
+
+
+async def test_a_step_is_claimed_once_and_retried_or_finished(db: Database) -> None:
+    repo = SagaRepository()
+    send = Send("pay", "authorize", {"amount": 5})
+    await _start(db, repo, send, send)  # the same step twice: one row
+    async with db.transaction() as tx:
+        [action] = await repo.due_actions(tx, [0], now=200.0, limit=10)
+        assert (action.step, action.payload, action.attempts) == ("pay", {"amount": 5}, 0)
+        await repo.claim_action(tx, action.action_id, WORKER)
+    async with db.transaction() as tx:
+        assert await repo.due_actions(tx, [0], now=200.0, limit=10) == []  # claimed
+        assert await repo.claimed_actions(tx, 0) == [action.action_id]
+        claim = await repo.lock_action(tx, action.action_id)
+        assert claim is not None
+        assert (claim.claimed_by, claim.attempts) == (WORKER, 0)
+        await repo.reschedule_action(tx, action.action_id, 1, 300.0, "busy", 200.0)
+    async with db.transaction() as tx:
+        assert await repo.due_actions(tx, [0], now=299.0, limit=10) == []  # not due yet
+        [again] = await repo.due_actions(tx, [0], now=300.0, limit=10)
+        assert again.attempts == 1
+        await repo.finish_action(tx, action.action_id, 2, 300.0)
+        assert await repo.due_actions(tx, [0], now=1e12, limit=10) == []
+
+
+async def test_a_failed_compensation_is_reset_by_a_retry(db: Database) -> None:
+    repo = SagaRepository()
+    await _start(db, repo, Send("void", "void", {}, compensation=True))
+    action_id = command_id_for(SAGA, "void")
+    async with db.transaction() as tx:
+        await repo.fail_action(tx, action_id, 3, "gateway down", 200.0)
+        assert await repo.due_actions(tx, [0], now=1e12, limit=10) == []
+        await repo.reset_failed_compensations(tx, SAGA, 400.0)
+        [action] = await repo.due_actions(tx, [0], now=400.0, limit=10)
+        assert (action.action_id, action.attempts, action.compensation) == (action_id, 0, True)
+
+
+async def test_a_timer_fires_once_and_a_moved_or_cancelled_one_not_early(db: Database) -> None:
+    repo = SagaRepository()
+    await _start(db, repo)
+    async with db.transaction() as tx:
+        for due_at in (150.0, 160.0):  # set, then moved
+            await repo.schedule_timer(
+                tx, saga_id=SAGA, partition=0, kind=DEADLINE, due_at=due_at, payload={"x": 1}
+            )
+        assert await repo.claim_due_timer(tx, now=155.0, partitions=[0]) is None
+        assert await repo.claim_due_timer(tx, now=160.0, partitions=[1]) is None
+        timer = await repo.claim_due_timer(tx, now=160.0, partitions=[0])
+        assert timer is not None
+        assert (timer.kind, timer.payload) == (DEADLINE, {"x": 1})
+        assert await repo.claim_due_timer(tx, now=160.0, partitions=[0]) is None
+        await repo.schedule_timer(
+            tx, saga_id=SAGA, partition=0, kind=DEADLINE, due_at=170.0, payload={}
+        )
+        await repo.cancel_timer(tx, saga_id=SAGA, kind=DEADLINE)
+        assert await repo.claim_due_timer(tx, now=1e12, partitions=[0]) is None
+
+
+async def test_the_log_reads_back_oldest_first(db: Database) -> None:
+    repo = SagaRepository()
+    detail: dict[str, Any] = {"status": "running"}
+    async with db.transaction() as tx:
+        await repo.append_log(tx, SAGA, "received", "start", "Started", "m-1", detail)
+        await repo.append_log(tx, SAGA, "sent", "pay", "authorize", "a-1", {"payload": {}})
+    entries = await repo.history(db, SAGA)
+    assert [(e.kind, e.step, e.message_id) for e in entries] == [
+        ("received", "start", "m-1"),
+        ("sent", "pay", "a-1"),
+    ]
+    assert entries[0].detail == detail

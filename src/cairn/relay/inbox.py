@@ -22,9 +22,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
+from cairn.closing import Closing
 from cairn.errors import UnsupportedStoreURL
 from cairn.relay.schema import RELAY_SCHEMAS
 from cairn.sql.database import Database, Dialect, Tx
@@ -43,7 +42,7 @@ InboxTransaction = Tx
 Effect = Callable[[Tx], Awaitable[None]]
 
 
-class Inbox:
+class Inbox(Closing):
     """Processed-message ids of one named consumer, in the consumer's database."""
 
     def __init__(self, db: Database, consumer: str, *, owns_db: bool = False) -> None:
@@ -125,14 +124,3 @@ class Inbox:
         if self._owns_db:
             self._owns_db = False
             await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

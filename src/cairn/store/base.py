@@ -11,13 +11,13 @@ import asyncio
 import enum
 import re
 import uuid
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
+from cairn.closing import Closing
 from cairn.errors import (
     InvalidEventError,
     InvalidExpectedVersion,
@@ -336,7 +336,7 @@ def check_events(events: Sequence[NewEvent]) -> None:
             raise InvalidEventError("schema_version must be an integer >= 1")
 
 
-class EventStore(ABC):
+class EventStore(Closing):
     """An append-only log of streams, with one global order (``$all``).
 
     Implementations must keep every promise of SPEC §1; ``tests/contract`` holds them to it.
@@ -368,17 +368,6 @@ class EventStore(ABC):
         return await self.key_store().forget(subject)
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @abstractmethod
     async def close(self) -> None:

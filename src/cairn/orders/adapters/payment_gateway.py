@@ -191,13 +191,8 @@ class FakePaymentGateway(PaymentGateway):
         amount: Decimal,
         currency: str,
     ) -> None:
-        await self._delay()
-        self._require_authorization(payment_id, authorization_id)
-        self._once(
-            "capture",
-            idempotency_key,
-            payment_id,
-            {"authorization_id": authorization_id, "amount": str(amount), "currency": currency},
+        await self._move_money(
+            "capture", idempotency_key, payment_id, authorization_id, amount, currency
         )
 
     async def void(self, *, idempotency_key: str, payment_id: str, authorization_id: str) -> None:
@@ -214,10 +209,24 @@ class FakePaymentGateway(PaymentGateway):
         amount: Decimal,
         currency: str,
     ) -> None:
+        await self._move_money(
+            "refund", idempotency_key, payment_id, authorization_id, amount, currency
+        )
+
+    async def _move_money(
+        self,
+        kind: str,
+        idempotency_key: str,
+        payment_id: str,
+        authorization_id: str,
+        amount: Decimal,
+        currency: str,
+    ) -> None:
+        """A capture or a refund against a known authorisation, recorded once per key."""
         await self._delay()
         self._require_authorization(payment_id, authorization_id)
         self._once(
-            "refund",
+            kind,
             idempotency_key,
             payment_id,
             {"authorization_id": authorization_id, "amount": str(amount), "currency": currency},

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from cairn.sql.postgres_connect import connect
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 
@@ -149,9 +150,7 @@ class _Session:
                 return None  # another lease object of this process has the name
             if self._conn is None or self._conn.closed or self._conn.broken:
                 await self._lost()
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, application_name="cairn-leases"
-                )
+                self._conn = await connect(self._conninfo, application_name="cairn-leases")
             try:
                 cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                 row = await cur.fetchone()

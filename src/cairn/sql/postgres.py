@@ -16,25 +16,19 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
 
 from psycopg import AsyncPipeline
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from cairn.errors import StoreUnavailableError
 from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
 from cairn.sql.pool import Connection, HotConnections
+from cairn.sql.postgres_connect import open_pool
 from cairn.sql.registry import apply_postgres
 
 __all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
 
 #: The advisory lock every schema transaction takes (any 64-bit constant, stable forever).
 SCHEMA_LOCK_KEY = 872163510051
-
-#: How long a caller waits for a pooled connection (then StoreUnavailableError → 503).
-POOL_TIMEOUT = 10.0
-
 
 @functools.lru_cache(maxsize=1024)
 def _pg(sql: str) -> str:
@@ -111,19 +105,12 @@ class PostgresDatabase(Database):
         return self._connections
 
     async def _open(self) -> HotConnections:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool = await open_pool(
             self._conninfo,
             min_size=self._min_size,
             max_size=self.max_size,
-            open=False,
-            timeout=POOL_TIMEOUT,
-            kwargs={"autocommit": True, "application_name": "cairn-sql"},
+            application_name="cairn-sql",
         )
-        try:
-            await pool.open(wait=True, timeout=POOL_TIMEOUT)
-        except PoolTimeout:
-            await pool.close()
-            raise StoreUnavailableError("cannot reach PostgreSQL for the SQL layer") from None
         # The most recently used connection first (cairn.sql.pool): a run of short
         # transactions (a live projection, a saga step) answers sooner on a hot server process.
         return HotConnections(pool, purpose="for the SQL layer")

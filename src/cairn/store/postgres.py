@@ -45,6 +45,7 @@ from cairn.errors import (
     StreamDeletedError,
 )
 from cairn.sql.pool import Connection, HotConnections
+from cairn.sql.postgres_connect import connect, describe, first_line, open_pool
 from cairn.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -61,7 +62,6 @@ from cairn.store.base import (
 from cairn.store.encoding import encode_batch, encode_json, from_micros
 from cairn.store.libpq_statement import LibpqStatement
 from cairn.store.personal import KeyStore
-from cairn.store.postgres_connect import connect, describe, first_line, open_pool
 from cairn.store.postgres_notify import Wakeup
 from cairn.store.postgres_read import STREAM_VERSION, PostgresReader, read_positions
 from cairn.store.postgres_schema import prepare_schema
@@ -140,7 +140,8 @@ class PostgresEventStore(EventStore):
             await prepare_schema(conn, conninfo, migrate=migrate)
         finally:
             await conn.close()
-        pool = await open_pool(conninfo, pool_size(url))
+        sizes = pool_size(url)
+        pool = await open_pool(conninfo, min_size=sizes.min, max_size=sizes.max)
         return cls(conninfo, pool, upcasters=upcasters, protected_categories=protected_categories)
 
     @property

@@ -19,7 +19,7 @@ from typing import Final
 import psycopg
 
 from cairn.errors import StoreUnavailableError
-from cairn.store.postgres_connect import CONNECT_TIMEOUT, Connect
+from cairn.sql.postgres_connect import CONNECT_TIMEOUT, Connect, connect
 from cairn.waiting import wait_set
 
 CHANNEL: Final = "cairn_events"
@@ -117,9 +117,7 @@ class Wakeup:
         """A dedicated connection LISTENs for appends made by any process; reconnects on loss."""
         while not self._closed:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-                )
+                conn = await connect(self._conninfo)
                 try:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if self._listener_ready is not None:
@@ -128,7 +126,7 @@ class Wakeup:
                         self._wake_here()
                 finally:
                     await conn.close()
-            except psycopg.Error:
+            except (psycopg.Error, StoreUnavailableError):
                 if self._listener_ready is not None:
                     self._listener_ready.set()  # fall back to polling while reconnecting
                 await asyncio.sleep(self._reconnect_delay())

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from cairn.gc_tuning import paused_gc
 from cairn.sql.pool import Connection
+from cairn.sql.postgres_connect import Connect
 from cairn.store.base import HorizonStatus, RecordedEvent, recorded_event
-from cairn.store.postgres_connect import Connect
 
 _loads = json.loads
 

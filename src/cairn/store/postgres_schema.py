@@ -7,8 +7,8 @@ from typing import Final
 
 from cairn.errors import SchemaMissingError
 from cairn.sql.pool import Connection
+from cairn.sql.postgres_connect import connect, describe
 from cairn.sql.registry import MigrationSet, apply_postgres, pending_postgres
-from cairn.store.postgres_connect import connect, describe
 from cairn.store.urls import postgres_conninfo
 
 MIGRATIONS: Final = MigrationSet("cairn.store", "migrations/postgres")

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from cairn.errors import MigrationChecksumError
+from cairn.sql import postgres_connect
 from cairn.sql.registry import MigrationSet, apply_postgres, apply_sqlite, sqlite_statements
-from cairn.store import postgres_connect, postgres_schema, sqlite
+from cairn.store import postgres_schema, sqlite
 from cairn.store.urls import postgres_conninfo, sqlite_path
 
 Apply = Callable[[Sequence[MigrationSet]], Awaitable[list[str]]]

@@ -14,9 +14,9 @@ import pytest
 
 import cairn
 from cairn import NewEvent
+from cairn.sql.postgres_connect import connect
 from cairn.sql.registry import Migration, MigrationSet, apply_postgres
 from cairn.store import EventStore, RecordedEvent
-from cairn.store.postgres_connect import connect
 from cairn.store.postgres_schema import MIGRATIONS
 from cairn.store.urls import postgres_conninfo
 

@@ -1,11 +1,13 @@
-"""How the PostgreSQL event store reaches its server: one connection for set-up, a pool for
-everything else, and errors that name the server (never the password)."""
+"""The one way cairn reaches PostgreSQL: single connections (set-up, LISTEN, leases) and pools
+(the event store's, the SQL layer's), all in autocommit mode and on UTC, with a connect timeout,
+and failures as :class:`~cairn.errors.StoreUnavailableError` naming the server (never the
+password)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import psycopg
@@ -13,7 +15,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cairn.errors import StoreUnavailableError
 from cairn.sql.pool import Connection
-from cairn.store.urls import PoolSize
 
 CONNECT_TIMEOUT: Final = 5
 
@@ -33,31 +34,38 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-async def connect(conninfo: str) -> Connection:
+def _options(application_name: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "options": "-c TimeZone=UTC",
+    }
+    if application_name is not None:  # else the URL's own, if it names one
+        options["application_name"] = application_name
+    return options
+
+
+async def connect(conninfo: str, *, application_name: str | None = None) -> Connection:
+    """One connection of its own (not pooled)."""
     try:
-        return await psycopg.AsyncConnection.connect(
-            conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-        )
+        return await psycopg.AsyncConnection.connect(conninfo, **_options(application_name))
     except psycopg.Error as exc:
         raise StoreUnavailableError(
             f"cannot connect to PostgreSQL at {describe(conninfo)}: {first_line(exc)}"
         ) from None
 
 
-async def open_pool(conninfo: str, sizes: PoolSize) -> AsyncConnectionPool:
-    """The store's pool, open and holding ``sizes.min`` connections; every connection is in
-    autocommit mode and on UTC."""
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+async def open_pool(
+    conninfo: str, *, min_size: int, max_size: int, application_name: str | None = None
+) -> AsyncConnectionPool[Connection]:
+    """A pool, open and holding ``min_size`` connections."""
+    pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
         conninfo,
-        min_size=sizes.min,
-        max_size=sizes.max,
+        min_size=min_size,
+        max_size=max_size,
         open=False,
         timeout=CONNECT_TIMEOUT * 2,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT,
-            "options": "-c TimeZone=UTC",
-        },
+        kwargs=_options(application_name),
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)

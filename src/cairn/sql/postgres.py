@@ -30,6 +30,7 @@ __all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
 #: The advisory lock every schema transaction takes (any 64-bit constant, stable forever).
 SCHEMA_LOCK_KEY = 872163510051
 
+
 @functools.lru_cache(maxsize=1024)
 def _pg(sql: str) -> str:
     """``?`` placeholders → psycopg's ``%s`` (a literal ``%`` doubled first). Cached: the same

@@ -607,6 +607,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
+    if args.client == "httpx":
+        # The Python client shares the 2 cores with cairn and costs several times wrk's CPU per
+        # request: its figures are not comparable with wrk's (README's). Say so up front.
+        print(
+            "warning: load from the in-process httpx client (wrk not found: apt-get install wrk);"
+            " figures are not comparable with wrk runs",
+            file=sys.stderr,
+        )
     deployments = [d.strip() for d in args.deployments.split(",") if d.strip()]
     if args.no_workers:
         deployments = ["api-only"]

@@ -211,7 +211,10 @@ def _check_database(settings: Settings) -> None:
     async def check() -> None:
         import cairn
 
-        store = await _bounded(cairn.open_store(settings.database_url, migrate=True))
+        # CAIRN_AUTO_MIGRATE=false: the schema must be there already (``cairn migrate``).
+        store = await _bounded(
+            cairn.open_store(settings.database_url, migrate=settings.auto_migrate)
+        )
         await store.close()
 
     _run(check())

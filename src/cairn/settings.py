@@ -5,6 +5,7 @@ builds a Settings at import time."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
 
     #: ``token=admin,token=operator,token=customer:<id>``.
     tokens: str = ""
+    #: A file of ``<sha256 hex of the token> <role>`` lines (``cairn tokens hash``), so that no
+    #: plaintext token sits in configuration; used together with ``tokens``.
+    tokens_file: Path | None = None
     #: Auth is on unless this is explicitly ``disabled``.
     auth: str = "enabled"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cairn.api.auth import Principal, Role, require_role
 from cairn.api.problems import ProblemError
@@ -24,8 +25,20 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+#: The OpenAPI security scheme ``bearerAuth`` of every operation that resolves the caller (so
+#: Swagger UI's "Authorize" sends the token). It only declares: the Authenticator reads the
+#: header itself, to tell a missing token from a malformed one.
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="A token from CAIRN_TOKENS or CAIRN_TOKENS_FILE, with the role admin, operator "
+    "or customer:<id> (docs/operations.md).",
+    auto_error=False,
+)
+
+
 async def get_principal(
     runtime: RuntimeDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     return runtime.auth.authenticate(authorization)

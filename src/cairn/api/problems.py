@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -138,6 +139,52 @@ def problem_response(
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=dict(headers or {}),
+    )
+
+
+class ProblemFieldError(BaseModel):
+    """One refused field of a 422 ``app.validation`` problem (``errors``)."""
+
+    location: str = Field(description="Where: body.items.0.quantity, query.limit, …")
+    field: str | None = Field(description="The field's own name (the location's last part)")
+    message: str
+    type: str = Field(description="pydantic's error type, e.g. greater_than")
+
+
+class Problem(BaseModel):
+    """Every error response: an RFC 9457 problem document with a stable code. Other members
+    may follow (a conflict's expected and actual versions, a refused order's id...); they never
+    replace these."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        title="Problem",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://cairn.dev/problems/auth.missing_token",
+                    "title": "Unauthorized",
+                    "status": 401,
+                    "detail": "a bearer token is required",
+                    "code": "auth.missing_token",
+                    "instance": "/api/v1/orders",
+                    "correlation_id": "6f1c0c1e-2f5b-4a8e-9a55-1d2b3c4d5e6f",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="A URI naming the problem: https://cairn.dev/problems/<code>")
+    title: str = Field(description="The HTTP status's phrase")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong, for a person")
+    code: str = Field(description="The stable machine-readable code (docs/contract.md)")
+    instance: str | None = Field(default=None, description="The request path")
+    correlation_id: str | None = Field(
+        default=None, description="The request's correlation id (also in the logs)"
+    )
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="422 app.validation: every refused field"
     )
 
 

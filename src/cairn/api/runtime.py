@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from cairn.api.auth import Authenticator, parse_tokens
+from cairn.api.auth import Authenticator, build_authenticator
 from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
 from cairn.api.jobs import Jobs
 from cairn.observability.logging import get_logger
@@ -89,9 +89,16 @@ async def close_container(container: Container) -> None:
 
 
 async def start_runtime(
-    settings: Settings, container: Container | None, *, metrics: Metrics, run_workers: bool
+    settings: Settings,
+    container: Container | None,
+    *,
+    metrics: Metrics,
+    run_workers: bool,
+    auth: Authenticator | None = None,
 ) -> Runtime:
-    authenticator = Authenticator(parse_tokens(settings.tokens), enabled=settings.auth_enabled)
+    """``auth``: built from ``settings`` when None (``create_app`` builds it up front, so that a
+    bad token entry fails before the server starts)."""
+    authenticator = auth if auth is not None else build_authenticator(settings)
     owns = container is None
     if container is None:
         container = await build_container(settings)

@@ -2,6 +2,10 @@
 
 Each probe is bounded in time and never raises: a component that cannot answer is reported as
 such. Only an unreachable event store makes the whole service unhealthy (SPEC §10).
+
+The health document carries ``timestamp`` (RFC 3339, UTC), ``version`` (cairn's) and, in every
+component, a ``message``: one short sentence for a person ("ok", "3 projections live, lag 0",
+"unreachable: …").
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from cairn import __version__
 from cairn.api import services
 from cairn.api.runtime import Runtime
 from cairn.observability.metrics import ComponentSnapshot, ProjectionSample, sagas_by_status
@@ -33,11 +39,13 @@ async def store_probe(runtime: Runtime) -> dict[str, Any]:
         head = await _bounded(runtime.store.head_position)
     except Exception as exc:
         return {"status": "down", "error": str(exc) or type(exc).__name__}
+    backend = runtime.settings.database_url.split("://", 1)[0]
     return {
         "status": "ok",
         "head_position": head,
-        "backend": runtime.settings.database_url.split("://", 1)[0],
+        "backend": backend,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "message": f"{backend} answers, log head at position {head}",
     }
 
 
@@ -102,6 +110,7 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
             if all(p.state not in INACTIVE_STATES for p in projections)
             else "degraded",
             "projections": [services.projection_row(p) for p in projections],
+            "message": projections_message(projections),
         }
         components["read_models"] = components["projections"]["status"]
         if components["projections"]["status"] != "ok":
@@ -111,7 +120,13 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         degraded = True
     try:
         counts = await saga_counts(runtime)
-        components["sagas"] = {"status": "ok", "by_status": sagas_by_status(counts)}
+        by_status = sagas_by_status(counts)
+        components["sagas"] = {
+            "status": "ok",
+            "by_status": by_status,
+            "message": ", ".join(f"{n} {status}" for status, n in by_status.items() if n)
+            or "no sagas",
+        }
     except Exception as exc:
         components["sagas"] = {"status": "unknown", "error": str(exc) or repr(exc)}
         degraded = True
@@ -127,13 +142,48 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     for name in ("redis", "broker"):
         if components[name]["status"] not in ("ok", "not_configured"):
             degraded = True
+    for name, component in components.items():
+        if isinstance(component, dict):
+            component.setdefault("message", _message(name, component))
     status_code = 503 if store["status"] != "ok" else 200
     body = {
         "status": "ok" if not degraded else "degraded",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "version": __version__,
         "components": components,
         "uptime_seconds": round(time.time() - runtime.started_at, 1),
     }
     return status_code, body
+
+
+def projections_message(projections: Sequence[ProjectionStatus]) -> str:
+    """ "3 projections live, lag 0", or which ones are not applying the log."""
+    if not projections:
+        return "no projections"
+    idle = [p.name for p in projections if p.state not in ACTIVE_STATES]
+    lag = max(p.lag_events for p in projections)
+    if idle:
+        return f"{len(idle)} of {len(projections)} projections not running: {', '.join(idle)}"
+    return f"{len(projections)} projections live, lag {lag}"
+
+
+def _message(name: str, component: dict[str, Any]) -> str:
+    """The sentence for a component that did not set its own: "ok", "not configured",
+    "broker unreachable: …", "relay backing off, 12 events behind: …"."""
+    status = str(component.get("status", "unknown"))
+    error = component.get("error") or component.get("last_error")
+    if status == "not_configured":
+        return "not configured"
+    if status == "not_running":
+        return "not running in this process"
+    if status == "down":
+        return f"{name.replace('_', ' ')} unreachable: {error or 'no answer'}"
+    words = [str(component.get("state", status)).replace("_", " ")]
+    if component.get("lag_events") is not None:
+        words.append(f", {component['lag_events']} events behind")
+    if error:
+        words.append(f": {error}")
+    return "".join(words)
 
 
 async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:

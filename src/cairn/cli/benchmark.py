@@ -1,14 +1,21 @@
-"""``cairn bench``: command throughput and latency through the command bus (no HTTP), on the
-configured database. Creates and places ``orders`` orders from ``concurrency`` concurrent
-clients; reports commands/s and latency percentiles. ``bench/http.py`` measures the same
-workload over HTTP against ``cairn serve``."""
+"""``cairn bench``: command throughput and latency through the command bus (no HTTP). Creates
+and places ``orders`` orders from ``concurrency`` concurrent clients; reports commands/s and
+latency percentiles. ``bench/http.py`` measures the same workload over HTTP against
+``cairn serve``.
+
+It never writes into the configured database (``CAIRN_DATABASE_URL``): by default it runs on a
+scratch SQLite file in a temporary directory, removed afterwards; ``cairn bench --database URL``
+runs on that database instead (and leaves its orders there)."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -26,7 +33,21 @@ def _percentile(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
+@asynccontextmanager
+async def bench_settings(settings: Settings, database_url: str | None) -> AsyncIterator[Settings]:
+    """``settings`` on the database the benchmark may write to: ``database_url`` when given,
+    else a scratch SQLite file (migrated whatever ``CAIRN_AUTO_MIGRATE`` says) that is removed
+    on exit. Never the configured ``settings.database_url``."""
+    if database_url is not None:
+        yield settings.model_copy(update={"database_url": database_url})
+        return
+    with tempfile.TemporaryDirectory(prefix="cairn-bench-") as scratch:
+        url = f"sqlite:///{scratch}/bench.db"
+        yield settings.model_copy(update={"database_url": url, "auto_migrate": True})
+
+
 async def run_bench(settings: Settings, count: int, concurrency: int, console: Console) -> None:
+    """The benchmark on ``settings.database_url`` (see :func:`bench_settings` for which)."""
     from cairn.orders.bootstrap import bootstrap
 
     container = await asyncio.wait_for(bootstrap(settings), 20)

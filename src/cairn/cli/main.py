@@ -39,8 +39,10 @@ app = typer.Typer(
 )
 projections_app = typer.Typer(help="Projection status and rebuilds.", no_args_is_help=True)
 sagas_app = typer.Typer(help="List and retry sagas.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Bearer tokens for CAIRN_TOKENS_FILE.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(sagas_app, name="sagas")
+app.add_typer(tokens_app, name="tokens")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -209,7 +211,10 @@ def _check_database(settings: Settings) -> None:
     async def check() -> None:
         import cairn
 
-        store = await _bounded(cairn.open_store(settings.database_url, migrate=True))
+        # CAIRN_AUTO_MIGRATE=false: the schema must be there already (``cairn migrate``).
+        store = await _bounded(
+            cairn.open_store(settings.database_url, migrate=settings.auto_migrate)
+        )
         await store.close()
 
     _run(check())
@@ -425,6 +430,26 @@ def sagas_retry(saga_id: Annotated[str, typer.Argument(help="Saga id to retry.")
     console.print(f"saga {saga_id}: {result}", highlight=False, markup=False)
 
 
+@tokens_app.command("hash")
+@cli_errors
+def tokens_hash(
+    role: Annotated[str, typer.Argument(help="admin, operator or customer:<customer_id>.")],
+) -> None:
+    """Print the CAIRN_TOKENS_FILE line for a token read from stdin (prompted, hidden, on a
+    terminal): '<sha256 hex> <role>'. The token itself is never printed."""
+    from cairn.api.auth import parse_role, token_digest
+
+    parse_role(role, "the role", "check")
+    if sys.stdin.isatty():
+        token = typer.prompt("token", hide_input=True, err=True)
+    else:
+        token = sys.stdin.readline()
+    token = token.strip()
+    if not token or any(ch.isspace() for ch in token):
+        raise _fail("give one token, without spaces, on stdin")
+    typer.echo(f"{token_digest(token)} {role.strip()}")  # one line, never wrapped
+
+
 # --- demo / bench ----------------------------------------------------------------------------
 
 
@@ -446,9 +471,29 @@ def demo(
 def bench(
     orders: Annotated[int, typer.Option(min=1, help="Orders to create and place.")] = 500,
     concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Database to write the benchmark's orders to (default: a scratch SQLite file, "
+            "removed afterwards; never CAIRN_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure command throughput and latency through the command side (no HTTP)."""
-    from cairn.cli.benchmark import run_bench
+    from cairn.cli.benchmark import bench_settings, run_bench
 
-    settings = _settings()
-    _run(run_bench(settings, orders, concurrency, console))
+    if _state.database_url:
+        raise _fail("cairn bench never uses the configured database: pass --database URL")
+
+    async def run() -> None:
+        async with bench_settings(Settings(), database) as settings:
+            console.print(
+                f"benchmark database: {_redact(settings.database_url)}",
+                highlight=False,
+                markup=False,
+            )
+            await run_bench(settings, orders, concurrency, console)
+
+    _run(run())

@@ -5,6 +5,10 @@ one, so tests can build several apps in one process). Request and command metric
 as they happen; component metrics (log head, projections, sagas, relay) are read from the
 components' ``status()`` at scrape time by :meth:`Metrics.refresh` and exposed by a collector,
 so a scrape always shows the current truth and nothing polls in the background.
+
+The registry also carries prometheus_client's standard collectors: ``process_*`` (CPU seconds,
+resident and virtual memory, open and maximum file descriptors, start time; Linux only, read
+from ``/proc`` at scrape time), ``python_info`` and ``python_gc_*``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -112,6 +124,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.http_requests = Counter(
             "cairn_http_requests",
             "HTTP requests by method, route template and status",

@@ -15,13 +15,18 @@ from cairn.observability.metrics import CONTENT_TYPE
 router = APIRouter(tags=["health"])
 
 
+def _json_503(description: str) -> dict[int | str, dict[str, Any]]:
+    """A 503 that answers the endpoint's own JSON document, not a problem."""
+    return {503: {"description": description, "content": {"application/json": {}}}}
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """200 while the process serves requests."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "event store unreachable"}})
+@router.get("/readyz", responses=_json_503("Event store unreachable (same document)"))
 async def readyz(runtime: RuntimeDep) -> Response:
     """200 once the event store answers (schema applied at start-up)."""
     probe = await status.store_probe(runtime)
@@ -36,7 +41,10 @@ async def readyz(runtime: RuntimeDep) -> Response:
     return JSONResponse(body)
 
 
-@router.get("/api/v1/admin/health", responses={503: {"description": "event store unreachable"}})
+@router.get(
+    "/api/v1/admin/health",
+    responses=_json_503("Event store unreachable (the same health document)"),
+)
 async def admin_health(runtime: RuntimeDep, _: Admin) -> Response:
     """Every component's state; 503 only when the event store is unreachable."""
     code, body = await status.health(runtime)

@@ -7,11 +7,9 @@ store that is not empty, or a file cut short, is refused and nothing is written.
 from __future__ import annotations
 
 import io
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
-import psycopg
 import pytest
 
 import cairn
@@ -24,25 +22,16 @@ from cairn.store.transfer import ExportReader, StoreState, export_store
 POLICY = PersonalDataPolicy(
     {"AccountOpened": PersonalFields("customer_id", frozenset({"name", "email"}))}
 )
-PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
-def target_url(store_url: str, tmp_path: object) -> Iterator[str]:
+def target_url(store_url: str, request: pytest.FixtureRequest, tmp_path: object) -> str:
     """A second empty store of the same backend."""
     if store_url.startswith("memory"):
-        yield "memory://"
-    elif store_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path}/target.db"
-    else:
-        name = f"cairn_t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-        finally:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return "memory://"
+    if store_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/target.db"
+    return str(request.getfixturevalue("other_pg_url"))
 
 
 @pytest.fixture

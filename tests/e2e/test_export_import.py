@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_server import CAIRN, cairn_env
+from test_cli import cairn as run_cairn
 
 import cairn as lib
 from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, Ledger
@@ -40,15 +40,7 @@ CUSTOMERS = {"c-1": ("Ada", "ada@example.com"), "c-2": ("Grace", "grace@example.
 
 
 def cairn(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CAIRN, *args],
-        cwd=cwd,
-        env=cairn_env(url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cairn(*args, database_url=url, cwd=cwd, timeout=120)
 
 
 @contextlib.asynccontextmanager

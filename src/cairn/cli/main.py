@@ -438,14 +438,7 @@ def export_(
     from cairn.cli import transfer
 
     outcome = _run(transfer.export_to(_settings(), file, err_console))
-    s = outcome.summary
-    console.print(
-        f"exported {s.events} events (head {s.head}), {s.subject_keys} subject keys, "
-        f"{s.streams} stream settings to {file} in {outcome.seconds:.1f} s "
-        f"({outcome.rate:,.0f} events/s)",
-        highlight=False,
-        markup=False,
-    )
+    console.print(outcome.describe("exported", f"to {file}"), highlight=False, markup=False)
 
 
 @app.command("import")
@@ -464,14 +457,7 @@ def import_(
     from cairn.cli import transfer
 
     outcome = _run(transfer.import_from(_settings(), file, err_console))
-    s = outcome.summary
-    console.print(
-        f"imported {s.events} events (head {s.head}), {s.subject_keys} subject keys, "
-        f"{s.streams} stream settings in {outcome.seconds:.1f} s "
-        f"({outcome.rate:,.0f} events/s)",
-        highlight=False,
-        markup=False,
-    )
+    console.print(outcome.describe("imported", f"from {file}"), highlight=False, markup=False)
 
 
 # --- demo / bench ----------------------------------------------------------------------------

@@ -51,6 +51,15 @@ class Outcome:
     def rate(self) -> float:
         return self.summary.events / self.seconds if self.seconds > 0 else 0.0
 
+    def describe(self, verb: str, where: str) -> str:
+        """The command's closing line."""
+        s = self.summary
+        return (
+            f"{verb} {s.events} events (head {s.head}), {s.subject_keys} subject keys, "
+            f"{s.streams} stream settings {where} in {self.seconds:.1f} s "
+            f"({self.rate:,.0f} events/s)"
+        )
+
 
 @contextlib.contextmanager
 def _bar(console: Console, what: str) -> Iterator[tuple[Progress, TaskID]]:

@@ -33,9 +33,7 @@ def _pg_base(url: str) -> str:
     return url.rsplit("/", 1)[0]
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+def _fresh_pg_database() -> Iterator[str]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     name = f"cairn_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -45,6 +43,18 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    yield from _fresh_pg_database()
+
+
+@pytest.fixture
+def other_pg_url() -> Iterator[str]:
+    """A second fresh, empty PostgreSQL database (a restore's target), dropped afterwards."""
+    yield from _fresh_pg_database()
 
 
 @pytest.fixture

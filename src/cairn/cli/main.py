@@ -14,6 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -448,6 +449,40 @@ def tokens_hash(
     if not token or any(ch.isspace() for ch in token):
         raise _fail("give one token, without spaces, on stdin")
     typer.echo(f"{token_digest(token)} {role.strip()}")  # one line, never wrapped
+
+
+@app.command("export")
+@cli_errors
+def export_(
+    file: Annotated[Path, typer.Argument(help="Where to write the export (JSON lines).")],
+) -> None:
+    """Write the whole log as JSON lines: every event as stored (positions, versions, metadata,
+    personal fields still sealed), the subject keys and the streams' lifecycle settings.
+
+    Events appended while it runs are left for the next export. Snapshots are not carried."""
+    from cairn.cli import transfer
+
+    outcome = _run(transfer.export_to(_settings(), file, err_console))
+    console.print(outcome.describe("exported", f"to {file}"), highlight=False, markup=False)
+
+
+@app.command("import")
+@cli_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="An export written by `cairn export`.")],
+) -> None:
+    """Load an export into an EMPTY, migrated store (run `cairn migrate` first), keeping
+    positions, versions, ids, times, metadata, sealed payloads and subject keys, in one
+    transaction: all of it or nothing. A store that holds anything is refused.
+
+    No effect runs twice: the fulfilment saga's checkpoints are recorded at the imported head,
+    so an imported OrderPlaced never reserves stock or takes a payment again (sagas that were
+    still running at export time do not resume). Projections rebuild their read models from
+    the imported log on their first run."""
+    from cairn.cli import transfer
+
+    outcome = _run(transfer.import_from(_settings(), file, err_console))
+    console.print(outcome.describe("imported", f"from {file}"), highlight=False, markup=False)
 
 
 # --- demo / bench ----------------------------------------------------------------------------

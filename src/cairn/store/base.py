@@ -12,7 +12,7 @@ import enum
 import re
 import uuid
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -28,6 +28,7 @@ from cairn.store.upcasting import Upcasters
 
 if TYPE_CHECKING:
     from cairn.store.personal import KeyStore, PersonalData
+    from cairn.store.transfer import StoreState, StoreTransfer
 
 MAX_STREAM_ID_LENGTH: Final = 255
 MAX_EVENT_TYPE_LENGTH: Final = 255
@@ -310,6 +311,14 @@ def recorded_as_sent(
     )
 
 
+def _page(after: object, limit: object) -> tuple[int, int]:
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise InvalidEventError(f"after must be an integer >= 0, got {after!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidEventError(f"limit must be an integer >= 1, got {limit!r}")
+    return after, limit
+
+
 def check_events(events: Sequence[NewEvent]) -> None:
     """Validate a batch before any backend touches it, so bad input writes nothing."""
     if isinstance(events, NewEvent) or not isinstance(events, Sequence):
@@ -454,15 +463,26 @@ class EventStore(Closing):
         events"). Events of soft-deleted streams stay in ``$all``: projections must still see
         the history they already folded.
         """
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise InvalidEventError(f"after must be an integer >= 0, got {after!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidEventError(f"limit must be an integer >= 1, got {limit!r}")
-        raw = await self._read_all(after, limit)
-        return await self.present(raw)
+        return await self.present(await self._read_all(*_page(after, limit)))
 
     @abstractmethod
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...
+
+    async def read_stored(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """``read_all`` as stored: personal fields still sealed, payloads not upcast (export)."""
+        return await self._read_all(*_page(after, limit))
+
+    @abstractmethod
+    def transfer(self) -> StoreTransfer:
+        """This backend's side of export and import (:mod:`cairn.store.transfer`)."""
+
+    async def restore(
+        self, state: StoreState, batches: AsyncIterable[Sequence[RecordedEvent]]
+    ) -> int:
+        """Load an export into this EMPTY store in one transaction, keeping positions,
+        versions, ids, times, metadata, sealed payloads and subject keys; the head position.
+        A store holding anything is refused (``store.not_empty``) and nothing is written."""
+        return await self.transfer().restore(state, batches)
 
     async def subscribe(
         self, after: int = 0, *, batch_size: int = 1000

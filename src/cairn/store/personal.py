@@ -30,6 +30,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cairn.errors import InvalidEventError, PersonalDataError
 from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.transfer import SubjectKeyRecord
 
 #: What a personal field reads back as once its subject is forgotten.
 REDACTED: Final = "[redacted]"
@@ -94,13 +96,29 @@ class MemoryKeyStore(KeyStore):
     def __init__(self) -> None:
         self._current: dict[str, SubjectKey] = {}
         self._keys: dict[uuid.UUID, tuple[str, bytes]] = {}
+        self._created: dict[uuid.UUID, datetime] = {}
 
     async def key_for_writing(self, subject: str) -> SubjectKey:
         current = self._current.get(subject)
         if current is None:
             current = self._current[subject] = SubjectKey(uuid.uuid4(), new_key())
             self._keys[current.key_id] = (subject, current.key)
+            self._created[current.key_id] = datetime.now(UTC)
         return current
+
+    def records(self) -> list[SubjectKeyRecord]:
+        """Every key, as an export carries it."""
+        return [
+            SubjectKeyRecord(k, subject, key, self._created[k])
+            for k, (subject, key) in self._keys.items()
+        ]
+
+    def load(self, records: Iterable[SubjectKeyRecord]) -> None:
+        """Restore exported keys (into an empty key store)."""
+        for r in records:
+            self._current[r.subject] = SubjectKey(r.key_id, r.key)
+            self._keys[r.key_id] = (r.subject, r.key)
+            self._created[r.key_id] = r.created_at
 
     async def keys(self, key_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         return {k: self._keys[k][1] for k in key_ids if k in self._keys}
@@ -109,6 +127,7 @@ class MemoryKeyStore(KeyStore):
         found = self._current.pop(subject, None) is not None
         for key_id in [k for k, (s, _) in self._keys.items() if s == subject]:
             del self._keys[key_id]
+            del self._created[key_id]
             found = True
         return found
 

@@ -65,7 +65,9 @@ from cairn.store.personal import KeyStore
 from cairn.store.postgres_notify import Wakeup
 from cairn.store.postgres_read import STREAM_VERSION, PostgresReader, read_positions
 from cairn.store.postgres_schema import prepare_schema
+from cairn.store.postgres_transfer import PostgresTransfer
 from cairn.store.subject_keys import PostgresKeyStore
+from cairn.store.transfer import StoreTransfer
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import pool_size, postgres_conninfo
 from cairn.waiting import wait_set
@@ -295,6 +297,9 @@ class PostgresEventStore(EventStore):
 
     def key_store(self) -> KeyStore:
         return PostgresKeyStore(self._connection)
+
+    def transfer(self) -> StoreTransfer:
+        return PostgresTransfer(self._connection, describe(self.conninfo))
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -48,7 +48,9 @@ from cairn.store.base import (
 )
 from cairn.store.encoding import EPOCH, decode_payloads, encode_json, from_micros, to_micros
 from cairn.store.personal import KeyStore
+from cairn.store.sqlite_transfer import SQLiteTransfer
 from cairn.store.subject_keys import SQLiteKeyStore
+from cairn.store.transfer import StoreTransfer
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import sqlite_path
 from cairn.waiting import wait_set
@@ -321,6 +323,9 @@ class SQLiteEventStore(EventStore):
 
     def key_store(self) -> KeyStore:
         return SQLiteKeyStore(self._transaction, self._fetch)
+
+    def transfer(self) -> StoreTransfer:
+        return SQLiteTransfer(self.path, self._transaction, self._fetch)
 
     async def head_position(self) -> int:
         rows = await self._fetch("SELECT COALESCE(MAX(position), 0) FROM events")

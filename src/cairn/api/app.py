@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from cairn.api.middleware import RequestMiddleware
 from cairn.api.problems import install_problem_handlers
@@ -23,6 +24,12 @@ from cairn.orders.bootstrap import Container
 from cairn.settings import Settings
 
 API_VERSION = "0.1.0"
+_NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def create_app(
@@ -55,6 +62,9 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # cairn's request middleware makes the one server span (cairn.observability.tracing);
+        # FastAPI's own telemetry would add a second one, and spans per dependency, per request.
+        telemetry=_NO_FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -123,6 +123,38 @@ def _print_trace(spans: list[dict[str, Any]]) -> None:
         show(root, 0)
 
 
+def _confirmed_order_with_a_traceparent(server: Server) -> dict[str, Any]:
+    """Create a product and an order, add an item, place it with the caller's ``traceparent``
+    (trace :data:`TRACE_ID`), wait until it is confirmed; the order's stream."""
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        r = client.post("/api/v1/products", json=MUG, headers=OPERATOR)
+        assert r.status_code == 201, r.text
+        r = client.post("/api/v1/orders", json=order_body(items=[]), headers=CUSTOMER_1)
+        assert r.status_code == 201, r.text
+        oid = r.json()["order_id"]
+        r = client.post(
+            f"/api/v1/orders/{oid}/items", json={"sku": "MUG-1", "quantity": 2}, headers=CUSTOMER_1
+        )
+        assert r.status_code in (200, 201), r.text
+        r = client.post(
+            f"/api/v1/orders/{oid}/place",
+            json={"payment_method": "tok_ok"},
+            headers={**CUSTOMER_1, "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+        )
+        assert r.status_code == 202, r.text
+        wait_for(client, f"/api/v1/orders/{oid}", lambda o: o["status"] == "confirmed")
+        stream: dict[str, Any] = client.get(
+            f"/api/v1/admin/streams/order-{oid}", headers=ADMIN
+        ).json()
+        return stream
+
+
+def _confirmation_traceparent(stream: dict[str, Any]) -> str:
+    confirmed = [e for e in stream["events"] if e["type"] == "OrderConfirmed"]
+    assert confirmed, stream
+    return str(confirmed[0]["metadata"]["traceparent"])
+
+
 def test_one_order_is_one_trace_from_the_request_to_the_broker(
     sqlite_url: str, nats_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -139,29 +171,8 @@ def test_one_order_is_one_trace_from_the_request_to_the_broker(
         OTEL_SERVICE_NAME="cairn-e2e",
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=10.0) as client:
-            r = client.post("/api/v1/products", json=MUG, headers=OPERATOR)
-            assert r.status_code == 201, r.text
-            r = client.post("/api/v1/orders", json=order_body(items=[]), headers=CUSTOMER_1)
-            assert r.status_code == 201, r.text
-            oid = r.json()["order_id"]
-            r = client.post(
-                f"/api/v1/orders/{oid}/items",
-                json={"sku": "MUG-1", "quantity": 2},
-                headers=CUSTOMER_1,
-            )
-            assert r.status_code in (200, 201), r.text
-            r = client.post(
-                f"/api/v1/orders/{oid}/place",
-                json={"payment_method": "tok_ok"},
-                headers={**CUSTOMER_1, "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
-            )
-            assert r.status_code == 202, r.text
-            wait_for(client, f"/api/v1/orders/{oid}", lambda o: o["status"] == "confirmed")
-            stream = client.get(f"/api/v1/admin/streams/order-{oid}", headers=ADMIN).json()
-        confirmed = [e for e in stream["events"] if e["type"] == "OrderConfirmed"]
-        assert confirmed, stream
-        assert confirmed[0]["metadata"]["traceparent"].startswith(f"00-{TRACE_ID}-")
+        stream = _confirmed_order_with_a_traceparent(server)
+        assert _confirmation_traceparent(stream).startswith(f"00-{TRACE_ID}-")
 
         wanted = {
             "POST /api/v1/orders/{order_id}/place",
@@ -202,3 +213,15 @@ def test_one_order_is_one_trace_from_the_request_to_the_broker(
     assert publish["kind"] == 4  # SPAN_KIND_PRODUCER
     assert publish["attributes"]["messaging.system"] == "nats"
     assert publish["attributes"]["messaging.destination.name"] == topic
+
+
+def test_without_an_exporter_saga_sent_events_still_carry_the_callers_trace(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    server = Server(sqlite_url, tmp_path, OTEL_TRACES_EXPORTER="none")
+    try:
+        stream = _confirmed_order_with_a_traceparent(server)
+    finally:
+        code = server.stop()
+    assert code == 0, server.log()
+    assert _confirmation_traceparent(stream).startswith(f"00-{TRACE_ID}-")

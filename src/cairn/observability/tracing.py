@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -150,12 +150,16 @@ def _cairn_version() -> str:
 
 
 _installed: TracerProvider | None = None
+#: True when cairn installed a provider that exports nothing and samples no new trace: then
+#: the inner spans (command, append, projection, saga step, publish) are not even created, the
+#: trace context in force is simply passed on (the HTTP request's server span still mints ids).
+_quiet = False
 
 
 def configure_tracing() -> None:
     """Install the tracer provider the ``OTEL_*`` variables describe, once per process (a
     provider installed before, e.g. by a distro or a test, is kept)."""
-    global _installed
+    global _installed, _quiet
     if _installed is not None:
         return
     from opentelemetry.sdk.trace import TracerProvider
@@ -165,6 +169,8 @@ def configure_tracing() -> None:
         _installed = current
         return
     _installed = build_tracer_provider()
+    config = TracingConfig.from_env(os.environ)
+    _quiet = not config.exporters and not os.environ.get("OTEL_TRACES_SAMPLER")
     trace.set_tracer_provider(_installed)
 
 
@@ -211,21 +217,33 @@ def context_from_metadata(metadata: Mapping[str, Any] | None) -> otel_context.Co
     return _propagator.extract(carrier)
 
 
-@contextmanager
 def span(
     name: str,
     *,
     metadata: Mapping[str, Any] | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Attributes | None = None,
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """A span, as a child of the trace recorded in ``metadata`` when given (a new trace when
     ``metadata`` carries none), else of the active span."""
+    if _quiet:
+        return _passed_on(metadata)
     ctx = context_from_metadata(metadata) if metadata is not None else None
-    with tracer().start_as_current_span(
-        name, context=ctx, kind=kind, attributes=attributes
-    ) as current:
-        yield current
+    return tracer().start_as_current_span(name, context=ctx, kind=kind, attributes=attributes)
+
+
+@contextmanager
+def _passed_on(metadata: Mapping[str, Any] | None) -> Iterator[Span]:
+    """No span: the active context, or the one recorded in ``metadata``, stays in force."""
+    if metadata is None:
+        yield trace.get_current_span()
+        return
+    ctx = context_from_metadata(metadata)
+    token = otel_context.attach(ctx)
+    try:
+        yield trace.get_current_span(ctx)
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager
@@ -243,6 +261,9 @@ def batch_span(
     of its own with a link to each one's context (at most :data:`MAX_LINKS`): the messaging
     conventions' shape for a batch, which costs one span whatever the batch's size.
     """
+    if _quiet:
+        yield trace.INVALID_SPAN
+        return
     latest: dict[str, Mapping[str, Any]] = {}
     for metadata in metadatas:
         parent = metadata.get("traceparent")

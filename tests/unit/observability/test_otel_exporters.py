@@ -121,6 +121,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     monkeypatch.setattr(tracing, "_tracer", None)
+    monkeypatch.setattr(tracing, "_quiet", False)
     yield exporter
     monkeypatch.setattr(tracing, "_tracer", None)
 

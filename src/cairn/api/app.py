@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 
 from cairn import __version__
 from cairn.api.auth import build_authenticator
@@ -67,6 +68,14 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+_NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
 def create_app(
     settings: Settings,
     container: Container | None = None,
@@ -101,6 +110,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=OPENAPI_URL,
+        # cairn's request middleware makes the one server span (cairn.observability.tracing);
+        # FastAPI's own telemetry would add a second one, and spans per dependency, per request.
+        telemetry=_NO_FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn.api.problems import problem_response
@@ -78,9 +78,12 @@ class RequestMiddleware:
         }
         parent = traceparent_from_headers(trace_headers)
         ctx_token = otel_context.attach(parent)
+        template = "unmatched"
         try:
+            # Named by the route template once routing found it (``POST /api/v1/orders/{order_id}
+            # /place``), never by the path: span names stay few (OpenTelemetry HTTP conventions).
             with tracer().start_as_current_span(
-                f"{method} {path}", kind=SpanKind.SERVER, attributes={"http.method": method}
+                method, kind=SpanKind.SERVER, attributes={"http.request.method": method}
             ) as span:
                 too_big = await self._too_big(scope, receive)
                 if too_big is not None:
@@ -93,12 +96,14 @@ class RequestMiddleware:
                         await self.app(scope, _replay(body, receive), send_wrapper)
                 else:
                     await self.app(scope, receive, send_wrapper)
-                span.set_attribute("http.status_code", status_holder[0])
+                template = _route_template(scope)
+                if span.is_recording():
+                    _describe_server_span(span, method, path, template, status_holder[0])
         finally:
             otel_context.detach(ctx_token)
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = str(getattr(route, "path", "unmatched"))
+            if template == "unmatched":  # the app raised: routing may still have matched
+                template = _route_template(scope)
             self.metrics.observe_http(method, template, status_holder[0], elapsed)
             _log.info(
                 "http_request",
@@ -145,6 +150,20 @@ class RequestMiddleware:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks), False
+
+
+def _route_template(scope: Scope) -> str:
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+def _describe_server_span(span: Span, method: str, path: str, template: str, status: int) -> None:
+    if template != "unmatched":
+        span.update_name(f"{method} {template}")
+        span.set_attribute("http.route", template)
+    span.set_attribute("url.path", path)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -2,9 +2,11 @@
 
 Default order (outermost first), and why:
 
-    correlation → logging → metrics → validation → authorisation → retry → idempotency → handler
+    tracing → correlation → logging → metrics → validation → authorisation → retry
+    → idempotency → handler
 
-Correlation fills the ids every event (and every log line) carries; validation and
+Tracing opens the command's span first, so the trace context correlation records is the
+command's. Correlation fills the ids every event (and every log line) carries; validation and
 authorisation refuse before anything is read; retry re-runs idempotency + handler on
 ConcurrencyError (a fresh load each time),
 and idempotency sits inside the retry so that a concurrent duplicate delivery that lost the race
@@ -36,6 +38,7 @@ from cairn.errors import (
     PermissionDeniedError,
 )
 from cairn.observability.logging import get_logger
+from cairn.observability.tracing import current_traceparent, span
 from cairn.store.base import EventStore
 
 Next = Callable[[Envelope], Awaitable[CommandResult]]
@@ -180,17 +183,18 @@ class AuthorizationMiddleware:
 # --- ids -------------------------------------------------------------------------------------
 
 
-def current_traceparent() -> str | None:
-    """The W3C ``traceparent`` of the active OpenTelemetry span, if one is recording."""
-    try:
-        from opentelemetry import trace
-    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
-        return None
-    span_context = trace.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return None
-    flags = int(span_context.trace_flags)
-    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+class TracingMiddleware:
+    """A span per command (``command PlaceOrder``), a child of the active span (the HTTP
+    request's, a saga step's), so the append and the events' ``traceparent`` hang under it."""
+
+    async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
+        with span(
+            f"command {envelope.command_type}",
+            attributes={"cairn.command.type": envelope.command_type},
+        ) as current:
+            if current.is_recording():
+                current.set_attribute("cairn.stream_id", envelope.stream_id)
+            return await call_next(envelope)
 
 
 class CorrelationMiddleware:
@@ -325,6 +329,7 @@ def default_middleware(
 ) -> list[Middleware]:
     """The standard pipeline (see the module docstring for the order)."""
     chain: list[Middleware] = [
+        TracingMiddleware(),
         CorrelationMiddleware(),
         LoggingMiddleware(),
         MetricsMiddleware(metric_hooks),

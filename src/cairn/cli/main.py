@@ -167,6 +167,7 @@ def serve(
 
     from cairn.api.app import create_app
     from cairn.observability.logging import configure_logging
+    from cairn.observability.tracing import shutdown_tracing
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json=settings.log_json)
@@ -188,7 +189,10 @@ def serve(
     # re-raises the signal to the handler that was there before. A SIGTERM is the normal way to
     # stop a service, so that handler is a no-op and a clean shutdown exits 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server.run()
+    try:
+        server.run()
+    finally:
+        shutdown_tracing()  # the spans still queued leave before the process does
     if not server.started:
         raise _fail("the server did not start (see the log above)")
 
@@ -226,10 +230,12 @@ def _check_database(settings: Settings) -> None:
 def worker() -> None:
     """Run the workers alone (projections, sagas and deadlines, relay), for scale-out."""
     from cairn.observability.logging import configure_logging
+    from cairn.observability.tracing import configure_tracing, shutdown_tracing
     from cairn.workers import Workers
 
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    configure_tracing()
     _log_start("worker_starting", settings)
 
     async def run() -> None:
@@ -255,7 +261,10 @@ def worker() -> None:
         finally:
             await close_container(container)
 
-    _run_service(run())
+    try:
+        _run_service(run())
+    finally:
+        shutdown_tracing()
 
 
 # --- operations ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Structured logs (structlog): one JSON object per line, with the request's correlation id.
+"""Structured logs (structlog): one JSON object per line, with the request's correlation id
+and, inside a span, its ``trace_id`` and ``span_id``.
 
 ``configure_logging(settings)`` is called by the entry points (``cairn serve``, ``cairn worker``,
 ``create_app``), never at import time. The correlation id lives in a context variable bound by the
@@ -14,6 +15,7 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 _correlation_id: ContextVar[str | None] = ContextVar("cairn_correlation_id", default=None)
 
@@ -38,6 +40,16 @@ def _add_correlation_id(_logger: Any, _method: str, event_dict: dict[str, Any]) 
     return event_dict
 
 
+def _add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """``trace_id`` / ``span_id`` of the active span (recording or not), so a log line can be
+    found from its trace and the other way round."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid and "trace_id" not in event_dict:
+        event_dict["trace_id"] = f"{span_context.trace_id:032x}"
+        event_dict["span_id"] = f"{span_context.span_id:016x}"
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route structlog and the standard library through one renderer on stderr."""
     numeric = logging.getLevelName(level.upper())
@@ -46,6 +58,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
+        _add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -23,6 +23,7 @@ from cairn.backoff import Backoff
 from cairn.errors import LeaseLostError
 from cairn.gc_tuning import CatchUpRelief
 from cairn.leases import Lease
+from cairn.observability.tracing import batch_span
 from cairn.projections.hooks import AfterCommit, ChangedRows
 from cairn.projections.parking import HandlerFailed, park
 from cairn.projections.read_model import ReadModel, Rows
@@ -291,6 +292,17 @@ class ProjectionRunner:
         when live and the runner has an ``after_commit`` hook (else nothing). Raises
         :class:`_Stale` when the version or the stored checkpoint moved."""
         parked: dict[str, str] = {}
+        # One span per batch, in the trace of its events (with links when they span several).
+        with batch_span(
+            f"projection {self.name}",
+            (e.metadata for e in events if self.model.accepts(e)),
+            attributes={"cairn.projection": self.name, "cairn.events": len(events)},
+        ):
+            return await self._apply_retrying(events, version, parked, live=live)
+
+    async def _apply_retrying(
+        self, events: Sequence[RecordedEvent], version: int, parked: dict[str, str], *, live: bool
+    ) -> ChangedRows:
         while True:
             try:
                 changed = await self._apply_once(events, version, parked, live=live)

@@ -20,14 +20,18 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
+
+from opentelemetry.trace import Span, SpanKind
 
 from cairn.backoff import Backoff
 from cairn.errors import LeaseLostError, PublishError
 from cairn.leases import Lease
 from cairn.observability.logging import get_logger
+from cairn.observability.tracing import batch_span
 from cairn.relay.brokers import Publisher
 from cairn.relay.checkpoints import CheckpointStore
 from cairn.relay.cloudevents import OutgoingMessage
@@ -39,6 +43,9 @@ log = get_logger("cairn.relay")
 RelayState = Literal["running", "backing_off", "standby", "stopped"]
 
 DEFAULT_BATCH_SIZE: Final = 1000
+
+#: ``messaging.system`` of each publisher kind (OpenTelemetry messaging conventions).
+_MESSAGING_SYSTEMS: Final = {"nats": "nats", "amqp": "rabbitmq", "redis": "redis"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +167,8 @@ class Relay:
                 if batch:
                     messages = [OutgoingMessage.from_event(event) for event in batch]
                     try:
-                        confirmation = await self.publisher.send(messages)
+                        with self._publish_span(batch):
+                            confirmation = await self.publisher.send(messages)
                     except PublishError as exc:
                         while inflight:
                             await self._settle_oldest(inflight)
@@ -183,6 +191,27 @@ class Relay:
                 confirmation.cancel()
                 if confirmation.done() and not confirmation.cancelled():
                     confirmation.exception()  # retrieved: superseded by the error being raised
+
+    def _publish_span(self, batch: list[RecordedEvent]) -> AbstractContextManager[Span]:
+        """``publish <topic>`` (a producer span, messaging conventions) around handing a batch
+        to the broker, in the trace of its events (links when it spans several). The messages
+        keep each event's own ``traceparent`` in their headers and CloudEvent."""
+        publisher = self.publisher
+        attributes: dict[str, str | int] = {
+            "messaging.system": _MESSAGING_SYSTEMS.get(publisher.kind, publisher.kind),
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": publisher.topic,
+            "messaging.batch.message_count": len(batch),
+        }
+        if len(batch) == 1:
+            attributes["messaging.message.id"] = str(batch[0].id)
+        return batch_span(
+            f"publish {publisher.topic}",
+            (event.metadata for event in batch),
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+        )
 
     async def _settle_oldest(
         self, inflight: deque[tuple[asyncio.Future[None], list[RecordedEvent]]]

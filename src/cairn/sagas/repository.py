@@ -55,6 +55,8 @@ class Action:
     attempts: int
     max_attempts: int
     causation_id: str | None
+    #: The W3C trace context the step continues (None: a trace of its own).
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class ActionClaim:
 
 _ACTION_COLUMNS = (
     "action_id, saga_id, saga_key, correlation_id, step, kind, payload, compensation,"
-    " attempts, max_attempts, causation_id"
+    " attempts, max_attempts, causation_id, traceparent"
 )
 _RECORD_COLUMNS = "saga_id, saga_type, saga_key, status, step, state, created_at, updated_at"
 
@@ -275,13 +277,15 @@ class SagaRepository:
         max_attempts: int,
         causation_id: str,
         now: float,
+        traceparent: str | None = None,
     ) -> None:
         """A pending step, due now. A step already recorded (same deterministic id) is kept."""
         await tx.execute(
             "INSERT INTO saga_actions (action_id, saga_id, saga_key, correlation_id,"
             " partition_no, step, kind, payload, compensation, status, attempts,"
-            " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, NULL, ?, ?)"
+            " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at,"
+            " traceparent)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, NULL, ?, ?, ?)"
             " ON CONFLICT (action_id) DO NOTHING",
             (
                 action_id,
@@ -298,6 +302,7 @@ class SagaRepository:
                 causation_id,
                 now,
                 now,
+                traceparent,
             ),
         )
 
@@ -468,4 +473,5 @@ def _action(row: Row) -> Action:
         attempts=int(row["attempts"]),
         max_attempts=int(row["max_attempts"]),
         causation_id=row["causation_id"],
+        traceparent=row["traceparent"],
     )

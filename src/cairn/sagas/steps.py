@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import Span, StatusCode
+
 from cairn.errors import (
     ApplicationError,
     CairnError,
@@ -26,6 +28,7 @@ from cairn.errors import (
     TransientAdapterError,
 )
 from cairn.observability.logging import get_logger
+from cairn.observability.tracing import span
 from cairn.sagas.engine import STEP_FAILED, STEP_SUCCEEDED, Effect, Message, StepContext
 from cairn.sagas.policy import StepPolicy
 from cairn.sagas.repository import Action, SagaRepository
@@ -106,6 +109,21 @@ class Steps(Generic[S]):
             self.in_flight.add(action.action_id)
 
     async def _run(self, action: Action) -> None:
+        # ``saga fulfilment reserve_stock``: in the trace of the message that sent the step, so
+        # the command the effect sends (and the events it appends) are its children.
+        saga_type = self.transitions.definition.type
+        with span(
+            f"saga {saga_type} {action.kind}",
+            metadata={"traceparent": action.traceparent} if action.traceparent else {},
+            attributes={
+                "cairn.saga.type": saga_type,
+                "cairn.saga.step": action.step,
+                "cairn.saga.attempt": action.attempts + 1,
+            },
+        ) as current:
+            await self._run_in_span(action, current)
+
+    async def _run_in_span(self, action: Action, current: Span) -> None:
         outcome: str
         error: str | None = None
         try:
@@ -140,6 +158,8 @@ class Steps(Generic[S]):
         except Exception as exc:  # an unexpected failure may be passing: retry, bounded
             log.exception("saga step %s of %s raised", action.step, action.saga_id)
             outcome, error = "transient", f"{type(exc).__name__}: {exc}"
+        if outcome != "succeeded" and current.is_recording():
+            current.set_status(StatusCode.ERROR, f"{outcome}: {error}")
         try:
             await self._record_outcome(action, outcome, error)
         except Exception:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Generic, NamedTuple, TypeVar
 
+from cairn.observability.tracing import current_traceparent
 from cairn.sagas import deadlines
 from cairn.sagas.engine import (
     DEADLINE_EXPIRED,
@@ -204,6 +205,10 @@ class Transitions(Generic[S]):
                 **({"from": before} if before and before != status.value else {}),
             },
         )
+        # The steps continue the trace of what sent them: the event's, or (a step's answer)
+        # the active step span's.
+        parent = message.metadata.get("traceparent")
+        traceparent = parent if isinstance(parent, str) else current_traceparent()
         for send in sends:
             action_id = command_id_for(saga_id, send.step)
             await repository.insert_action(
@@ -219,6 +224,7 @@ class Transitions(Generic[S]):
                 ),
                 causation_id=message.id,
                 now=now,
+                traceparent=traceparent,
             )
             await repository.append_log(
                 tx,

@@ -24,6 +24,7 @@ from cairn.errors import (
     InvalidStreamIdError,
     RetentionRefusedError,
 )
+from cairn.observability.tracing import span
 from cairn.store.upcasting import Upcasters
 
 if TYPE_CHECKING:
@@ -399,7 +400,19 @@ class EventStore(Closing):
         validate_stream_id(stream_id)
         expected = validate_expected_version(expected_version)
         check_events(events)
-        batch = list(events)
+        with span(
+            f"append {category_of(stream_id)}",
+            attributes={"cairn.stream_id": stream_id, "cairn.events": len(events)},
+        ) as current:
+            result = await self._append_revealed(stream_id, list(events), expected)
+            if current.is_recording():
+                current.set_attribute("cairn.position", result.position)
+                current.set_attribute("cairn.stream_version", result.version)
+            return result
+
+    async def _append_revealed(
+        self, stream_id: str, batch: list[NewEvent], expected: ExpectedVersion
+    ) -> AppendResult:
         if self.personal is None:
             return await self._append(stream_id, batch, expected)
         sealed, keys = await self.personal.seal(batch)

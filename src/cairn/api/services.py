@@ -192,10 +192,8 @@ async def customer_order_ids(runtime: Runtime, customer_id: str) -> list[str]:
 async def search_orders(
     runtime: Runtime, q: str, *, limit: int, customer_id: str | None
 ) -> list[dict[str, Any]]:
-    found = await _queries(runtime).search_orders(q, limit=limit if customer_id is None else 200)
-    if customer_id is not None:
-        found = [o for o in found if o.get("customer_id") == customer_id][:limit]
-    return found
+    # The customer filter is in the query, before ranking and the limit.
+    return await _queries(runtime).search_orders(q, limit=limit, customer_id=customer_id)
 
 
 async def get_inventory(runtime: Runtime, sku: str) -> dict[str, Any] | None:

@@ -149,32 +149,40 @@ class ReadModelQueries:
             next_cursor = _encode_cursor(last["created_at"], last["order_id"])
         return OrderPage(orders=orders, next_cursor=next_cursor)
 
-    async def search_orders(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
+    async def search_orders(
+        self, q: str, limit: int = 20, *, customer_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Orders matching every word of ``q`` (prefix match) in order number, customer name or
-        email, SKUs and item names; best matches first."""
+        email, SKUs and item names; best matches first. ``customer_id`` filters in the query,
+        before ranking and the limit, so one customer's matches are never crowded out."""
         terms = words(q)
         if not terms:
             return []
         limit = max(1, min(int(limit), MAX_LIMIT))
         version, table = await self._orders_table()
         search = f"orders_search_v{version}"
+        owner = "" if customer_id is None else "AND o.customer_id = ? "
         if self.db.dialect is Dialect.SQLITE:
             match = " AND ".join(f'"{t}"*' for t in terms)
             sql = (
                 f"SELECT o.* FROM {search} s JOIN {table} o ON o.order_id = s.order_id "
-                f"WHERE {search} MATCH ? ORDER BY s.rank, o.created_at DESC LIMIT ?"
+                f"WHERE {search} MATCH ? {owner}ORDER BY s.rank, o.created_at DESC LIMIT ?"
             )
+            params: list[Any] = [match]
         else:
             match = " & ".join(f"{t}:*" for t in terms)
             sql = (
                 f"SELECT o.* FROM {search} s JOIN {table} o ON o.order_id = s.order_id "
-                "WHERE s.tsv @@ to_tsquery('simple', ?) "
+                f"WHERE s.tsv @@ to_tsquery('simple', ?) {owner}"
                 "ORDER BY ts_rank(s.tsv, to_tsquery('simple', ?)) DESC, o.created_at DESC "
                 "LIMIT ?"
             )
-        params: list[Any] = (
-            [match, limit] if self.db.dialect is Dialect.SQLITE else [match, match, limit]
-        )
+            params = [match]
+        if customer_id is not None:
+            params.append(customer_id)
+        if self.db.dialect is Dialect.POSTGRES:
+            params.append(match)
+        params.append(limit)
         rows = await self.db.fetchall(sql, params)
         return [public_order(ORDERS.from_db(r)) for r in rows]
 

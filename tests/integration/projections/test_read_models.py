@@ -166,6 +166,22 @@ async def test_search_finds_orders_by_number_name_email_sku_and_item_name(
     assert await found("   ") == set()
 
 
+async def test_search_for_a_customer_filters_before_ranking_and_the_limit(
+    store: EventStore, engine: OrderProjections
+) -> None:
+    mine = await create_order(store, "c-1", number=1, items=[("MUG-1", "Blue Mug", 1, "1.00")])
+    for n in range(2, 32):  # newer, equally good matches of other customers
+        await create_order(store, f"c-{n}", number=n, items=[("MUG-1", "Blue Mug", 1, "1.00")])
+    await engine.run_until_caught_up()
+
+    theirs = await engine.queries.search_orders("mug", limit=5, customer_id="c-1")
+    everyone = await engine.queries.search_orders("mug", limit=5)
+
+    assert [o["order_id"] for o in theirs] == [mine]
+    assert mine not in {o["order_id"] for o in everyone}
+    assert await engine.queries.search_orders("mug", customer_id="c-nobody") == []
+
+
 async def test_customer_summary_counts_orders_and_spend_until_cancelled(
     store: EventStore, engine: OrderProjections
 ) -> None:

@@ -3,9 +3,11 @@
 - ``If-Match: "<version>"`` becomes the command's expected version: a mismatch is 412.
 - ``Idempotency-Key``: a retry with the same key and body replays the stored first response
   (``Idempotent-Replayed: true``) and writes nothing; the same key with a different body is 422
-  ``app.idempotency_key_reused``. The command id (and a new order's id) derive from the key, so
-  even two processes racing on one key write the command's events once (the command bus ignores
-  a re-delivered command id).
+  ``app.idempotency_key_reused``. The command id (and a new order's id) derive from the
+  principal and the key, so even two processes racing on one key write the command's events once
+  (the command bus ignores a re-delivered command id). The derivation is keyed with the
+  idempotency store's secret: another principal using the same key gets other ids, and nobody
+  can compute (and pre-create) the order id someone else's key will create.
 - Command latency is observed by the command side's metrics middleware (hooked to this
   process's registry in ``runtime.py``), so commands sent by sagas are counted too.
 - The response carries ``ETag: "<version>"`` and the log ``position`` for read-your-writes.
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable
@@ -28,9 +31,6 @@ from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.observability.logging import current_correlation_id
 from cairn.observability.tracing import trace_metadata
-
-#: Namespace for ids derived from an Idempotency-Key. Never change it.
-IDEMPOTENCY_NAMESPACE = uuid.UUID("8f0e7a52-3c1d-4e59-9a8b-6d2f4c7b1e03")
 
 _REPLAYED_HEADERS = ("etag", "location", "content-type")
 
@@ -68,8 +68,11 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def derived_uuid(principal: Principal, key: str, purpose: str) -> str:
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.name}\x1f{key}\x1f{purpose}"))
+def derived_uuid(secret: bytes, principal: Principal, key: str, purpose: str) -> str:
+    """A UUID (version 4 layout) from HMAC-SHA256(secret, principal, key, purpose)."""
+    message = f"{principal.name}\x1f{key}\x1f{purpose}".encode("utf-8", "surrogatepass")
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 async def _request_hash(request: Request) -> str:
@@ -126,11 +129,12 @@ async def execute(
             headers = dict(stored.headers)
             headers["Idempotent-Replayed"] = "true"
             return Response(stored.body, status_code=stored.status, headers=headers)
-        command_id = derived_uuid(principal, key, "command")
+        secret = runtime.idempotency.secret
+        command_id = derived_uuid(secret, principal, key, "command")
         response = await _dispatch_and_respond(
             runtime,
             principal,
-            build(derived_uuid(principal, key, "entity")),
+            build(derived_uuid(secret, principal, key, "entity")),
             respond,
             status,
             expected,

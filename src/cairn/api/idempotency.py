@@ -6,14 +6,20 @@ with the same key and the same request gets the stored response and writes nothi
 with a different request is refused.
 
 Two concurrent first attempts with one key are serialised in-process by a per-key lock; across
-processes the command ids derived from the key (see ``routes/_commands.py``) make the command
-bus ignore the second delivery, so at most one of them writes events.
+processes the command ids derived from the key (see ``commands.py``) make the command bus ignore
+the second delivery, so at most one of them writes events.
+
+Ids derived from a key are an HMAC of (principal, key) under :attr:`IdempotencyStore.secret`:
+one random secret per database (table ``api_secret``, shared by every process on it; per process
+for a store that does not outlive it). Another principal who learns a key can neither reuse the
+first response nor compute the order id the key creates, so cannot pre-create that order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,8 +44,10 @@ class StoredResponse:
 
 
 class IdempotencyStore(ABC):
-    def __init__(self) -> None:
+    def __init__(self, secret: bytes | None = None) -> None:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: What ids derived from an Idempotency-Key are keyed with (never sent anywhere).
+        self.secret = secret if secret is not None else secrets.token_bytes(32)
 
     @asynccontextmanager
     async def locked(self, principal: str, key: str) -> AsyncIterator[None]:
@@ -86,15 +94,22 @@ _HEADERS = {Dialect.SQLITE: "?", Dialect.POSTGRES: "?::jsonb"}
 class SQLIdempotencyStore(IdempotencyStore):
     """Records in the process's :class:`Database` (which its owner closes)."""
 
-    def __init__(self, db: Database) -> None:
-        super().__init__()
+    def __init__(self, db: Database, secret: bytes | None = None) -> None:
+        super().__init__(secret)
         self._db = db
 
     @classmethod
     async def open(cls, db: Database) -> SQLIdempotencyStore:
-        """The store over ``db``, its table migrated if missing."""
+        """The store over ``db``, its tables migrated if missing, its derivation secret created
+        on first use (the first process to insert it wins; every process reads the same)."""
         await db.migrate(API)
-        return cls(db)
+        await db.execute(
+            "INSERT INTO api_secret (name, value) VALUES ('idempotency', ?) ON CONFLICT DO NOTHING",
+            (secrets.token_hex(32),),
+        )
+        row = await db.fetchone("SELECT value FROM api_secret WHERE name = 'idempotency'")
+        assert row is not None
+        return cls(db, bytes.fromhex(str(row["value"])))
 
     async def get(self, principal: str, key: str) -> StoredResponse | None:
         row = await self._db.fetchone(

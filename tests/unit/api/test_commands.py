@@ -183,3 +183,48 @@ async def test_a_customer_placing_its_own_order_costs_no_read_of_the_store(
 
     assert r.status_code == 202
     assert reads == 0  # the owner came from the command side's cached order
+
+
+async def test_one_idempotency_key_is_scoped_to_its_principal(
+    bare_client: httpx.AsyncClient, bare_store: MemoryEventStore
+) -> None:
+    """Customer B using customer A's key gets another order; A's retry still replays A's first
+    response; nobody can compute the order id a key will create (it is keyed with a secret)."""
+    import uuid
+
+    await register_mug(bare_client)
+    key = "shared-key"
+    squat = await bare_client.post(
+        "/api/v1/orders",
+        json=order_body("c-2"),
+        headers={**CUSTOMER_2, "Idempotency-Key": key},
+    )
+    assert squat.status_code == 201, squat.text
+    # B tries to pre-create A's order under the old, public derivation of A's key.
+    public = uuid.uuid5(
+        uuid.UUID("8f0e7a52-3c1d-4e59-9a8b-6d2f4c7b1e03"), f"customer:c-1\x1f{key}\x1fentity"
+    )
+    pre = await bare_client.post(
+        "/api/v1/orders", json=order_body("c-2", order_id=str(public)), headers=CUSTOMER_2
+    )
+    assert pre.status_code == 201, pre.text
+
+    first = await bare_client.post(
+        "/api/v1/orders", json=order_body("c-1"), headers={**CUSTOMER_1, "Idempotency-Key": key}
+    )
+    assert first.status_code == 201, first.text
+    order_id = first.json()["order_id"]
+    assert order_id not in {squat.json()["order_id"], str(public)}
+    head = await bare_store.head_position()
+    retry = await bare_client.post(
+        "/api/v1/orders", json=order_body("c-1"), headers={**CUSTOMER_1, "Idempotency-Key": key}
+    )
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await bare_store.head_position() == head
+    mine = await bare_client.get(f"/api/v1/orders/{order_id}/history", headers=CUSTOMER_1)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["events"][0]["data"]["customer_id"] == "c-1"
+    other = await bare_client.get(f"/api/v1/orders/{order_id}/history", headers=CUSTOMER_2)
+    assert other.status_code == 404

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Seconds an Idempotency-Key record is kept: an older key is new again (24 h).
+    idempotency_ttl: float = Field(default=86_400.0, gt=0)
     #: How long a query with ``min_position`` waits for the read model before answering 503.
     read_your_writes_timeout: float = Field(default=5.0, gt=0)
 

@@ -118,7 +118,8 @@ async def execute(
         )
     request_hash = await _request_hash(request)
     async with runtime.idempotency.locked(principal.name, key):
-        stored = await runtime.idempotency.get(principal.name, key)
+        claim = await runtime.idempotency.claim(principal.name, key)
+        stored = claim.stored
         if stored is not None:
             if stored.request_hash != request_hash:
                 raise ProblemError(
@@ -129,12 +130,15 @@ async def execute(
             headers = dict(stored.headers)
             headers["Idempotent-Replayed"] = "true"
             return Response(stored.body, status_code=stored.status, headers=headers)
+        # Salted with the claim's generation: a key used again after its record expired is a
+        # new request with new ids, not a replay of the old command.
         secret = runtime.idempotency.secret
-        command_id = derived_uuid(secret, principal, key, "command")
+        salted = f"{key}\x1f{claim.generation}"
+        command_id = derived_uuid(secret, principal, salted, "command")
         response = await _dispatch_and_respond(
             runtime,
             principal,
-            build(derived_uuid(secret, principal, key, "entity")),
+            build(derived_uuid(secret, principal, salted, "entity")),
             respond,
             status,
             expected,

@@ -104,7 +104,9 @@ async def start_runtime(
         container = await build_container(settings)
     components: OrderComponents | None = None
     try:
-        idem = await open_idempotency_store(settings.database_url, container.database)
+        idem = await open_idempotency_store(
+            settings.database_url, container.database, settings.idempotency_ttl
+        )
         components = await build_components(settings, container)
     except BaseException:
         if components is not None:

@@ -27,6 +27,7 @@ async def test_the_store_then_each_schema_is_applied_and_a_second_run_applies_no
         "relay.0002_checkpoints_moved",
         "api.0001_idempotency",
         "api.0002_derivation_secret",
+        "api.0003_idempotency_created_at",
     ]
     assert await migrate_database(url, [CHECKPOINTS, RELAY, API]) == []
 

@@ -228,3 +228,39 @@ async def test_one_idempotency_key_is_scoped_to_its_principal(
     assert mine.json()["events"][0]["data"]["customer_id"] == "c-1"
     other = await bare_client.get(f"/api/v1/orders/{order_id}/history", headers=CUSTOMER_2)
     assert other.status_code == 404
+
+
+async def test_an_expired_idempotency_key_is_a_new_request(bare_store: MemoryEventStore) -> None:
+    """After CAIRN_IDEMPOTENCY_TTL the key's record is gone: the same key creates a new order
+    (new derived ids) and starts a new record."""
+    import asyncio
+
+    from api_tokens import TOKENS
+
+    from cairn.api.app import create_app
+    from cairn.orders.bootstrap import bootstrap
+    from cairn.settings import Settings
+
+    settings = Settings(database_url="memory://", tokens=TOKENS, idempotency_ttl=0.2)
+    container = await bootstrap(settings, store=bare_store)
+    app = create_app(settings, container, run_workers=False)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as client:
+                await register_mug(client)
+                headers = {**CUSTOMER_1, "Idempotency-Key": "k-ttl"}
+                first = await client.post("/api/v1/orders", json=order_body(), headers=headers)
+                again = await client.post("/api/v1/orders", json=order_body(), headers=headers)
+                assert again.headers.get("idempotent-replayed") == "true"
+                await asyncio.sleep(0.3)
+                later = await client.post("/api/v1/orders", json=order_body(), headers=headers)
+                other = await client.post(
+                    "/api/v1/orders", json=order_body(customer_name="Bo"), headers=headers
+                )
+    finally:
+        await container.close()
+    assert first.status_code == later.status_code == 201
+    assert "idempotent-replayed" not in later.headers
+    assert later.json()["order_id"] != first.json()["order_id"]
+    assert other.status_code == 422  # the new record is live: another body is refused again

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Seconds an Idempotency-Key record is kept: an older key is new again (24 h).
     idempotency_ttl: float = Field(default=86_400.0, gt=0)
+    #: The largest page of ``GET /orders/{id}/history`` (``?limit=``; 100 by default).
+    history_max_page: int = Field(default=1000, ge=1)
     #: How long a query with ``min_position`` waits for the read model before answering 503.
     read_your_writes_timeout: float = Field(default=5.0, gt=0)
 

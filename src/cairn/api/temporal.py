@@ -73,8 +73,13 @@ async def order_at(
     return order_view(found)
 
 
-async def order_history(bus: QueryBus, order_id: str) -> list[dict[str, Any]]:
-    events: list[RecordedEvent] = await bus.ask(GetStreamHistory(orders.stream_id(order_id)))
+async def order_history(
+    bus: QueryBus, order_id: str, *, after_version: int = 0, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The order's events after ``after_version``, oldest first, at most ``limit``."""
+    events: list[RecordedEvent] = await bus.ask(
+        GetStreamHistory(orders.stream_id(order_id), after_version=after_version, limit=limit)
+    )
     return [
         {
             "type": e.type,

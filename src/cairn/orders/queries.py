@@ -34,7 +34,11 @@ class GetProduct:
 
 @dataclass(frozen=True, slots=True)
 class GetStreamHistory:
+    """A stream's events after ``after_version``, oldest first; at most ``limit`` (all: None)."""
+
     stream_id: str
+    after_version: int = 0
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,10 @@ class AggregateQueries:
         return await self._view(loaded)
 
     async def history(self, query: GetStreamHistory) -> list[RecordedEvent]:
-        return await self.repositories.orders.store.read_stream(query.stream_id)
+        last = None if query.limit is None else query.after_version + query.limit
+        return await self.repositories.orders.store.read_stream(
+            query.stream_id, from_version=query.after_version + 1, to_version=last
+        )
 
     async def _load(
         self, repository: Any, stream: str, as_of: datetime | None, version: int | None

@@ -323,15 +323,34 @@ async def get_order(
 
 
 @router.get("/{order_id}/history", responses=_RESPONSES)
-async def order_history(order_id: OrderId, runtime: RuntimeDep, user: AnyUser) -> Response:
-    """Every event of the order, oldest first."""
-    events = await temporal.order_history(runtime.container.query_bus, order_id)
-    if not events:
-        raise _not_found(order_id)
-    owner = events[0]["data"].get("customer_id")
-    if not user.can_see_customer(owner):
-        raise _not_found(order_id)
-    return JSONResponse(
-        {"order_id": order_id, "events": events},
-        headers={"ETag": f'"{events[-1]["version"]}"'},
+async def order_history(
+    order_id: OrderId,
+    runtime: RuntimeDep,
+    user: AnyUser,
+    limit: Annotated[int, Query(ge=1, le=MAX_INT)] = 100,
+    after_version: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> Response:
+    """The order's events, oldest first, a page at a time: at most ``limit`` (up to
+    ``CAIRN_HISTORY_MAX_PAGE``) after ``after_version``; ``next_after_version`` is set when more
+    remain."""
+    largest = runtime.settings.history_max_page
+    if limit > largest:
+        raise ProblemError(422, "app.validation", f"limit must be at most {largest}")
+    # One more than the page: whether more remain, without a second read.
+    events = await temporal.order_history(
+        runtime.container.query_bus, order_id, after_version=after_version, limit=limit + 1
     )
+    more = len(events) > limit
+    events = events[:limit]
+    if after_version == 0:
+        owner = events[0]["data"].get("customer_id") if events else None
+        exists = bool(events)
+    else:  # a later page: the owner is on the order's first event
+        owner = await services.order_owner(runtime, order_id)
+        exists = owner is not None
+    if not exists or not user.can_see_customer(owner):
+        raise _not_found(order_id)
+    body: dict[str, Any] = {"order_id": order_id, "events": events}
+    body["next_after_version"] = events[-1]["version"] if more else None
+    headers = {"ETag": f'"{events[-1]["version"]}"'} if events and not more else {}
+    return JSONResponse(body, headers=headers)

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: A request whose head (request line and headers) is larger, or that has more header
+    #: fields, gets 431 before auth and before its body is read.
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
     #: Seconds an Idempotency-Key record is kept: an older key is new again (24 h).
     idempotency_ttl: float = Field(default=86_400.0, gt=0)
     #: The largest page of ``GET /orders/{id}/history`` (``?limit=``; 100 by default).

@@ -19,6 +19,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn.api.problems import problem_response
+from cairn.api.serving import HEADERS_TOO_LARGE
 from cairn.observability.logging import bind_correlation_id, get_logger, reset_correlation_id
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import traceparent_from_headers, tracer
@@ -45,10 +46,20 @@ def _clean_correlation_id(value: str | None) -> str:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        max_header_bytes: int = 16_384,
+        max_headers: int = 100,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +96,7 @@ class RequestMiddleware:
             with tracer().start_as_current_span(
                 method, kind=SpanKind.SERVER, attributes={"http.request.method": method}
             ) as span:
-                too_big = await self._too_big(scope, receive)
+                too_big = self._headers_too_large(scope) or await self._too_big(scope, receive)
                 if too_big is not None:
                     await too_big(scope, receive, send_wrapper)
                 elif method in _BODY_METHODS:
@@ -121,6 +132,20 @@ class RequestMiddleware:
             "app.body_too_large",
             f"the request body exceeds the limit of {self.max_body_bytes} bytes",
             extra={"limit": self.max_body_bytes},
+        )
+
+    def _headers_too_large(self, scope: Scope) -> Any:
+        """431 when the parsed headers are too many or too large (before auth and the body)."""
+        headers = scope.get("headers", ())
+        size = sum(len(k) + len(v) + 4 for k, v in headers)
+        if len(headers) <= self.max_headers and size <= self.max_header_bytes:
+            return None
+        return problem_response(
+            431,
+            HEADERS_TOO_LARGE,
+            f"the request's headers exceed the limit of {self.max_header_bytes} bytes"
+            f" or {self.max_headers} fields",
+            extra={"limit_bytes": self.max_header_bytes, "limit_count": self.max_headers},
         )
 
     async def _too_big(self, scope: Scope, receive: Receive) -> Any:

@@ -174,10 +174,15 @@ def serve(
     _check_database(settings)
     _log_start("serve_starting", settings, host=settings.host, port=settings.port)
     app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True)
+    from cairn.api.serving import bounded_protocol
+
     config = uvicorn.Config(
         app_,
         host=settings.host,
         port=settings.port,
+        # A request head is bounded before any ASGI code runs (431; see cairn.api.serving).
+        http=bounded_protocol(settings.max_header_bytes, settings.max_headers),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     history_max_page: int = Field(default=1000, ge=1)
     #: How long a query with ``min_position`` waits for the read model before answering 503.
     read_your_writes_timeout: float = Field(default=5.0, gt=0)
+    #: Requests of one principal waiting on ``min_position`` at once; one more gets 503.
+    max_waiters_per_client: int = Field(default=32, ge=1)
 
     #: Snapshot every N events per aggregate stream (0 disables).
     snapshot_every: int = Field(default=100, ge=0)

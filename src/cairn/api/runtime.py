@@ -40,6 +40,8 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     jobs: Jobs = field(default_factory=Jobs)
     owns_container: bool = True
+    #: ``min_position`` waiters now, per principal (bounded by CAIRN_MAX_WAITERS_PER_CLIENT).
+    waiters: dict[str, int] = field(default_factory=dict)
 
     async def close(self) -> None:
         hooks = self.container.command_metrics.hooks

@@ -116,21 +116,40 @@ async def order_owner(runtime: Runtime, order_id: str) -> str | None:
 
 
 async def wait_for_read_models(
-    runtime: Runtime, min_position: int | None, projection: str = "orders"
+    runtime: Runtime, min_position: int | None, projection: str = "orders", *, waiter: str = ""
 ) -> None:
     """Read-your-writes: wait (bounded) until the ``projection`` answering this query has
-    reached ``min_position``; 503 with ``Retry-After`` when it has not."""
+    reached ``min_position``; 503 with ``Retry-After`` when it has not. At most
+    ``CAIRN_MAX_WAITERS_PER_CLIENT`` requests of one principal (``waiter``) wait at once: one
+    more is 503 with ``Retry-After`` at once, so a client cannot park unbounded requests."""
     if not min_position:
         return
     models = _read_models(runtime)
     if models is None:
         return
-    reached = await models.wait_for(
-        projection, min_position, timeout=runtime.settings.read_your_writes_timeout
-    )
-    if not reached:
-        from cairn.api.problems import ProblemError
+    from cairn.api.problems import ProblemError
 
+    waiting = runtime.waiters.get(waiter, 0)
+    if waiting >= runtime.settings.max_waiters_per_client:
+        raise ProblemError(
+            503,
+            "app.too_many_waiters",
+            f"too many requests of this client are waiting for read models ({waiting})",
+            headers={"Retry-After": "1"},
+            limit=runtime.settings.max_waiters_per_client,
+        )
+    runtime.waiters[waiter] = waiting + 1
+    try:
+        reached = await models.wait_for(
+            projection, min_position, timeout=runtime.settings.read_your_writes_timeout
+        )
+    finally:
+        left = runtime.waiters[waiter] - 1
+        if left:
+            runtime.waiters[waiter] = left
+        else:
+            del runtime.waiters[waiter]
+    if not reached:
         raise ProblemError(
             503,
             "app.read_model_behind",

@@ -24,14 +24,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("/sales", responses=_RESPONSES)
 async def sales(
     runtime: RuntimeDep,
-    _: Staff,
+    user: Staff,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: Annotated[date | None, Query()] = None,
     currency: Currency = None,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Orders and revenue per day (UTC) and currency, oldest day first."""
-    await services.wait_for_read_models(runtime, min_position, "analytics")
+    await services.wait_for_read_models(runtime, min_position, "analytics", waiter=user.name)
     days = await services.sales_by_day(
         runtime,
         from_=from_.isoformat() if from_ else None,
@@ -44,12 +44,12 @@ async def sales(
 @router.get("/top-customers", responses=_RESPONSES)
 async def top_customers(
     runtime: RuntimeDep,
-    _: Staff,
+    user: Staff,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     currency: Currency = None,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Customers by revenue (placed, not cancelled orders), highest first."""
-    await services.wait_for_read_models(runtime, min_position, "analytics")
+    await services.wait_for_read_models(runtime, min_position, "analytics", waiter=user.name)
     customers = await services.top_customers(runtime, limit=limit, currency=currency)
     return JSONResponse({"customers": customers})

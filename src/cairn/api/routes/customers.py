@@ -29,7 +29,7 @@ async def customer_summary(
     """Orders, total spent and last order date of one customer."""
     if not user.can_see_customer(customer_id):
         raise ProblemError(404, "customer.not_found", f"customer {customer_id!r} not found")
-    await services.wait_for_read_models(runtime, min_position, "customers")
+    await services.wait_for_read_models(runtime, min_position, "customers", waiter=user.name)
     summary = await services.customer_summary(runtime, customer_id)
     if summary is None:
         raise ProblemError(404, "customer.not_found", f"customer {customer_id!r} has no orders")

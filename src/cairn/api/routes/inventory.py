@@ -25,13 +25,13 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("", responses=_RESPONSES)
 async def list_inventory(
     runtime: RuntimeDep,
-    _: Staff,
+    user: Staff,
     after: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Every SKU in order; ``next_after`` pages on."""
-    await services.wait_for_read_models(runtime, min_position, "inventory")
+    await services.wait_for_read_models(runtime, min_position, "inventory", waiter=user.name)
     items = await services.list_inventory(runtime, after=after, limit=limit)
     next_after = items[-1]["sku"] if len(items) == limit else None
     return JSONResponse({"inventory": items, "next_after": next_after})
@@ -41,11 +41,11 @@ async def list_inventory(
 async def get_inventory(
     sku: Annotated[str, Path(min_length=1, max_length=64)],
     runtime: RuntimeDep,
-    _: Staff,
+    user: Staff,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """On hand, reserved and available units of one SKU."""
-    await services.wait_for_read_models(runtime, min_position, "inventory")
+    await services.wait_for_read_models(runtime, min_position, "inventory", waiter=user.name)
     item = await services.get_inventory(runtime, sku)
     if item is None:
         raise ProblemError(404, "product.not_found", f"product {sku!r} does not exist")

@@ -267,7 +267,7 @@ async def list_orders(
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Orders newest first, filtered; ``next_cursor`` fetches the next page."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, waiter=user.name)
     page = await services.list_orders(
         runtime,
         customer_id=_customer_filter(user, customer_id),
@@ -289,7 +289,7 @@ async def search_orders(
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> Response:
     """Full-text search over order number, customer, SKUs and item names."""
-    await services.wait_for_read_models(runtime, min_position)
+    await services.wait_for_read_models(runtime, min_position, waiter=user.name)
     results = await services.search_orders(
         runtime, q, limit=limit, customer_id=_customer_filter(user, None)
     )
@@ -315,7 +315,7 @@ async def get_order(
             runtime.container.query_bus, order_id, version=version, as_of=as_of
         )
     else:
-        await services.wait_for_read_models(runtime, min_position)
+        await services.wait_for_read_models(runtime, min_position, waiter=user.name)
         view = await services.get_order(runtime, order_id)
     if view is None or not user.can_see_customer(view.get("customer_id")):
         raise _not_found(order_id)

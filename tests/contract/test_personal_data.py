@@ -12,6 +12,7 @@ import pytest
 
 import cairn
 from cairn import NewEvent
+from cairn.errors import InvalidEventError
 from cairn.store import EventStore
 from cairn.store.personal import REDACTED, PersonalDataPolicy, PersonalFields
 
@@ -118,3 +119,16 @@ async def test_an_idempotent_retry_of_a_sealed_batch_writes_nothing(sealing: Eve
     again = await sealing.append("account-1", [event], expected_version=0)
     assert (again.version, again.position) == (first.version, first.position)
     assert len(await sealing.read_all()) == 1
+
+
+@pytest.mark.parametrize("name", ["A\x00da", ["x", {"deep": "\x00"}]])
+async def test_a_nul_in_a_personal_field_is_refused_before_sealing(
+    sealing: EventStore, name: object
+) -> None:
+    """The store's NUL check sees only the sealed value; the plaintext is checked first, so a
+    poison personal field never reaches a read model (SPEC §12, "Control characters")."""
+    event = NewEvent("AccountOpened", {"customer_id": "c-1", "name": name, "email": "a@x.test"})
+    with pytest.raises(InvalidEventError, match=r"'name'.*NUL"):
+        await sealing.append("account-1", [event])
+    assert await sealing.read_stream("account-1") == []
+    assert await sealing.head_position() == 0

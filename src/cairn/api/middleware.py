@@ -6,6 +6,8 @@ command.
   logs and the command side, and echoed on the response.
 - A body larger than ``max_body_bytes`` gets 413 before the route runs, whether the client
   declared its length or streamed it.
+- A control character in the path, query string, a header or a JSON body string gets 400
+  ``request.control_character`` before the route runs (:mod:`cairn.api.control_chars`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cairn.api.problems import problem_response
+from cairn.api import control_chars
+from cairn.api.problems import internal_error, problem_response
 from cairn.api.serving import HEADERS_TOO_LARGE
 from cairn.observability.logging import bind_correlation_id, get_logger, reset_correlation_id
 from cairn.observability.metrics import Metrics
@@ -96,17 +99,24 @@ class RequestMiddleware:
             with tracer().start_as_current_span(
                 method, kind=SpanKind.SERVER, attributes={"http.request.method": method}
             ) as span:
-                too_big = self._headers_too_large(scope) or await self._too_big(scope, receive)
+                too_big = (
+                    self._headers_too_large(scope)
+                    or _control_in_url(scope)
+                    or await self._too_big(scope, receive)
+                )
                 if too_big is not None:
                     await too_big(scope, receive, send_wrapper)
                 elif method in _BODY_METHODS:
                     body, overflow = await self._read_body(receive)
+                    where = None if overflow else control_chars.in_body(body)
                     if overflow:
                         await self._reject_413()(scope, receive, send_wrapper)
+                    elif where is not None:
+                        await _control_refused(where)(scope, receive, send_wrapper)
                     else:
-                        await self.app(scope, _replay(body, receive), send_wrapper)
+                        await self._call(scope, _replay(body, receive), send_wrapper)
                 else:
-                    await self.app(scope, receive, send_wrapper)
+                    await self._call(scope, receive, send_wrapper)
                 template = _route_template(scope)
                 if span.is_recording():
                     _describe_server_span(span, method, path, template, status_holder[0])
@@ -125,6 +135,27 @@ class RequestMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             reset_correlation_id(token)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app; an error it did not answer becomes the 500 problem here, inside the request's
+        correlation id (Starlette's outermost error middleware would answer after it is gone:
+        no ``correlation_id`` in the body, no ``X-Correlation-ID`` header)."""
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:
+                raise
+            response = internal_error(
+                str(scope.get("method", "GET")), str(scope.get("path", "")), exc
+            )
+            await response(scope, receive, send)
 
     def _reject_413(self) -> Any:
         return problem_response(
@@ -175,6 +206,23 @@ class RequestMiddleware:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks), False
+
+
+def _control_in_url(scope: Scope) -> Any:
+    raw_path = scope.get("raw_path") or str(scope.get("path", "")).encode("utf-8", "replace")
+    where = "path" if control_chars.in_path(raw_path) else None
+    where = where or control_chars.in_query(scope.get("query_string", b""))
+    where = where or control_chars.in_headers(scope.get("headers", ()))
+    return None if where is None else _control_refused(where)
+
+
+def _control_refused(where: str) -> Any:
+    return problem_response(
+        400,
+        control_chars.CODE,
+        f"{where} contains a control character (NUL or another C0 control), which is refused",
+        extra={"location": where},
+    )
 
 
 def _route_template(scope: Scope) -> str:

@@ -305,17 +305,18 @@ async def _on_http(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    _log.error(
-        "unhandled_exception",
-        path=request.url.path,
-        method=request.method,
-        exc_info=exc,
-    )
+    return internal_error(request.method, request.url.path, exc)
+
+
+def internal_error(method: str, path: str, exc: BaseException) -> Response:
+    """The 500 ``app.internal`` problem for ``exc``, logged with its traceback (also used by the
+    request middleware, so that the answer carries the request's correlation id)."""
+    _log.error("unhandled_exception", path=path, method=method, exc_info=exc)
     return problem_response(
         500,
         "app.internal",
         "an unexpected error occurred; it has been logged",
-        instance=request.url.path,
+        instance=path,
     )
 
 

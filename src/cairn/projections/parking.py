@@ -3,8 +3,10 @@ operators list them and retry them (to the live tables) once the cause is fixed.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 from cairn.projections.read_model import ReadModel, Rows
@@ -20,6 +22,33 @@ class HandlerFailed(Exception):
         super().__init__(f"{event.type} at {event.position}: {error!r}")
         self.event = event
         self.error = error
+
+
+@cache
+def _data_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [sqlite3.DataError, UnicodeEncodeError, OverflowError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support is an extra
+        pass
+    else:
+        found.append(psycopg.DataError)
+    return tuple(found)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """``exc`` (or an error it was raised from) is one that retrying will not cure: the rows'
+    data cannot be stored (psycopg ``DataError``: SQLSTATE class 22, e.g. a NUL or a character
+    the database encoding lacks, a string too long, a number out of range; SQLite's
+    ``DataError``; an integer too large for SQLite; a lone surrogate no encoder takes)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _data_errors()):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ is what keeps that from even being attempted.
 
 A handler error rolls the batch back and retries it with backoff; after
 ``RunnerConfig.handler_attempts`` the failing event is parked (:mod:`cairn.projections.parking`)
-and the batch is applied without it.
+and the batch is applied without it. A batch whose *write* fails with a data error (one that
+will not go away: a character PostgreSQL cannot store, a number out of range, see
+:func:`~cairn.projections.parking.is_data_error`) is applied again event by event, only then, so
+that the one event whose rows cannot be written is found, retried and parked like a handler
+error; the projection goes on (SPEC §12, "Control characters").
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cairn.backoff import Backoff
 from cairn.errors import LeaseLostError
 from cairn.gc_tuning import CatchUpRelief
 from cairn.leases import Lease
+from cairn.observability.logging import get_logger
 from cairn.observability.tracing import batch_span
 from cairn.projections.hooks import AfterCommit, ChangedRows
-from cairn.projections.parking import HandlerFailed, park
+from cairn.projections.parking import HandlerFailed, is_data_error, park
 from cairn.projections.read_model import ReadModel, Rows
 from cairn.projections.reader import SharedReader
 from cairn.projections.schema import ACTIVE_VERSION, checkpoint_name, save_status
@@ -34,6 +40,8 @@ from cairn.sql.checkpoints import load_checkpoint, save_checkpoint
 from cairn.sql.database import Database, Tx
 from cairn.store.base import EventStore, RecordedEvent
 from cairn.waiting import wait_set
+
+_log = get_logger("cairn.projections")
 
 #: What :meth:`ProjectionRunner.apply` returns when there is no hook to hand changed rows to.
 _UNCHANGED: ChangedRows = {}
@@ -301,27 +309,81 @@ class ProjectionRunner:
             return await self._apply_retrying(events, version, parked, live=live)
 
     async def _apply_retrying(
-        self, events: Sequence[RecordedEvent], version: int, parked: dict[str, str], *, live: bool
+        self,
+        events: Sequence[RecordedEvent],
+        version: int,
+        parked: dict[str, str],
+        *,
+        live: bool,
+        after: int | None = None,
     ) -> ChangedRows:
         while True:
             try:
-                changed = await self._apply_once(events, version, parked, live=live)
+                changed = await self._apply_once(events, version, parked, live=live, after=after)
                 if self._attempts:
                     for event in events:
                         self._attempts.pop(str(event.id), None)
                 return changed
             except HandlerFailed as failure:
-                key = str(failure.event.id)
-                attempts = self._attempts.get(key, 0) + 1
-                self._attempts[key] = attempts
-                self.errors += 1
-                self.last_error = (
-                    f"{failure.event.type} at {failure.event.position}: {failure.error!r}"
-                )
-                if attempts >= self.config.handler_attempts:
-                    parked[key] = self.last_error
-                else:
-                    await asyncio.sleep(Backoff(initial=self.config.retry_backoff).delay(attempts))
+                await self._failed(failure, parked)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                pending = [e for e in events if self.model.accepts(e) and str(e.id) not in parked]
+                if len(pending) > 1:
+                    return await self._apply_singly(events, version, parked, live=live, after=after)
+                if not pending:
+                    raise
+                await self._failed(HandlerFailed(pending[0], exc), parked)
+
+    async def _failed(self, failure: HandlerFailed, parked: dict[str, str]) -> None:
+        """Count a failure of ``failure.event``; park it after its last attempt, else back off."""
+        key = str(failure.event.id)
+        attempts = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempts
+        self.errors += 1
+        self.last_error = f"{failure.event.type} at {failure.event.position}: {failure.error!r}"
+        if attempts >= self.config.handler_attempts:
+            parked[key] = self.last_error
+            _log.warning(
+                "projection_event_parked",
+                projection=self.name,
+                event_id=key,
+                event_type=failure.event.type,
+                position=failure.event.position,
+                attempts=attempts,
+                error=self.last_error,
+            )
+        else:
+            await asyncio.sleep(Backoff(initial=self.config.retry_backoff).delay(attempts))
+
+    async def _apply_singly(
+        self,
+        events: Sequence[RecordedEvent],
+        version: int,
+        parked: dict[str, str],
+        *,
+        live: bool,
+        after: int | None,
+    ) -> ChangedRows:
+        """The batch's write failed with a data error: apply it one event per transaction (each
+        retried and parked on its own), so that only the event at fault is parked."""
+        _log.warning(
+            "projection_batch_write_failed",
+            projection=self.name,
+            first=events[0].position,
+            last=events[-1].position,
+        )
+        changed: dict[Any, Any] = {}
+        start = self._start(events, live, after)
+        for event in events:
+            changed.update(
+                await self._apply_retrying([event], version, parked, live=live, after=start)
+            )
+            start = event.position
+            if live:
+                self.persisted = start
+        return changed
 
     async def _apply_once(
         self,
@@ -330,9 +392,11 @@ class ProjectionRunner:
         parked: dict[str, str],
         *,
         live: bool,
+        after: int | None = None,
     ) -> ChangedRows:
-        # Live: the stored checkpoint may trail over ignored events (see ``step``).
-        start = self.persisted if live else events[0].position - 1
+        # Live: the stored checkpoint may trail over ignored events (see ``step``). ``after``:
+        # the checkpoint an event-by-event retry (``_apply_singly``) left.
+        start = self._start(events, live, after)
         relevant = [e for e in events if self.model.accepts(e)]
         tables = {t.base: t for t in self.model.tables}
         # Take turns only for small (live) batches; full catch-up batches overlap, so that
@@ -371,6 +435,12 @@ class ProjectionRunner:
         if not live or self.after_commit is None:
             return _UNCHANGED
         return rows.dirty
+
+    def _start(self, events: Sequence[RecordedEvent], live: bool, after: int | None) -> int:
+        """The stored checkpoint a batch of ``events`` expects to find."""
+        if after is not None:
+            return after
+        return self.persisted if live else events[0].position - 1
 
     async def _save_progress(self, tx: Tx, version: int, position: int, state: str) -> None:
         """The checkpoint, and the status row when it changed (one statement fewer per batch

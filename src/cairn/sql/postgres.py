@@ -17,6 +17,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable
 
+import psycopg
 from psycopg import AsyncPipeline
 from psycopg.rows import dict_row
 
@@ -129,9 +130,16 @@ class PostgresDatabase(Database):
                         await conn.execute("SET LOCAL synchronous_commit = off")
                     yield _PostgresTx(conn, pipeline)
                     await conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await conn.execute("ROLLBACK")
+                if isinstance(exc, psycopg.Error) and exc.sqlstate:
+                    # The server refused a statement and aborted the pipeline: psycopg may now
+                    # believe in prepared statements the server never prepared ("prepared
+                    # statement _pg3_1 does not exist" on this connection's next use). Close it;
+                    # the pool replaces it. Rare: only a failed statement gets here.
+                    with contextlib.suppress(Exception):
+                        await conn.close()
                 raise
 
     @contextlib.asynccontextmanager

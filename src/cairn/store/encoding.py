@@ -32,7 +32,7 @@ def from_micros(micros: int) -> datetime:
 
 
 #: ``\u0000`` in JSON text that is an escape (an odd number of backslashes), not a literal.
-_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 #: One encoder for every payload: ``json.dumps`` with options builds a new one per call.
@@ -49,7 +49,7 @@ def encode_json(value: Mapping[str, Any], what: str) -> str:
         raise InvalidEventError(f"event {what} is not JSON-serialisable: {exc}") from None
     # PostgreSQL's jsonb cannot hold U+0000; refuse it on every backend alike, so that what a
     # laptop (SQLite) accepts, production (PostgreSQL) accepts too.
-    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+    if "\\u0000" in text and NUL_ESCAPE.search(text):
         raise InvalidEventError(f"event {what} contains a NUL character (U+0000)")
     return text
 
@@ -66,7 +66,7 @@ def encode_batch(documents: list[dict[str, Any]], events: Sequence[NewEvent]) ->
         except (TypeError, ValueError):
             pass
         else:
-            if "\\u0000" not in text or not _NUL_ESCAPE.search(text):
+            if "\\u0000" not in text or not NUL_ESCAPE.search(text):
                 return text
     for e in events:  # something is wrong or unusual: let the per-payload check name it
         encode_json(e.data, "data")

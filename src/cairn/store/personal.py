@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cairn.errors import InvalidEventError, PersonalDataError
 from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.encoding import NUL_ESCAPE
 from cairn.store.transfer import SubjectKeyRecord
 
 #: What a personal field reads back as once its subject is forgotten.
@@ -132,6 +133,18 @@ class MemoryKeyStore(KeyStore):
         return found
 
 
+def refuse_nul(event_type: str, plaintexts: Mapping[str, str]) -> None:
+    """Refuse a NUL (U+0000) in a personal field before it is sealed: the store's own NUL check
+    (:func:`cairn.store.encoding.encode_json`) sees only the sealed value, and a NUL that reaches
+    a read model stops it on PostgreSQL."""
+    for field in sorted(plaintexts):
+        text = plaintexts[field]
+        if "\\u0000" in text and NUL_ESCAPE.search(text):
+            raise InvalidEventError(
+                f"{event_type}: personal field {field!r} contains a NUL character (U+0000)"
+            )
+
+
 def _associated(subject: str, field: str) -> bytes:
     return f"{subject}\x00{field}".encode()
 
@@ -167,6 +180,8 @@ class PersonalData:
             if spec is None or not present:
                 out.append(event)
                 continue
+            plaintexts = {f: json.dumps(event.data[f], separators=(",", ":")) for f in present}
+            refuse_nul(event.type, plaintexts)
             subject = _subject_of(event.data, spec, event.type)
             key = used.get(subject)
             if key is None:
@@ -175,7 +190,7 @@ class PersonalData:
             data = dict(event.data)
             for field in present:
                 nonce = os.urandom(_NONCE_BYTES)
-                plaintext = json.dumps(data[field], separators=(",", ":")).encode()
+                plaintext = plaintexts[field].encode()
                 sealed = cipher.encrypt(nonce, plaintext, _associated(subject, field))
                 token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
                 data[field] = {SEALED: f"{key.key_id}:{token}"}

@@ -148,15 +148,18 @@ async def test_a_batch_without_sealed_fields_needs_no_key_lookup() -> None:
     assert await personal.reveal([plain]) == [plain]
 
 
+#: Any text a personal field may hold: everything but NUL, which sealing refuses (no database
+#: stores it in a text column; see the contract test of the refusal).
+storable_text = st.text(alphabet=st.characters(exclude_characters="\x00"))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    st.none() | st.booleans() | st.integers() | storable_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(storable_text, inner, max_size=3),
     max_leaves=8,
 )
 
 
 @given(name=json_values, address=json_values)
-async def test_any_json_value_survives_sealing(name: Any, address: Any) -> None:
+async def test_any_storable_json_value_survives_sealing(name: Any, address: Any) -> None:
     personal = PersonalData(POLICY, MemoryKeyStore())
     event = created(name=name, address=address)
     (sealed,), _ = await personal.seal([event])

@@ -16,7 +16,7 @@ from typing import Any, Final
 from cairn.application import codec as application_codec
 from cairn.orders.domain import codec
 from cairn.orders.domain.upcasters import STEPS
-from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.base import NewEvent
 from cairn.store.personal import PersonalDataPolicy, PersonalFields
 from cairn.store.upcasting import Upcasters
 
@@ -73,8 +73,3 @@ def to_new_events(
 ) -> list[NewEvent]:
     """Order-domain events as store records, with the given ids and current schema versions."""
     return application_codec.to_new_events(ORDER_CODEC, events, ids, metadata)
-
-
-def from_recorded(event: RecordedEvent) -> Any:
-    """The order-domain event a (upcast) stored record holds."""
-    return codec.decode_event(event.type, event.data)

@@ -96,6 +96,8 @@ class StoreMachine(RuleBasedStateMachine):
                     conn.execute("ALTER SEQUENCE events_position_seq RESTART WITH 1")
         elif url.startswith("sqlite"):
             url = url.replace(".db", f"-{uuid.uuid4().hex[:8]}.db")
+        elif url.startswith("redis"):
+            url = f"{url}-{uuid.uuid4().hex[:8]}"  # a fresh prefix (the fixture deletes it)
         self.store = self.run(_open(url))
 
     def teardown(self) -> None:

@@ -31,6 +31,8 @@ def target_url(store_url: str, request: pytest.FixtureRequest, tmp_path: object)
         return "memory://"
     if store_url.startswith("sqlite"):
         return f"sqlite:///{tmp_path}/target.db"
+    if store_url.startswith("redis"):
+        return str(request.getfixturevalue("other_redis_store_url"))
     return str(request.getfixturevalue("other_pg_url"))
 
 

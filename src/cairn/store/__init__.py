@@ -1,6 +1,8 @@
 """The event store: ``open_store(url)`` picks a backend by URL scheme.
 
-``memory://`` · ``sqlite:///relative.db`` · ``sqlite:////absolute.db`` · ``postgresql://…``
+``memory://`` · ``sqlite:///relative.db`` · ``sqlite:////absolute.db`` · ``postgresql://…`` ·
+``redis://host:port/db`` (``?volatile=ok`` for a Redis without persistence, ``?prefix=`` for
+the keys' prefix)
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ async def _open_backend(url: str, options: _Options) -> EventStore:
         return await SQLiteEventStore.open(
             url, upcasters=upcasters, migrate=options.migrate, protected_categories=protected
         )
+    if backend is Backend.REDIS:
+        from cairn.store.redis_store import RedisEventStore
+
+        return await RedisEventStore.open(url, upcasters=upcasters, protected_categories=protected)
     from cairn.store.postgres import PostgresEventStore
 
     return await PostgresEventStore.open(

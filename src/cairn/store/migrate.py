@@ -8,10 +8,10 @@ from cairn.store.urls import Backend, backend_of
 async def migrate(url: str) -> list[str]:
     """Apply the missing migrations; returns their names (a second run returns ``[]``).
 
-    ``memory://`` has no schema and returns ``[]``.
+    ``memory://`` and ``redis://`` have no schema and return ``[]``.
     """
     backend = backend_of(url)
-    if backend is Backend.MEMORY:
+    if backend in (Backend.MEMORY, Backend.REDIS):
         return []
     if backend is Backend.SQLITE:
         from cairn.store import sqlite

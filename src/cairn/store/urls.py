@@ -16,6 +16,7 @@ class Backend(Enum):
     MEMORY = "memory"
     SQLITE = "sqlite"
     POSTGRES = "postgres"
+    REDIS = "redis"
 
 
 def backend_of(url: str) -> Backend:
@@ -28,8 +29,10 @@ def backend_of(url: str) -> Backend:
         return Backend.SQLITE
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         return Backend.POSTGRES
+    if scheme in ("redis", "rediss"):
+        return Backend.REDIS
     raise UnsupportedStoreURL(
-        f"unsupported URL scheme {scheme!r}: use memory://, sqlite:/// or postgresql://"
+        f"unsupported URL scheme {scheme!r}: use memory://, sqlite:///, postgresql:// or redis://"
     )
 
 
@@ -103,3 +106,37 @@ def pool_size(url: str) -> PoolSize:
             f"pool_min ({sizes['pool_min']}) must not exceed pool_max ({sizes['pool_max']})"
         )
     return PoolSize(sizes["pool_min"], sizes["pool_max"])
+
+
+#: Query parameters of a ``redis://`` store URL that are cairn's (removed before redis-py sees
+#: the URL, which would pass them to the connection as unknown keyword arguments).
+REDIS_PARAMETERS: Final = ("volatile", "prefix")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A ``redis://host:port/db?volatile=ok&prefix=name`` store URL, taken apart."""
+
+    #: The URL redis-py connects with (cairn's own parameters removed).
+    connection_url: str
+    #: Every key of the store starts with ``{prefix}:`` (a hash tag: one Cluster slot).
+    prefix: str = "cairn"
+    #: ``?volatile=ok``: the operator accepts a Redis that loses everything on restart.
+    volatile_ok: bool = False
+
+
+def redis_target(url: str) -> RedisTarget:
+    if backend_of(url) is not Backend.REDIS:
+        raise UnsupportedStoreURL(f"not a redis URL: {url!r}")
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in REDIS_PARAMETERS}
+    volatile = ours.get("volatile")
+    if volatile not in (None, "ok"):
+        raise UnsupportedStoreURL(f"volatile must be 'ok' when given, got {volatile!r}")
+    prefix = ours.get("prefix", "cairn")
+    if not prefix or any(c in prefix for c in "{}: \t\r\n"):
+        raise UnsupportedStoreURL(f"prefix {prefix!r} must be non-empty, without braces or colons")
+    kept = [(k, v) for k, v in query if k not in REDIS_PARAMETERS]
+    connection = urlunsplit(parts._replace(query=urlencode(kept)))
+    return RedisTarget(connection, prefix, volatile == "ok")

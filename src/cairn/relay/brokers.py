@@ -1,4 +1,5 @@
-"""One publisher per broker, chosen by URL scheme: ``nats://``, ``amqp://``, ``redis://``.
+"""One publisher per broker, chosen by URL scheme: ``nats://``, ``amqp://``, ``redis://``,
+``kafka://`` (:mod:`cairn.relay.kafka`).
 
 Every publisher has the same small contract: :meth:`Publisher.send` writes a batch in order,
 pipelined, and returns a future that resolves only once the broker has confirmed *every* message
@@ -408,9 +409,13 @@ def publisher_for(url: str, topic: str, **kwargs: Any) -> Publisher:
     """The publisher for ``url``'s scheme."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     cls = _PUBLISHERS.get(scheme)
+    if scheme == "kafka":
+        from cairn.relay.kafka import KafkaPublisher  # it builds on this module
+
+        cls = KafkaPublisher
     if cls is None:
         raise UnsupportedBrokerURL(
-            f"unsupported broker URL {url!r}: use nats://, amqp:// or redis://"
+            f"unsupported broker URL {url!r}: use nats://, amqp://, redis:// or kafka://"
         )
     if not topic or any(c.isspace() for c in topic):
         raise UnsupportedBrokerURL(f"broker topic {topic!r} must be non-empty, without spaces")

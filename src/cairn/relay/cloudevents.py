@@ -99,6 +99,9 @@ class OutgoingMessage:
     body: bytes
     #: Trace-context headers (``traceparent``/``tracestate``) when the event carries them.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The event's stream id and type (Kafka's record key and ``ce_type`` header).
+    stream_id: str = ""
+    type: str = ""
 
     @classmethod
     def from_event(cls, event: RecordedEvent) -> OutgoingMessage:
@@ -115,6 +118,8 @@ class OutgoingMessage:
             routing_key=routing_key(category_of(event.stream_id), event.type),
             body=encode_cloudevent(event, event_id, headers),
             headers=headers,
+            stream_id=event.stream_id,
+            type=event.type,
         )
 
 

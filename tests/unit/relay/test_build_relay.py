@@ -19,6 +19,7 @@ def test_no_relay_without_a_broker_url() -> None:
         ("nats://127.0.0.1:4222", "nats"),
         ("amqp://guest:guest@127.0.0.1:5672/", "amqp"),
         ("redis://127.0.0.1:6379/0", "redis"),
+        ("kafka://127.0.0.1:9092,127.0.0.1:9093", "kafka"),
     ],
 )
 def test_the_broker_is_chosen_by_url_scheme(url: str, kind: str) -> None:
@@ -29,8 +30,8 @@ def test_the_broker_is_chosen_by_url_scheme(url: str, kind: str) -> None:
 
 
 def test_an_unknown_broker_scheme_is_a_clear_error() -> None:
-    with pytest.raises(UnsupportedBrokerURL, match="nats://, amqp:// or redis://"):
-        build_relay(Settings(database_url="memory://", broker_url="kafka://x"), MemoryEventStore())
+    with pytest.raises(UnsupportedBrokerURL, match="nats://, amqp://, redis:// or kafka://"):
+        build_relay(Settings(database_url="memory://", broker_url="mqtt://x"), MemoryEventStore())
     assert issubclass(UnsupportedBrokerURL, RelayError)
 
 

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     #: Where the event store, read models, saga state and checkpoints live.
     database_url: str = "sqlite:///./cairn.db"
+    #: Where read models, saga state, relay checkpoints and idempotency records live when the
+    #: event store is not a SQL database (``redis://``); ignored otherwise (see ``sql_url``).
+    read_model_url: str = "sqlite:///./cairn-read.db"
     #: Every PostgreSQL connection one process may hold: the event store's pool, the SQL
     #: layer's pool, the store's LISTEN connection and the lease connection (cairn.sql.budget).
     db_max_connections: int = Field(default=10, ge=4)
@@ -65,6 +68,16 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @property
+    def sql_url(self) -> str:
+        """The SQL database of everything but the events: the store's own database, or
+        ``read_model_url`` when the store keeps its events elsewhere (Redis)."""
+        from cairn.store.urls import Backend, backend_of
+
+        if backend_of(self.database_url) is Backend.REDIS:
+            return self.read_model_url
+        return self.database_url
 
     @property
     def auth_enabled(self) -> bool:

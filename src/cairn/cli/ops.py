@@ -49,7 +49,8 @@ async def migrate(settings: Settings) -> list[str]:
     projections and sagas still create when they are built."""
     schemas = [*COMPONENT_SCHEMAS, API]
     applied = await asyncio.wait_for(
-        migrate_database(settings.database_url, schemas), CONNECT_TIMEOUT
+        migrate_database(settings.database_url, schemas, sql_url=settings.sql_url),
+        CONNECT_TIMEOUT,
     )
     async with opened(settings) as (_, components):
         if components.projections is not None:

@@ -19,16 +19,20 @@ from cairn.store.urls import Backend, backend_of
 __all__ = ["migrate_database"]
 
 
-async def migrate_database(url: str, schemas: Sequence[Schema]) -> list[str]:
+async def migrate_database(
+    url: str, schemas: Sequence[Schema], *, sql_url: str | None = None
+) -> list[str]:
     """Apply the event store's migrations at ``url``, then those of ``schemas`` in the order
-    given (a schema listed twice is applied once, at its first place); the names applied now.
+    given (a schema listed twice is applied once, at its first place) at ``sql_url`` (the
+    store's own database unless given: a Redis store keeps the rest elsewhere); the names
+    applied now.
 
     ``memory://`` has no schema and returns ``[]``.
     """
     if backend_of(url) is Backend.MEMORY:
         return []
     applied = await migrate_store(url)
-    database = open_database(url, max_connections=1)
+    database = open_database(sql_url or url, max_connections=1)
     try:
         applied += await database.migrate(*dict.fromkeys(schemas))
     finally:

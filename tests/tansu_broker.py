@@ -53,10 +53,13 @@ def start_tansu(log: Path, schema_registry: Path | None = None) -> Tansu:
         "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
+    cwd = None
     if schema_registry is not None:
-        argv += ["--schema-registry", f"file://{schema_registry}"]
+        # Tansu reads a file:// URL's path relative to its working directory.
+        cwd = schema_registry.parent
+        argv += ["--schema-registry", f"file://./{schema_registry.name}"]
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     deadline = time.monotonic() + 15
     while True:
         try:

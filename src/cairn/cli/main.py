@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cairn.cli.schemas import schemas_app
 from cairn.errors import CairnError
 from cairn.settings import Settings
 
@@ -44,6 +45,7 @@ tokens_app = typer.Typer(help="Bearer tokens for CAIRN_TOKENS_FILE.", no_args_is
 app.add_typer(projections_app, name="projections")
 app.add_typer(sagas_app, name="sagas")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(schemas_app, name="schemas")
 
 console = Console()
 err_console = Console(stderr=True)

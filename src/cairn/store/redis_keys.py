@@ -9,12 +9,17 @@ stream entry ids (``<n>-0``): ``$all`` is read by id range, and a restored log k
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from cairn.errors import StoreUnavailableError
 from cairn.gc_tuning import paused_gc
 from cairn.store.base import RecordedEvent, recorded_event
 from cairn.store.encoding import EPOCH, from_micros, to_micros
@@ -24,6 +29,32 @@ _loads = json.loads
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 #: A JSON string literal, non-ASCII kept (as the payload encoder writes it).
 json_string: Final = json.encoder.encode_basestring
+
+
+class _OnRedis(Protocol):
+    #: The server, for messages (no credentials).
+    where: str
+
+
+S = TypeVar("S", bound=_OnRedis)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reachable(
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """A lost or refused connection to Redis as :class:`StoreUnavailableError` naming the
+    server, as the SQL backends report theirs (the API answers 503)."""
+
+    @functools.wraps(method)
+    async def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailableError(f"Redis at {self.where} is unreachable: {exc}") from None
+
+    return call
 
 
 @dataclass(frozen=True, slots=True)

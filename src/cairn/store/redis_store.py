@@ -43,7 +43,7 @@ from cairn.store.base import (
 )
 from cairn.store.encoding import decode_payloads, encode_json, from_micros, to_micros
 from cairn.store.personal import KeyStore
-from cairn.store.redis_keys import RedisKeys, decode_entries, json_string
+from cairn.store.redis_keys import RedisKeys, decode_entries, json_string, reachable
 from cairn.store.redis_scripts import APPEND, SAVE_SNAPSHOT
 from cairn.store.redis_subject_keys import RedisKeyStore
 from cairn.store.redis_transfer import RedisTransfer
@@ -144,6 +144,7 @@ class RedisEventStore(EventStore):
 
     # -- writing ------------------------------------------------------------------------------
 
+    @reachable
     async def _append(
         self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
     ) -> AppendResult:
@@ -220,6 +221,7 @@ class RedisEventStore(EventStore):
 
     # -- reading ------------------------------------------------------------------------------
 
+    @reachable
     async def _read_stream(
         self, stream_id: str, from_version: int, to_version: int | None, until: datetime | None
     ) -> list[RecordedEvent]:
@@ -247,15 +249,18 @@ class RedisEventStore(EventStore):
             and (cutoff is None or e.recorded_at >= cutoff)
         ]
 
+    @reachable
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         return decode_entries(await self._client.xrange(self.keys.all, f"{after + 1}", "+", limit))
 
+    @reachable
     async def wait_for_append(self, after: int, timeout: float) -> None:
         """``XREAD BLOCK`` on ``$all``: returns as soon as an entry beyond ``after`` exists."""
         await self._client.xread(
             {self.keys.all: f"{after}-0"}, count=1, block=max(1, int(timeout * 1000))
         )
 
+    @reachable
     async def _read_event(self, event_id: Any) -> RecordedEvent | None:
         stored_at = await self._client.hget(self.keys.ids, str(event_id))
         if stored_at is None:
@@ -267,20 +272,23 @@ class RedisEventStore(EventStore):
         return decode_entries(entries)[0] if entries else None
 
     def key_store(self) -> KeyStore:
-        return RedisKeyStore(self._client, self.keys)
+        return RedisKeyStore(self._client, self.keys, where=self.where)
 
     def transfer(self) -> StoreTransfer:
-        return RedisTransfer(self._client, self.keys, where=f"Redis at {self.where}")
+        return RedisTransfer(self._client, self.keys, server=self.where)
 
+    @reachable
     async def head_position(self) -> int:
         head = await self._client.get(self.keys.head)
         return int(head or 0)
 
+    @reachable
     async def stream_version(self, stream_id: str) -> int:
         return int(await self._client.xlen(self.keys.stream(stream_id)))
 
     # -- snapshots ----------------------------------------------------------------------------
 
+    @reachable
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         state = encode_json(snapshot.state, "snapshot state")
         text = (
@@ -293,6 +301,7 @@ class RedisEventStore(EventStore):
             args=[snapshot.stream_id, snapshot.version, text],
         )
 
+    @reachable
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         text = await self._client.hget(self.keys.snapshots, stream_id)
         if text is None:
@@ -300,6 +309,7 @@ class RedisEventStore(EventStore):
         version, schema, recorded_at, state = json.loads(text)  # written by save_snapshot
         return Snapshot(stream_id, version, state, schema, from_micros(recorded_at))
 
+    @reachable
     async def delete_snapshots(self, stream_id: str | None = None) -> int:
         keys = self.keys
         async with self._client.pipeline(transaction=True) as pipe:
@@ -314,6 +324,7 @@ class RedisEventStore(EventStore):
 
     # -- lifecycle of streams -----------------------------------------------------------------
 
+    @reachable
     async def stream_info(self, stream_id: str) -> StreamInfo:
         keys = self.keys
         async with self._client.pipeline(transaction=False) as pipe:
@@ -330,9 +341,11 @@ class RedisEventStore(EventStore):
             max_age_seconds=None if max_age is None else float(max_age),
         )
 
+    @reachable
     async def delete_stream(self, stream_id: str) -> None:
         await self._client.hset(self.keys.deleted, stream_id, 1)
 
+    @reachable
     async def set_retention(
         self,
         stream_id: str,

@@ -19,7 +19,7 @@ from cairn.errors import InvalidEventError
 from cairn.store.base import RecordedEvent
 from cairn.store.encoding import to_micros
 from cairn.store.personal import SubjectKey
-from cairn.store.redis_keys import RedisKeys, decode_key, encode_key, entry_text
+from cairn.store.redis_keys import RedisKeys, decode_key, encode_key, entry_text, reachable
 from cairn.store.transfer import StoreState, StoreTransfer, StreamSettings, SubjectKeyRecord
 
 
@@ -35,20 +35,23 @@ def _checked(log: list[RecordedEvent]) -> None:
 
 
 class RedisTransfer(StoreTransfer):
-    def __init__(self, client: Any, keys: RedisKeys, *, where: str) -> None:
-        self.where = where
+    def __init__(self, client: Any, keys: RedisKeys, *, server: str) -> None:
+        self.where = server  # names the store in reachable()'s and refusal()'s messages
         self._client = client
         self._keys = keys
 
+    @reachable
     async def is_empty(self) -> bool:
         return int(await self._client.exists(*self._keys.every_fixed_key())) == 0
 
+    @reachable
     async def count_events(self, up_to: int) -> int:
         head = int(await self._client.get(self._keys.head) or 0)
         if up_to >= head:
             return int(await self._client.xlen(self._keys.all))
         return len(await self._client.xrange(self._keys.all, "-", f"{up_to}-0"))
 
+    @reachable
     async def subject_keys(self) -> list[SubjectKeyRecord]:
         stored = await self._client.hgetall(self._keys.subject_keys)
         records = []
@@ -57,6 +60,7 @@ class RedisTransfer(StoreTransfer):
             records.append(SubjectKeyRecord(uuid.UUID(key_id), subject, key, created))
         return sorted(records, key=lambda r: (r.created_at, str(r.key_id)))
 
+    @reachable
     async def stream_settings(self) -> list[StreamSettings]:
         keys = self._keys
         async with self._client.pipeline(transaction=True) as pipe:
@@ -74,6 +78,7 @@ class RedisTransfer(StoreTransfer):
             for stream_id in sorted({*deleted, *truncate, *max_age})
         ]
 
+    @reachable
     async def restore(
         self, state: StoreState, batches: AsyncIterable[Sequence[RecordedEvent]]
     ) -> int:

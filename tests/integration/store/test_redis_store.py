@@ -6,8 +6,12 @@ on a blocking read rather than polling."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -27,6 +31,53 @@ def prefix(redis_url: str) -> Iterator[str]:
         doomed = list(client.scan_iter(match=f"{{{name}*", count=1000))
         if doomed:
             client.delete(*doomed)
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A private redis-server of this test's, with an append-only file."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "yes", "--dir", str(tmp_path)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_a_redis_with_an_append_only_file_is_accepted_without_volatile_ok(
+    persistent_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _ = persistent_redis
+    async with cairn.open_store(url) as store:
+        assert (await store.append("a-1", [NewEvent("A", {})])).position == 1
+
+
+async def test_a_redis_that_goes_away_is_store_unavailable_naming_it(
+    persistent_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, server = persistent_redis
+    async with cairn.open_store(url) as store:
+        await store.append("a-1", [NewEvent("A", {})])
+        server.kill()
+        server.wait()
+        with pytest.raises(StoreUnavailableError, match=url.rsplit(":", 1)[1]) as lost:
+            await asyncio.wait_for(store.append("a-1", [NewEvent("A", {})]), 30)
+        assert lost.value.code == "store.unavailable"
+        with pytest.raises(StoreUnavailableError):
+            await asyncio.wait_for(store.read_all(), 30)
 
 
 def test_the_test_redis_really_keeps_nothing_on_disk(redis_url: str) -> None:

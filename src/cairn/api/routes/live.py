@@ -1,0 +1,85 @@
+"""The ``$all`` log live, as server-sent events (role ``admin``; the console's Streams tail).
+
+``GET /api/v1/admin/events/live?after=N`` sends every event after ``N`` (by default: after the
+head, so only new ones), then each new one as it is appended, fed by the store's ``subscribe``.
+Each message is ``id: <position>``, ``event: <type>`` and ``data: <the event as JSON>`` (the
+shape of ``GET /api/v1/admin/events``). A comment line every ``HEARTBEAT`` seconds keeps
+proxies from closing an idle stream. A stream ends after ``max_seconds`` (a server shutting
+down must not wait for it): the client reconnects with ``after`` set to the last id it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response, StreamingResponse
+
+from cairn.api.deps import Admin, RuntimeDep
+from cairn.api.routes.admin import _event
+from cairn.api.schemas import MAX_INT
+from cairn.store.base import EventStore, RecordedEvent
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+HEARTBEAT = 15.0
+#: Events a subscriber reads from the store per round trip.
+_BATCH = 500
+
+
+def _message(event: RecordedEvent) -> str:
+    data = json.dumps(_event(event), separators=(",", ":"), default=str)
+    return f"id: {event.position}\nevent: {event.type}\ndata: {data}\n\n"
+
+
+async def _stream(store: EventStore, after: int, max_seconds: float) -> AsyncIterator[str]:
+    deadline = time.monotonic() + max_seconds
+    events = store.subscribe(after, batch_size=_BATCH)
+    pending: asyncio.Task[RecordedEvent] | None = None
+    yield ": cairn $all\n\n"
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({pending}, timeout=min(HEARTBEAT, left))
+            if not done:
+                yield ": heartbeat\n\n"
+                continue
+            event = pending.result()
+            pending = None
+            yield _message(event)
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+@router.get(
+    "/events/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Not an admin"},
+    },
+)
+async def live_events(
+    runtime: RuntimeDep,
+    _: Admin,
+    after: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+) -> Response:
+    """``$all`` as server-sent events: the events after ``after`` (default: the head), then
+    live. Reconnect with ``after`` = the last ``id`` received."""
+    start = after if after is not None else await runtime.store.head_position()
+    headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        _stream(runtime.store, start, max_seconds), media_type="text/event-stream", headers=headers
+    )

@@ -23,6 +23,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from cairn import __version__
 from cairn.api.auth import build_authenticator
+from cairn.api.console import install_console
 from cairn.api.middleware import RequestMiddleware
 from cairn.api.openapi import install_openapi
 from cairn.api.problems import install_problem_handlers
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(live_router)  # $all as server-sent events (the console's live tail)
     install_openapi(app)
     _install_docs(app)
+    install_console(app)  # the operator console at /console/ (SPEC §17)
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,

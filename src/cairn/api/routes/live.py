@@ -1,11 +1,11 @@
 """The ``$all`` log live, as server-sent events (role ``admin``; the console's Streams tail).
 
-``GET /api/v1/admin/events/live?after=N`` sends every event after ``N`` (by default: after the
-head, so only new ones), then each new one as it is appended, fed by the store's ``subscribe``.
-Each message is ``id: <position>``, ``event: <type>`` and ``data: <the event as JSON>`` (the
-shape of ``GET /api/v1/admin/events``). A comment line every ``HEARTBEAT`` seconds keeps
-proxies from closing an idle stream. A stream ends after ``max_seconds`` (a server shutting
-down must not wait for it): the client reconnects with ``after`` set to the last id it saw.
+``GET /api/v1/admin/events/live?after=N`` sends every event after ``N`` (by default: the last
+``backlog`` events, none unless asked), then each new one as it is appended, fed by the store's
+``subscribe``. Each message is ``id: <position>``, ``event: <type>`` and ``data: <the event as
+JSON>`` (the shape of ``GET /api/v1/admin/events``). A comment line every ``HEARTBEAT`` seconds
+keeps proxies from closing an idle stream. A stream ends after ``max_seconds`` (a server
+shutting down must not wait for it): the client reconnects with ``after`` = the last id it saw.
 """
 
 from __future__ import annotations
@@ -74,12 +74,15 @@ async def live_events(
     runtime: RuntimeDep,
     _: Admin,
     after: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    backlog: Annotated[int, Query(ge=0, le=1000)] = 0,
     max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
 ) -> Response:
-    """``$all`` as server-sent events: the events after ``after`` (default: the head), then
-    live. Reconnect with ``after`` = the last ``id`` received."""
-    start = after if after is not None else await runtime.store.head_position()
+    """``$all`` as server-sent events: the events after ``after`` (default: the last
+    ``backlog`` events before the head), then live. Reconnect with ``after`` = the last ``id``
+    received."""
+    if after is None:
+        after = max(await runtime.store.head_position() - backlog, 0)
     headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        _stream(runtime.store, start, max_seconds), media_type="text/event-stream", headers=headers
+        _stream(runtime.store, after, max_seconds), media_type="text/event-stream", headers=headers
     )

@@ -72,9 +72,10 @@ class RunnerConfig:
     #: it is written with the next batch that changes rows, or after this many seconds.
     checkpoint_interval: float = 0.1
     #: A save point (a copy of the read model's rows, for time travel) every this many events
-    #: of the log; 0 turns them off. The newest ``save_point_retention`` are kept.
-    save_point_interval: int = 20_000
-    save_point_retention: int = 5
+    #: of the log; 0 turns them off. The newest ``save_point_retention`` are kept: time travel
+    #: over the last interval x retention events replays at most one interval (bench/as_of.py).
+    save_point_interval: int = 10_000
+    save_point_retention: int = 10
 
 
 class ProjectionRunner:

@@ -42,7 +42,7 @@ def _engine(runtime: Runtime) -> ProjectionEngine:
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()):
         raise ProblemError(400, "app.bad_cursor", f"invalid cursor: {cursor!r}")
     return int(cursor)
 

@@ -6,7 +6,7 @@ on PostgreSQL and SQLite.
 
 A log of orders (``bench.projections``: 7 events per order plus one inventory reservation) is
 appended; the order view catches up on the first ``BASE`` events (save points off), and one
-save point is made there (a copy of the order view: ~``BASE / 8`` rows). Then ``DISTANCE`` more
+save point is made there (a copy of the order view: ~``BASE / 7`` rows). Then ``DISTANCE`` more
 events are appended, and the order view as it was at ``BASE + d`` is asked for, d = 1k, 10k and
 100k events after the save point (each the best and the median of three): the copy is read,
 then the model's ``apply`` replays the ``d`` events in memory. SPEC §17's goal: within 2 s at
@@ -21,7 +21,7 @@ import tempfile
 
 import cairn
 from bench.common import Report, Stopwatch, scratch_pg_database
-from bench.projections import load_cairn, order_events
+from bench.projections import EVENTS_PER_ORDER, load_cairn, order_events
 from cairn.orders.components import build_projections
 from cairn.orders.read_models import OrdersModel
 from cairn.projections import RunnerConfig
@@ -32,8 +32,9 @@ REPEAT = 3
 
 
 async def append_orders(store: EventStore, events: int, writers: int = 8) -> None:
-    """About ``events`` more events of orders (8 per order), after what the log holds."""
-    counter = iter(range(500_000, 500_000 + events // 8 + 1))
+    """At least ``events`` more events of orders (``EVENTS_PER_ORDER`` each: 6 on the order's
+    stream, one reservation), after what the log holds."""
+    counter = iter(range(500_000, 500_000 + events // EVENTS_PER_ORDER + 1))
 
     async def writer() -> None:
         for n in counter:
@@ -47,7 +48,7 @@ async def append_orders(store: EventStore, events: int, writers: int = 8) -> Non
 async def measure(report: Report, backend: str, url: str, base: int, distances: list[int]) -> None:
     async with cairn.open_store(url) as store:
         clock = Stopwatch()
-        await load_cairn(store, base // 8)
+        await load_cairn(store, base // EVENTS_PER_ORDER)
         engine = build_projections(
             url, store, models=[OrdersModel()], config=RunnerConfig(save_point_interval=0)
         )
@@ -58,6 +59,7 @@ async def measure(report: Report, backend: str, url: str, base: int, distances: 
             async with engine.db.transaction() as tx:
                 await maker.after_batch(tx, 1, origin)
             await append_orders(store, max(distances))
+            assert origin + max(distances) <= await store.head_position()
             report.add(
                 f"{backend}: log loaded",
                 clock.elapsed,

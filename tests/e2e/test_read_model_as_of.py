@@ -90,6 +90,7 @@ def test_only_an_admin_may_travel_in_time(shared: httpx.Client) -> None:
 def test_the_live_tail_sends_a_new_order_created_as_a_server_sent_event(
     shared: httpx.Client,
 ) -> None:
+    shared.post("/api/v1/products", json=MUG, headers=ADMIN)
     seen: list[dict[str, Any]] = []
     connected = threading.Event()
 
@@ -108,10 +109,11 @@ def test_the_live_tail_sends_a_new_order_created_as_a_server_sent_event(
     listener = threading.Thread(target=listen)
     listener.start()
     assert connected.wait(10)
-    created = shared.post("/api/v1/orders", json=order_body(), headers=ADMIN).json()
+    created = shared.post("/api/v1/orders", json=order_body(), headers=ADMIN)
+    assert created.status_code == 201, created.text
     listener.join(25)
 
     assert not listener.is_alive()
     assert [e["stream_id"] for e in seen if e["type"] == "OrderCreated"] == [
-        f"order-{created['order_id']}"
+        f"order-{created.json()['order_id']}"
     ]

@@ -4,8 +4,8 @@
 ``backlog`` events, none unless asked), then each new one as it is appended, fed by the store's
 ``subscribe``. Each message is ``id: <position>``, ``event: <type>`` and ``data: <the event as
 JSON>`` (the shape of ``GET /api/v1/admin/events``). A comment line every ``HEARTBEAT`` seconds
-keeps proxies from closing an idle stream. A stream ends after ``max_seconds`` (a server
-shutting down must not wait for it): the client reconnects with ``after`` = the last id it saw.
+keeps proxies from closing an idle stream. A stream ends after ``max_seconds``, and at once when
+the server stops: the client reconnects with ``after`` = the last id it saw.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.responses import Response, StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
 
 from cairn.api.deps import Admin, RuntimeDep
 from cairn.api.routes.admin import _event
@@ -32,24 +33,26 @@ HEARTBEAT = 15.0
 _BATCH = 500
 
 
-def _message(event: RecordedEvent) -> str:
+def _message(event: RecordedEvent) -> ServerSentEvent:
     data = json.dumps(_event(event), separators=(",", ":"), default=str)
-    return f"id: {event.position}\nevent: {event.type}\ndata: {data}\n\n"
+    return ServerSentEvent(data=data, event=event.type, id=str(event.position))
 
 
-async def _stream(store: EventStore, after: int, max_seconds: float) -> AsyncIterator[str]:
+async def _stream(
+    store: EventStore, after: int, max_seconds: float
+) -> AsyncIterator[ServerSentEvent]:
+    """The log after ``after``, live, until ``max_seconds`` have passed (an idle log included:
+    the wait for the next event is bounded by what is left)."""
     deadline = time.monotonic() + max_seconds
     events = store.subscribe(after, batch_size=_BATCH)
     pending: asyncio.Task[RecordedEvent] | None = None
-    yield ": cairn $all\n\n"
     try:
         while (left := deadline - time.monotonic()) > 0:
             if pending is None:
                 pending = asyncio.ensure_future(anext(events))
-            done, _ = await asyncio.wait({pending}, timeout=min(HEARTBEAT, left))
+            done, _ = await asyncio.wait({pending}, timeout=left)
             if not done:
-                yield ": heartbeat\n\n"
-                continue
+                break
             event = pending.result()
             pending = None
             yield _message(event)
@@ -63,7 +66,7 @@ async def _stream(store: EventStore, after: int, max_seconds: float) -> AsyncIte
 
 # Not in the OpenAPI document: a stream that never ends is no operation a generated client (or
 # the schema fuzzer) can call and wait for; docs/console.md describes it.
-@router.get("/events/live", response_class=StreamingResponse, include_in_schema=False)
+@router.get("/events/live", response_class=EventSourceResponse, include_in_schema=False)
 async def live_events(
     runtime: RuntimeDep,
     _: Admin,
@@ -76,7 +79,11 @@ async def live_events(
     received."""
     if after is None:
         after = max(await runtime.store.head_position() - backlog, 0)
-    headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(
-        _stream(runtime.store, after, max_seconds), media_type="text/event-stream", headers=headers
+    # sse-starlette: a comment every HEARTBEAT seconds, the stream ended when the client goes
+    # away, and when the server stops (uvicorn waits for open responses otherwise).
+    return EventSourceResponse(
+        _stream(runtime.store, after, max_seconds),
+        ping=HEARTBEAT,
+        sep="\n",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -31,11 +31,13 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 HEARTBEAT = 15.0
 #: Events a subscriber reads from the store per round trip.
 _BATCH = 500
+#: Line ends (the specification allows any of CRLF, CR and LF; plain LF is the shortest).
+_SEP = "\n"
 
 
 def _message(event: RecordedEvent) -> ServerSentEvent:
     data = json.dumps(_event(event), separators=(",", ":"), default=str)
-    return ServerSentEvent(data=data, event=event.type, id=str(event.position))
+    return ServerSentEvent(data=data, event=event.type, id=str(event.position), sep=_SEP)
 
 
 async def _stream(
@@ -84,6 +86,6 @@ async def live_events(
     return EventSourceResponse(
         _stream(runtime.store, after, max_seconds),
         ping=HEARTBEAT,
-        sep="\n",
+        sep=_SEP,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

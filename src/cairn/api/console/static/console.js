@@ -312,7 +312,11 @@ function streams() {
           for (;;) {
             const { value, done } = await reader.read();
             if (done) break;
+            // Any line end the specification allows (CRLF, CR, LF) as LF; a CR at the end of
+            // a chunk waits for the next one (it may be half of a CRLF).
             buffer += value;
+            const whole = buffer.endsWith('\r') ? buffer.length - 1 : buffer.length;
+            buffer = buffer.slice(0, whole).replace(/\r\n?/g, '\n') + buffer.slice(whole);
             let end;
             while ((end = buffer.indexOf('\n\n')) >= 0) {
               const block = buffer.slice(0, end);

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_server import ADMIN, MUG, Server, order_body
+from e2e_server import ADMIN, MUG, Server, order_body, wait_for
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 # Chromium's own chatter (updates, sync, safe browsing, …) would be requests off the origin.
@@ -111,7 +111,20 @@ def _placed_order(api: httpx.Client) -> dict[str, Any]:
         f"/api/v1/orders/{created['order_id']}/place", json={"payment_method": "tok_ok"}
     )
     assert placed.status_code == 202, placed.text
-    return created | {"placed_position": placed.json()["position"]}
+    position = placed.json()["position"]
+    # Read-your-writes: the order view has the order before a page lists it.
+    seen = api.get(f"/api/v1/orders/{created['order_id']}", params={"min_position": position})
+    assert seen.status_code == 200, seen.text
+    return created | {"placed_position": position}
+
+
+def _saga_of(api: httpx.Client, order_id: str) -> None:
+    """Wait until the order's fulfilment saga is listed."""
+    wait_for(
+        api,
+        "/api/v1/admin/sagas",
+        lambda body: any(s.get("order_id") == order_id for s in body["sagas"]),
+    )
 
 
 def test_a_page_asks_for_a_token_before_anything_else(
@@ -199,6 +212,7 @@ def test_rebuild_shows_a_progress_bar(page: Page, api: httpx.Client, shots: Path
 
 def test_the_sagas_list_shows_each_saga_and_its_step_log(page: Page, api: httpx.Client) -> None:
     order = _placed_order(api)
+    _saga_of(api, order["order_id"])
     _go(page, "Sagas")
     row = page.get_by_role("row").filter(has_text=order["order_id"])
     expect(row).to_be_visible()

@@ -69,3 +69,12 @@ def test_no_page_or_asset_loads_anything_from_elsewhere(path: Path) -> None:
 async def test_the_assets_are_served_from_the_package(client: httpx.AsyncClient) -> None:
     for name in ("alpine.min.js", "console.js", "console.css", "favicon.svg"):
         assert (await client.get(f"/console/static/{name}")).status_code == 200
+
+
+async def test_the_pages_forbid_the_browser_to_load_from_elsewhere(
+    client: httpx.AsyncClient,
+) -> None:
+    policy = (await client.get("/console/")).headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
+    assert "script-src 'self' 'unsafe-eval'" in policy

@@ -257,3 +257,17 @@ def test_time_travel_shows_an_order_as_draft_before_it_was_placed(
     row = page.get_by_role("row").filter(has_text=order["order_id"])
     expect(row).to_contain_text("draft")
     page.screenshot(path=shots / "console-time-travel.png")
+
+
+def test_an_event_of_the_timeline_opens_the_order_view_as_it_was_then(
+    page: Page, api: httpx.Client, console_server: Server
+) -> None:
+    order = _placed_order(api)
+    page.goto(f"{console_server.url}/console/orders/{order['order_id']}")
+    first = page.locator(".timeline li").filter(has_text="OrderCreated")
+
+    first.get_by_role("link", name="order view then").click()
+
+    expect(page.get_by_role("heading", name="Time travel", exact=True)).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=order["order_id"])
+    expect(row).to_contain_text("draft")

@@ -47,7 +47,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 @pytest.fixture(scope="module")
 def api(console_server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=console_server.url, timeout=30.0, headers=ADMIN) as client:
-        client.post("/api/v1/products", json=MUG)
+        client.post("/api/v1/products", json=MUG | {"initial_stock": 100_000})
         yield client
 
 
@@ -142,8 +142,9 @@ def test_a_page_asks_for_a_token_before_anything_else(
 def test_every_page_is_reachable_from_the_navigation_bar(
     page: Page, api: httpx.Client, shots: Path
 ) -> None:
-    _placed_order(api)
-    page.wait_for_timeout(1500)  # a few samples on the charts
+    for _ in range(6):  # some traffic for the charts, a sample a second
+        _placed_order(api)
+        page.wait_for_timeout(700)
     page.screenshot(path=shots / "console-overview.png")
     for link in NAVIGATION[1:]:
         _go(page, link)

@@ -139,6 +139,7 @@ function overview() {
   return {
     health: {},
     components: [],
+    projections: [],
     head: 0,
     rates: [],
     lags: [],
@@ -147,7 +148,7 @@ function overview() {
     lagLabel: '',
     last: null,
     init() {
-      every(5000, () => this.loadHealth());
+      every(2000, () => this.loadHealth());
       every(1000, () => this.sample());
     },
     async loadHealth() {
@@ -164,6 +165,7 @@ function overview() {
     async sample() {
       try {
         const { projections } = await api('/api/v1/admin/projections');
+        this.projections = projections;
         const now = performance.now();
         const head = Math.max(0, ...projections.map((p) => p.position + p.lag_events));
         const lag = Math.max(0, ...projections.map((p) => p.lag_events));
@@ -184,8 +186,10 @@ function overview() {
     line(values) {
       if (values.length === 0) return '';
       const top = Math.max(1, ...values);
+      // The newest sample at the right edge; a minute of samples across.
+      const last = values.length - 1;
       return values
-        .map((v, n) => `${(n * 300) / 59},${78 - (v / top) * 74}`)
+        .map((v, n) => `${300 - ((last - n) * 300) / 59},${78 - (v / top) * 74}`)
         .join(' ');
     },
   };
@@ -430,6 +434,10 @@ function sagas() {
       try {
         const query = this.status ? '?status=' + encodeURIComponent(this.status) : '';
         this.items = (await api('/api/v1/admin/sagas' + query)).sagas;
+        const sagas = (await api('/api/v1/admin/health')).components.sagas || {};
+        this.counts = Object.entries(sagas.by_status || {})
+          .map(([status, n]) => `${n} ${status}`)
+          .join(' · ');
       } catch (error) {
         this.items = [];
         this.error = message(error);

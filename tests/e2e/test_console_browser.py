@@ -272,3 +272,16 @@ def test_an_event_of_the_timeline_opens_the_order_view_as_it_was_then(
     expect(page.get_by_role("heading", name="Time travel", exact=True)).to_be_visible()
     row = page.get_by_role("row").filter(has_text=order["order_id"])
     expect(row).to_contain_text("draft")
+
+
+def test_another_tab_is_signed_in_too_until_signing_out(page: Page, console_server: Server) -> None:
+    other = page.context.new_page()
+    other.goto(f"{console_server.url}/console/sagas")
+    expect(other.get_by_role("heading", name="Sagas", exact=True)).to_be_visible()
+
+    other.get_by_role("button", name="Sign out").click()
+
+    expect(other.get_by_label("Token")).to_be_visible()
+    page.goto(f"{console_server.url}/console/projections")
+    expect(page.get_by_label("Token")).to_be_visible()
+    other.close()

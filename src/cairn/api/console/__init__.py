@@ -3,8 +3,8 @@
 Server-rendered pages (Jinja2 templates in ``templates/``) with Alpine.js (vendored in
 ``static/``, see its README): the pages hold no data and need no token to load; their
 components call the same JSON API as any client, with the bearer token the person signed in
-with (kept in ``sessionStorage``), so the roles are the API's. Every asset comes from this
-package: the console works offline.
+with (kept in a session cookie only the console's pages see), so the roles are the API's.
+Every asset comes from this package: the console works offline.
 """
 
 from __future__ import annotations

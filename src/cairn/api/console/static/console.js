@@ -3,12 +3,25 @@
 // so every component exists when Alpine starts. No other script, no request off this origin.
 'use strict';
 
-const TOKEN_KEY = 'cairn.console.token';
+const TOKEN_COOKIE = 'cairn_console_token';
 const ORDER_STATUSES = ['draft', 'placed', 'confirmed', 'shipped', 'delivered', 'cancelled'];
 const SAGA_STATUSES = ['running', 'completed', 'compensating', 'failed', 'timed_out'];
 
+// The token lives in a session cookie (gone when the browser closes) that only the console's
+// pages see (path /console/): every tab of this browser is signed in, and the API never gets
+// the cookie (it reads the Authorization header only, so a cookie could not be used against it).
 function token() {
-  return sessionStorage.getItem(TOKEN_KEY);
+  const found = document.cookie.split('; ').find((c) => c.startsWith(TOKEN_COOKIE + '='));
+  return found ? decodeURIComponent(found.slice(TOKEN_COOKIE.length + 1)) : null;
+}
+
+function keepToken(value) {
+  const secure = location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(value)}; Path=/console/; SameSite=Strict${secure}`;
+}
+
+function forgetToken() {
+  document.cookie = `${TOKEN_COOKIE}=; Path=/console/; Max-Age=0; SameSite=Strict`;
 }
 
 function toSignIn() {
@@ -40,7 +53,7 @@ async function api(path, options = {}) {
   const type = response.headers.get('content-type') || '';
   const body = type.includes('json') ? await response.json() : await response.text();
   if (response.status === 401 && options.signIn !== false) {
-    sessionStorage.removeItem(TOKEN_KEY);
+    forgetToken();
     toSignIn();
   }
   if (!response.ok) {
@@ -100,7 +113,7 @@ function session() {
   return {
     who: token() ? 'signed in' : '',
     signOut() {
-      sessionStorage.removeItem(TOKEN_KEY);
+      forgetToken();
       location.assign('/console/sign-in');
     },
   };
@@ -123,7 +136,7 @@ function signIn() {
           this.error = 'That token is not valid.';
           return;
         }
-        sessionStorage.setItem(TOKEN_KEY, this.token.trim());
+        keepToken(this.token.trim());
         const next = new URLSearchParams(location.search).get('next') || '/console/';
         location.assign(next.startsWith('/console/') ? next : '/console/');
       } catch (error) {

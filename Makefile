@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean services
+.PHONY: demo test lint format bench clean services chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the whole order flow on embedded SQLite in a fresh directory
 	rm -rf .demo && mkdir -p .demo && cd .demo && ../$(BIN)/cairn demo
 
-test: $(STAMP)  ## lint, type-check and run the whole test suite against the real services
+chromium:  ## Debian's Chromium, for the console's browser tests (Playwright's own download cannot work)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: $(STAMP) chromium  ## lint, type-check and run the whole test suite against the real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -23,10 +23,13 @@ from fastapi.telemetry import TelemetryConfig
 
 from cairn import __version__
 from cairn.api.auth import build_authenticator
+from cairn.api.console import install_console
 from cairn.api.middleware import RequestMiddleware
 from cairn.api.openapi import install_openapi
 from cairn.api.problems import install_problem_handlers
 from cairn.api.routes import admin, analytics, customers, health, inventory, orders, products
+from cairn.api.routes.live import router as live_router
+from cairn.api.routes.time_travel import router as time_travel_router
 from cairn.api.runtime import start_runtime
 from cairn.gc_tuning import settle_heap
 from cairn.observability.metrics import Metrics
@@ -119,8 +122,11 @@ def create_app(
     install_problem_handlers(app)
     for module in (health, products, orders, inventory, customers, analytics, admin):
         app.include_router(module.router)
+    app.include_router(time_travel_router)  # the read models as they were (SPEC §17)
+    app.include_router(live_router)  # $all as server-sent events (the console's live tail)
     install_openapi(app)
     _install_docs(app)
+    install_console(app)  # the operator console at /console/ (SPEC §17)
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,

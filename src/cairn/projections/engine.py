@@ -20,12 +20,15 @@ from functools import partial
 
 from cairn.errors import NotFoundError
 from cairn.leases import Lease, Leases, lease_for
+from cairn.projections.as_of import AsOf, read_model_as_of
 from cairn.projections.hooks import AfterCommit
 from cairn.projections.parking import ParkedEvent, parked_events, retry_parked_events
 from cairn.projections.read_model import ReadModel
 from cairn.projections.reader import SharedReader
 from cairn.projections.rebuild import ProgressCallback, rebuild
 from cairn.projections.runner import ProjectionRunner, RunnerConfig
+from cairn.projections.save_points import SavePoint
+from cairn.projections.save_points import save_points as list_save_points
 from cairn.projections.schema import LIVE_CHECKPOINT_NAME, checkpoint_name, ensure_read_models
 from cairn.projections.status import ProjectionStatus
 from cairn.sql.database import Database
@@ -266,6 +269,21 @@ class ProjectionEngine:
                 else:  # another process runs it: poll its checkpoint briefly
                     await asyncio.sleep(min(remaining, 0.01))
         return True
+
+    # -- time travel ------------------------------------------------------------------------------
+
+    async def as_of(self, name: str, position: int) -> AsOf:
+        """Projection ``name``'s rows as they were at global ``position`` (replayed in memory
+        from the nearest save point; see :mod:`cairn.projections.as_of`)."""
+        runner = self.runner(name)
+        await self.migrate()
+        return await read_model_as_of(self.db, self.store, runner.model, position)
+
+    async def save_points(self, name: str) -> list[SavePoint]:
+        """Projection ``name``'s save points, oldest first."""
+        self.runner(name)
+        await self.migrate()
+        return await list_save_points(self.db, name)
 
     # -- parked events --------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from cairn.projections.hooks import AfterCommit, ChangedRows
 from cairn.projections.parking import HandlerFailed, is_data_error, park
 from cairn.projections.read_model import ReadModel, Rows
 from cairn.projections.reader import SharedReader
+from cairn.projections.save_points import SavePointMaker
 from cairn.projections.schema import ACTIVE_VERSION, checkpoint_name, save_status
 from cairn.projections.status import RebuildProgress
 from cairn.sql.checkpoints import load_checkpoint, save_checkpoint
@@ -70,6 +71,11 @@ class RunnerConfig:
     #: A batch with none of the projection's event types moves the checkpoint in memory only;
     #: it is written with the next batch that changes rows, or after this many seconds.
     checkpoint_interval: float = 0.1
+    #: A save point (a copy of the read model's rows, for time travel) every this many events
+    #: of the log; 0 turns them off. The newest ``save_point_retention`` are kept: time travel
+    #: over the last interval x retention events replays at most one interval (bench/as_of.py).
+    save_point_interval: int = 10_000
+    save_point_retention: int = 10
 
 
 class ProjectionRunner:
@@ -111,6 +117,9 @@ class ProjectionRunner:
         self.errors = 0
         self.last_error: str | None = None
         self.rebuild: RebuildProgress | None = None
+        self.save_points = SavePointMaker(
+            model, config.save_point_interval, config.save_point_retention
+        )
         # Swapped for a fresh Event on every advance: waiters never queue on a lock the runner
         # needs (a Condition would make the runner wait behind every reader it wakes).
         self._advanced = asyncio.Event()
@@ -429,6 +438,7 @@ class ProjectionRunner:
                     await park(tx, self.name, version, event, parked[key], attempts)
                 state = "running" if live else "rebuilding"
                 await self._save_progress(tx, version, events[-1].position, state)
+            await self.save_points.after_batch(tx, version, events[-1].position)
         self._committed()
         for event in parked_now:
             self._attempts.pop(str(event.id), None)

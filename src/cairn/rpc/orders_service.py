@@ -1,0 +1,215 @@
+"""``cairn.v1.Orders``: the REST order endpoints over gRPC, through the same application layer.
+
+A request message becomes the REST body's dict, is validated by the same pydantic model
+(``cairn.api.schemas``: a bad field is ``INVALID_ARGUMENT`` naming it), becomes the same command
+(``cairn.api.order_commands``) and goes through the same command bus (``services.dispatch``);
+queries read the same read model (``services.get_order``), ``min_position`` included. Customers
+act on and see only their own orders, exactly as over REST.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from cairn.api import control_chars, order_commands, services
+from cairn.api.auth import Principal, require_same_customer
+from cairn.api.problems import ProblemError
+from cairn.api.runtime import Runtime
+from cairn.api.schemas import (
+    MAX_INT,
+    AddItemRequest,
+    CancelOrderRequest,
+    CreateOrderRequest,
+    PlaceOrderRequest,
+)
+from cairn.observability.logging import current_correlation_id
+from cairn.observability.tracing import trace_metadata
+from cairn.rpc import auth
+from cairn.rpc.calls import unary
+from cairn.v1 import orders_pb2 as pb
+from cairn.v1 import orders_pb2_grpc
+
+if TYPE_CHECKING:
+    from cairn.rpc.errors import Context
+
+SERVICE = "cairn.v1.Orders"
+MAX_ORDER_ID = 100
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` unless a string in them holds a control character (SPEC §12; 400 over
+    REST, ``INVALID_ARGUMENT`` here), named like ``request.customer_name``."""
+    where = control_chars.in_body(json.dumps(fields).encode())
+    if where is not None:
+        place = "request" + where.removeprefix("body")
+        raise ProblemError(
+            400, control_chars.CODE, f"{place} holds a control character", location=place
+        )
+    return fields
+
+
+def _order_id(value: str) -> str:
+    """The ``order_id`` of a request on an existing order: what REST's path accepts."""
+    if not 1 <= len(value) <= MAX_ORDER_ID:
+        raise ProblemError(
+            422, "app.validation", f"invalid request: order_id: 1 to {MAX_ORDER_ID} characters"
+        )
+    _checked({"order_id": value})
+    return value
+
+
+def _expected_version(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= MAX_INT:
+        raise ProblemError(422, "app.validation", "invalid request: expected_version: out of range")
+    return value
+
+
+def _create_body(request: pb.CreateOrderRequest) -> CreateOrderRequest:
+    fields: dict[str, Any] = {
+        "customer_id": request.customer_id,
+        "customer_name": request.customer_name,
+        "customer_email": request.customer_email,
+        "currency": request.currency,
+        "items": [{"sku": i.sku, "quantity": i.quantity} for i in request.items],
+    }
+    if request.HasField("order_id"):
+        fields["order_id"] = request.order_id
+    if request.HasField("shipping_address"):
+        address = request.shipping_address
+        fields["shipping_address"] = {
+            "line1": address.line1,
+            "line2": address.line2 if address.HasField("line2") else None,
+            "city": address.city,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        }
+    return CreateOrderRequest.model_validate(_checked(fields))
+
+
+class OrdersService(orders_pb2_grpc.OrdersServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def _dispatch(
+        self,
+        principal: Principal,
+        command: object,
+        *,
+        expected_version: int | None = None,
+        new_stream: bool = False,
+    ) -> Any:
+        return await services.dispatch(
+            self.runtime,
+            command,
+            principal=principal,
+            command_id=None,
+            expected_version=expected_version,
+            correlation_id=current_correlation_id(),
+            metadata=trace_metadata(),
+            new_stream=new_stream,
+        )
+
+    @unary(f"{SERVICE}/CreateOrder")
+    async def CreateOrder(
+        self, request: pb.CreateOrderRequest, context: Context
+    ) -> pb.CreateOrderResponse:
+        principal = auth.caller(self.runtime, context)
+        body = _create_body(request)
+        require_same_customer(principal, body.customer_id)
+        # Without a client-chosen id the order's id is minted here: there is no stream to read.
+        command = order_commands.create_order(body, body.order_id or str(uuid.uuid4()))
+        result = await self._dispatch(principal, command, new_stream=body.order_id is None)
+        return pb.CreateOrderResponse(**order_commands.created_result(command, result))
+
+    @unary(f"{SERVICE}/AddItem")
+    async def AddItem(
+        self, request: pb.AddItemRequest, context: Context
+    ) -> pb.OrderCommandResponse:
+        principal = auth.caller(self.runtime, context)
+        order_id = _order_id(request.order_id)
+        body = AddItemRequest.model_validate(
+            _checked({"sku": request.sku, "quantity": request.quantity})
+        )
+        await order_commands.ensure_visible(self.runtime, principal, order_id)
+        command = order_commands.add_item(order_id, body.sku, body.quantity)
+        expected = request.expected_version if request.HasField("expected_version") else None
+        result = await self._dispatch(
+            principal, command, expected_version=_expected_version(expected)
+        )
+        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
+
+    @unary(f"{SERVICE}/PlaceOrder")
+    async def PlaceOrder(
+        self, request: pb.PlaceOrderRequest, context: Context
+    ) -> pb.OrderCommandResponse:
+        principal = auth.caller(self.runtime, context)
+        order_id = _order_id(request.order_id)
+        fields = (
+            {"payment_method": request.payment_method} if request.HasField("payment_method") else {}
+        )
+        body = PlaceOrderRequest.model_validate(_checked(fields))
+        await order_commands.ensure_visible(self.runtime, principal, order_id)
+        command = order_commands.place_order(order_id, body.payment_method)
+        expected = request.expected_version if request.HasField("expected_version") else None
+        result = await self._dispatch(
+            principal, command, expected_version=_expected_version(expected)
+        )
+        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
+
+    @unary(f"{SERVICE}/CancelOrder")
+    async def CancelOrder(
+        self, request: pb.CancelOrderRequest, context: Context
+    ) -> pb.OrderCommandResponse:
+        principal = auth.caller(self.runtime, context)
+        order_id = _order_id(request.order_id)
+        body = CancelOrderRequest.model_validate(_checked({"reason": request.reason}))
+        await order_commands.ensure_visible(self.runtime, principal, order_id)
+        command = order_commands.cancel_order(order_id, body.reason)
+        expected = request.expected_version if request.HasField("expected_version") else None
+        result = await self._dispatch(
+            principal, command, expected_version=_expected_version(expected)
+        )
+        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
+
+    @unary(f"{SERVICE}/GetOrder")
+    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:
+        principal = auth.caller(self.runtime, context)
+        order_id = _order_id(request.order_id)
+        min_position = request.min_position if request.HasField("min_position") else None
+        if min_position is not None and not 0 <= min_position <= MAX_INT:
+            raise ProblemError(422, "app.validation", "invalid request: min_position: out of range")
+        await services.wait_for_read_models(self.runtime, min_position, waiter=principal.name)
+        view = await services.get_order(self.runtime, order_id)
+        if view is None or not principal.can_see_customer(view.get("customer_id")):
+            raise order_commands.order_not_found(order_id)
+        return _order_message(view)
+
+
+def _order_message(view: dict[str, Any]) -> pb.Order:
+    """The REST order view as an ``Order`` message (only the fields the message has)."""
+    reason = view.get("cancellation_reason")
+    return pb.Order(
+        order_id=view["order_id"],
+        order_number=view.get("order_number") or "",
+        customer_id=view.get("customer_id") or "",
+        status=view["status"],
+        currency=view.get("currency") or "",
+        items=[
+            pb.OrderLine(
+                sku=line["sku"],
+                name=line.get("name") or "",
+                quantity=int(line["quantity"]),
+                unit_price=str(line["unit_price"]),
+                line_total=str(line["line_total"]),
+            )
+            for line in view.get("items", ())
+        ],
+        total=str(view.get("total") or "0"),
+        cancellation_reason=reason if reason is not None else None,
+        version=int(view["version"]),
+        created_at=view.get("created_at") or "",
+        updated_at=view.get("updated_at") or "",
+        position=int(view.get("position") or 0),
+    )

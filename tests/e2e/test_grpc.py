@@ -1,0 +1,449 @@
+"""gRPC (SPEC §15): a real ``cairn serve`` with ``CAIRN_GRPC_PORT``, driven by a client compiled
+from ``proto/`` in the test (``grpc_client.py``): health, reflection, the order flow, status
+codes, auth, ``ReadStream`` and ``SubscribeAll`` (catching up, then live).
+
+One server per backend for the module; every test makes its own product and orders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import psycopg
+import pytest
+from e2e_server import ADMIN, Server, free_port
+from grpc_client import Proto, Stub, bearer, cairn_code, compile_proto
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TIMEOUT = 20.0
+ADMIN_MD = bearer("adm")
+OPERATOR_MD = bearer("ops")
+C1_MD = bearer("c1")
+C2_MD = bearer("c2")
+
+
+@dataclass
+class Grpc:
+    proto: Proto
+    channel: grpc.Channel
+    orders: Stub
+    events: Stub
+    http: httpx.Client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def rpc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grpc]:
+    """``cairn serve`` with gRPC on a free port, and a client compiled from ``proto/``."""
+    workdir = tmp_path_factory.mktemp("grpc")
+    proto = compile_proto(tmp_path_factory.mktemp("client"))
+    database = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir}/cairn.db"
+    else:
+        database = f"cairn_grpc_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{database}"
+    grpc_port = free_port()
+    server = Server(url, workdir, CAIRN_GRPC_PORT=str(grpc_port))
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            yield Grpc(
+                proto=proto,
+                channel=channel,
+                orders=Stub(channel, proto.orders, "Orders"),
+                events=Stub(channel, proto.event_store, "EventStore"),
+                http=http,
+            )
+    finally:
+        channel.close()
+        code = server.stop()
+        if database is not None:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        assert code == 0, f"cairn serve exited with {code} on SIGTERM:\n{server.log()}"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def product(rpc: Grpc, stock: int = 50) -> str:
+    """A new product over REST (the catalogue has no gRPC service); its SKU."""
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    body = {"sku": sku, "name": "Mug", "price": "12.50", "currency": "EUR", "initial_stock": stock}
+    r = rpc.http.post("/api/v1/products", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return sku
+
+
+def create_request(
+    rpc: Grpc, sku: str, customer_id: str = "c-1", quantity: int = 2, **extra: Any
+) -> Any:
+    m = rpc.proto.orders
+    return m.CreateOrderRequest(
+        customer_id=customer_id,
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        currency="EUR",
+        shipping_address=m.ShippingAddress(
+            line1="1 Main St", city="Paris", postal_code="75001", country="FR"
+        ),
+        items=[m.OrderItem(sku=sku, quantity=quantity)] if sku else [],
+        **extra,
+    )
+
+
+def create(rpc: Grpc, sku: str, metadata: Any = ADMIN_MD, **kwargs: Any) -> Any:
+    return rpc.orders.CreateOrder(
+        create_request(rpc, sku, **kwargs), metadata=metadata, timeout=TIMEOUT
+    )
+
+
+def refused(call: Any) -> grpc.RpcError:
+    """The error ``call()`` ends with (it must fail)."""
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+def read_stream(rpc: Grpc, stream_id: str, **fields: Any) -> list[Any]:
+    request = rpc.proto.event_store.ReadStreamRequest(stream_id=stream_id, **fields)
+    return list(rpc.events.ReadStream(request, metadata=ADMIN_MD, timeout=TIMEOUT))
+
+
+# --- health and reflection -------------------------------------------------------------------
+
+
+def test_health_says_serving_for_the_server_and_each_cairn_service(rpc: Grpc) -> None:
+    health = health_pb2_grpc.HealthStub(rpc.channel)
+    for service in ("", "cairn.v1.Orders", "cairn.v1.EventStore"):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=TIMEOUT)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+def test_reflection_lists_the_cairn_services_health_and_reflection(rpc: Grpc) -> None:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(rpc.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (answer,) = list(reflection.ServerReflectionInfo(iter([request]), timeout=TIMEOUT))
+    names = {s.name for s in answer.list_services_response.service}
+    assert {
+        "cairn.v1.Orders",
+        "cairn.v1.EventStore",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
+
+
+def test_reflection_serves_the_proto_files_of_the_cairn_services(rpc: Grpc) -> None:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(rpc.channel)
+    request = reflection_pb2.ServerReflectionRequest(file_containing_symbol="cairn.v1.Orders")
+    (answer,) = list(reflection.ServerReflectionInfo(iter([request]), timeout=TIMEOUT))
+    files = answer.file_descriptor_response.file_descriptor_proto
+    assert files, answer
+    assert rpc.proto.orders.DESCRIPTOR.serialized_pb in files
+
+
+# --- the order flow --------------------------------------------------------------------------
+
+
+def test_an_order_is_created_filled_placed_and_read_back(rpc: Grpc) -> None:
+    sku = product(rpc)
+    m = rpc.proto.orders
+    created = create(rpc, sku)
+    assert created.order_number.startswith("ORD-")
+    assert (created.version, created.position > 0) == (2, True)
+    added = rpc.orders.AddItem(
+        m.AddItemRequest(order_id=created.order_id, sku=sku, quantity=1),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    assert (added.order_id, added.version) == (created.order_id, 3)
+    assert added.position > created.position
+    placed = rpc.orders.PlaceOrder(
+        m.PlaceOrderRequest(order_id=created.order_id, payment_method="tok_ok"),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    assert placed.version == 4
+    order = rpc.orders.GetOrder(
+        m.GetOrderRequest(order_id=created.order_id, min_position=placed.position),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    assert order.order_id == created.order_id
+    assert order.order_number == created.order_number
+    assert order.customer_id == "c-1"
+    assert order.status in ("placed", "confirmed")
+    assert order.version >= placed.version
+    assert [(i.sku, i.quantity, i.unit_price, i.line_total) for i in order.items] == [
+        (sku, 3, "12.50", "37.50")
+    ]
+    assert (order.total, order.currency) == ("37.50", "EUR")
+
+
+def test_the_order_read_over_grpc_is_the_one_rest_answers(rpc: Grpc) -> None:
+    created = create(rpc, product(rpc))
+    m = rpc.proto.orders
+    order = rpc.orders.GetOrder(
+        m.GetOrderRequest(order_id=created.order_id, min_position=created.position),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    rest = rpc.http.get(
+        f"/api/v1/orders/{created.order_id}",
+        params={"min_position": created.position},
+        headers=ADMIN,
+    ).json()
+    for field in ("order_id", "order_number", "customer_id", "status", "currency", "total"):
+        assert getattr(order, field) == rest[field], field
+    assert (order.version, order.created_at) == (rest["version"], rest["created_at"])
+
+
+def test_a_draft_order_is_cancelled_with_its_reason(rpc: Grpc) -> None:
+    created = create(rpc, product(rpc))
+    m = rpc.proto.orders
+    cancelled = rpc.orders.CancelOrder(
+        m.CancelOrderRequest(order_id=created.order_id, reason="changed my mind"),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    order = rpc.orders.GetOrder(
+        m.GetOrderRequest(order_id=created.order_id, min_position=cancelled.position),
+        metadata=ADMIN_MD,
+        timeout=TIMEOUT,
+    )
+    assert (order.status, order.cancellation_reason) == ("cancelled", "changed my mind")
+
+
+# --- status codes ----------------------------------------------------------------------------
+
+
+def test_bad_input_is_invalid_argument_naming_the_field_and_writes_nothing(rpc: Grpc) -> None:
+    order_id = str(uuid.uuid4())
+    error = refused(lambda: create(rpc, product(rpc), quantity=0, order_id=order_id))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert cairn_code(error) == "app.validation"
+    assert "quantity" in (error.details() or "")
+    assert read_stream(rpc, f"order-{order_id}") == []
+
+
+def test_a_control_character_is_invalid_argument(rpc: Grpc) -> None:
+    error = refused(lambda: create(rpc, product(rpc), customer_id="c-\x00"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert cairn_code(error) == "request.control_character"
+
+
+def test_a_command_a_business_rule_refuses_is_failed_precondition(rpc: Grpc) -> None:
+    created = create(rpc, "")  # no items: an empty order cannot be placed
+    m = rpc.proto.orders
+    error = refused(
+        lambda: rpc.orders.PlaceOrder(
+            m.PlaceOrderRequest(order_id=created.order_id), metadata=ADMIN_MD, timeout=TIMEOUT
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert cairn_code(error) == "order.empty"
+
+
+def test_an_order_that_does_not_exist_is_not_found(rpc: Grpc) -> None:
+    m = rpc.proto.orders
+    missing = str(uuid.uuid4())
+    error = refused(
+        lambda: rpc.orders.GetOrder(
+            m.GetOrderRequest(order_id=missing), metadata=ADMIN_MD, timeout=TIMEOUT
+        )
+    )
+    assert (error.code(), cairn_code(error)) == (grpc.StatusCode.NOT_FOUND, "order.not_found")
+    error = refused(
+        lambda: rpc.orders.PlaceOrder(
+            m.PlaceOrderRequest(order_id=missing), metadata=ADMIN_MD, timeout=TIMEOUT
+        )
+    )
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_stale_expected_version_is_aborted_and_writes_nothing(rpc: Grpc) -> None:
+    sku = product(rpc)
+    created = create(rpc, sku)
+    m = rpc.proto.orders
+    error = refused(
+        lambda: rpc.orders.AddItem(
+            m.AddItemRequest(order_id=created.order_id, sku=sku, quantity=1, expected_version=1),
+            metadata=ADMIN_MD,
+            timeout=TIMEOUT,
+        )
+    )
+    assert (error.code(), cairn_code(error)) == (grpc.StatusCode.ABORTED, "store.concurrency")
+    assert len(read_stream(rpc, f"order-{created.order_id}")) == created.version
+
+
+# --- auth ------------------------------------------------------------------------------------
+
+
+def test_a_call_without_a_token_is_unauthenticated(rpc: Grpc) -> None:
+    m = rpc.proto.orders
+    error = refused(lambda: rpc.orders.GetOrder(m.GetOrderRequest(order_id="x"), timeout=TIMEOUT))
+    assert (error.code(), cairn_code(error)) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "auth.missing_token",
+    )
+
+
+def test_a_call_with_an_unknown_token_is_unauthenticated(rpc: Grpc) -> None:
+    error = refused(lambda: create(rpc, product(rpc), metadata=bearer("nope")))
+    assert (error.code(), cairn_code(error)) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "auth.invalid_token",
+    )
+
+
+def test_a_customer_creates_orders_only_for_itself(rpc: Grpc) -> None:
+    sku = product(rpc)
+    assert create(rpc, sku, metadata=C1_MD, customer_id="c-1").order_id
+    error = refused(lambda: create(rpc, sku, metadata=C1_MD, customer_id="c-2"))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_another_customers_order_is_not_found_for_reads_and_commands(rpc: Grpc) -> None:
+    sku = product(rpc)
+    created = create(rpc, sku, metadata=C1_MD, customer_id="c-1")
+    m = rpc.proto.orders
+    own = rpc.orders.GetOrder(
+        m.GetOrderRequest(order_id=created.order_id, min_position=created.position),
+        metadata=C1_MD,
+        timeout=TIMEOUT,
+    )
+    assert own.customer_id == "c-1"
+    calls = {
+        "GetOrder": m.GetOrderRequest(order_id=created.order_id, min_position=created.position),
+        "AddItem": m.AddItemRequest(order_id=created.order_id, sku=sku, quantity=1),
+        "PlaceOrder": m.PlaceOrderRequest(order_id=created.order_id),
+        "CancelOrder": m.CancelOrderRequest(order_id=created.order_id),
+    }
+    for name, request in calls.items():
+        method = getattr(rpc.orders, name)
+        error = refused(lambda: method(request, metadata=C2_MD, timeout=TIMEOUT))  # noqa: B023
+        assert error.code() == grpc.StatusCode.NOT_FOUND, name
+    assert len(read_stream(rpc, f"order-{created.order_id}")) == created.version
+
+
+@pytest.mark.parametrize("metadata", [OPERATOR_MD, C1_MD], ids=["operator", "customer"])
+def test_the_event_store_is_for_admins_only(rpc: Grpc, metadata: Any) -> None:
+    es = rpc.proto.event_store
+    for call in (
+        lambda: list(
+            rpc.events.ReadStream(
+                es.ReadStreamRequest(stream_id="order-x"), metadata=metadata, timeout=TIMEOUT
+            )
+        ),
+        lambda: next(
+            rpc.events.SubscribeAll(es.SubscribeAllRequest(), metadata=metadata, timeout=TIMEOUT)
+        ),
+    ):
+        error = refused(call)
+        assert (error.code(), cairn_code(error)) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "auth.forbidden",
+        )
+
+
+# --- ReadStream ------------------------------------------------------------------------------
+
+
+def test_read_stream_streams_one_event_per_message_oldest_first(rpc: Grpc) -> None:
+    sku = product(rpc)
+    created = create(rpc, sku)
+    events = read_stream(rpc, f"order-{created.order_id}")
+    assert [(e.version, e.type) for e in events] == [(1, "OrderCreated"), (2, "ItemAdded")]
+    first = events[0]
+    assert first.stream_id == f"order-{created.order_id}"
+    assert uuid.UUID(first.id)
+    assert json.loads(first.data_json)["customer_id"] == "c-1"
+    assert json.loads(first.metadata_json)["user"] == "admin:1"
+    assert first.recorded_at.endswith("+00:00")
+    assert events[-1].position == created.position
+    assert events[0].position < events[1].position
+
+
+def test_read_stream_from_a_version_starts_there(rpc: Grpc) -> None:
+    created = create(rpc, product(rpc))
+    events = read_stream(rpc, f"order-{created.order_id}", from_version=2)
+    assert [e.version for e in events] == [2]
+
+
+def test_read_stream_of_a_stream_that_does_not_exist_streams_nothing(rpc: Grpc) -> None:
+    assert read_stream(rpc, f"order-{uuid.uuid4()}") == []
+
+
+# --- SubscribeAll ----------------------------------------------------------------------------
+
+
+def _follow(call: Any, into: queue.Queue[Any]) -> None:
+    try:
+        for event in call:
+            into.put(event)
+    except grpc.RpcError as exc:  # cancelled at the end of the test
+        into.put(exc)
+
+
+def _take_until(events: queue.Queue[Any], stream_id: str, version: int) -> list[Any]:
+    """Events from ``events`` up to ``stream_id`` reaching ``version``."""
+    seen: list[Any] = []
+    while True:
+        event = events.get(timeout=TIMEOUT)
+        assert not isinstance(event, grpc.RpcError), event
+        seen.append(event)
+        if event.stream_id == stream_id and event.version == version:
+            return seen
+
+
+def test_subscribe_all_catches_up_from_after_then_streams_live_events(rpc: Grpc) -> None:
+    sku = product(rpc)
+    before = create(rpc, sku)  # in the log before the subscription starts
+    es = rpc.proto.event_store
+    start = before.position - 1  # just before its ItemAdded: OrderCreated is not streamed
+    call = rpc.events.SubscribeAll(
+        es.SubscribeAllRequest(after=start), metadata=ADMIN_MD, timeout=60
+    )
+    events: queue.Queue[Any] = queue.Queue()
+    follower = threading.Thread(target=_follow, args=(call, events), daemon=True)
+    follower.start()
+    try:
+        caught_up = _take_until(events, f"order-{before.order_id}", 2)
+        assert [(e.type, e.position) for e in caught_up[:1]] == [("ItemAdded", before.position)]
+        live = create(rpc, sku)  # appended while the subscription waits
+        streamed = caught_up + _take_until(events, f"order-{live.order_id}", 2)
+    finally:
+        call.cancel()
+        follower.join(timeout=TIMEOUT)
+    positions = [e.position for e in streamed]
+    assert positions == sorted(set(positions))
+    assert positions[0] == start + 1
+    mine = [(e.stream_id, e.type) for e in streamed if e.stream_id == f"order-{live.order_id}"]
+    assert mine == [
+        (f"order-{live.order_id}", "OrderCreated"),
+        (f"order-{live.order_id}", "ItemAdded"),
+    ]
+
+
+def test_subscribe_all_without_after_starts_at_the_first_event(rpc: Grpc) -> None:
+    es = rpc.proto.event_store
+    call = rpc.events.SubscribeAll(es.SubscribeAllRequest(), metadata=ADMIN_MD, timeout=TIMEOUT)
+    try:
+        first = next(call)
+    finally:
+        call.cancel()
+    assert first.position == 1

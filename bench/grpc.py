@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -121,6 +122,43 @@ async def _catch_up(target: str, events: int) -> float:
     return elapsed
 
 
+async def _best_catch_up(
+    target: str, events: int, proc: subprocess.Popen[bytes]
+) -> tuple[float, float, float]:
+    """(seconds, server CPU, client CPU) of the fastest of ``ROUNDS`` catch-ups, after a
+    warm-up (connections, caches)."""
+    await _catch_up(target, min(events, 10_000))
+    best = (float("inf"), 0.0, 0.0)
+    for _ in range(ROUNDS):
+        server0, client0 = _cpu_seconds(proc.pid), _client_cpu()
+        seconds = await _catch_up(target, events)
+        if seconds < best[0]:
+            best = (seconds, _cpu_seconds(proc.pid) - server0, _client_cpu() - client0)
+    return best
+
+
+def _start_ceiling(port: int, events: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench._grpc_ceiling", str(port), str(events)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _ceiling(events: int, workdir: Path) -> float:
+    """Events/s of grpcio alone (``bench/_grpc_ceiling.py``: pre-built messages)."""
+    port = _free_port()
+    proc = _start_ceiling(port, events, workdir / "ceiling.log")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), timeout=60)
+        seconds, _, _ = await _best_catch_up(f"127.0.0.1:{port}", events, proc)
+    finally:
+        _stop(proc)
+    return events / seconds
+
+
 async def measure_catch_up(report: Report, events: int, workdir: Path) -> None:
     async with scratch_pg_database("cairn_bench_grpc") as url:
         await _fill(url, events)
@@ -128,24 +166,25 @@ async def measure_catch_up(report: Report, events: int, workdir: Path) -> None:
         proc = _start(url, http_port, grpc_port, workdir / "catch-up.log")
         try:
             await _wait_ready(f"http://127.0.0.1:{http_port}", proc)
-            target = f"127.0.0.1:{grpc_port}"
-            await _catch_up(target, min(events, 10_000))  # warm-up: connections, caches
-            best = float("inf")
-            server_cpu = client_cpu = 0.0
-            for _ in range(ROUNDS):
-                server0, client0 = _cpu_seconds(proc.pid), _client_cpu()
-                seconds = await _catch_up(target, events)
-                if seconds < best:
-                    best = seconds
-                    server_cpu = _cpu_seconds(proc.pid) - server0
-                    client_cpu = _client_cpu() - client0
+            best, server_cpu, client_cpu = await _best_catch_up(
+                f"127.0.0.1:{grpc_port}", events, proc
+            )
         finally:
             _stop(proc)
+    ceiling = await _ceiling(events, workdir)
     rate = events / best
     report.add("SubscribeAll catch-up", rate, "events/s", f"{events:,} events, best of {ROUNDS}")
     report.add("  server CPU per event", server_cpu / events * 1e6, "µs")
     report.add("  client CPU per event", client_cpu / events * 1e6, "µs")
+    report.add(
+        "  grpcio alone, pre-built messages", ceiling, "events/s", "the transport's ceiling here"
+    )
     report.check("SubscribeAll catch-up events/s", rate, GOAL_EVENTS_PER_SECOND)
+    report.checks["catch-up / grpcio alone"] = {
+        "value": round(rate / ceiling, 3),
+        "goal": "report",
+        "met": True,
+    }
 
 
 # --- 2. commands over gRPC and REST ----------------------------------------------------------

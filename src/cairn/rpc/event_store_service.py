@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
 
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
@@ -30,9 +32,18 @@ if TYPE_CHECKING:
 BATCH_SIZE: Final = 500
 MAX_STREAM_ID: Final = 255
 
-#: One JSON encoder for every event (compact, non-ASCII kept as is, as REST sends it).
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: The standard library's encoder, for what orjson refuses (integers beyond 64 bits).
+_encode_std = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _Event = pb.Event
+
+
+def encode_json(value: dict[str, Any]) -> str:
+    """Compact JSON, non-ASCII kept as is (as REST sends it). orjson: about a fifth of the
+    standard encoder's time, which is most of what an event costs here besides gRPC itself."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return _encode_std(value)
 
 
 def event_message(event: RecordedEvent) -> pb.Event:
@@ -43,8 +54,8 @@ def event_message(event: RecordedEvent) -> pb.Event:
         type=event.type,
         version=event.version,
         position=event.position,
-        data_json=_encode_json(event.data),
-        metadata_json=_encode_json(event.metadata),
+        data_json=encode_json(event.data),
+        metadata_json=encode_json(event.metadata),
         recorded_at=event.recorded_at.isoformat(),
         schema_version=event.schema_version,
     )

@@ -45,6 +45,7 @@ def compile_proto(out: Path) -> Proto:
     (under names of their own: the ``cairn`` package of the server is not used)."""
     files = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
     assert files, f"no .proto files under {PROTO_ROOT}"
+    out.mkdir(parents=True, exist_ok=True)
     code = protoc.main(["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", *files])
     assert code == 0, f"protoc failed ({code})"
     package = out / "cairn" / "v1"

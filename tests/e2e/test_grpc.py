@@ -11,16 +11,18 @@ import json
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import psycopg
 import pytest
-from e2e_server import ADMIN, Server, free_port
+from e2e_server import ADMIN, MUG, Server, free_port
 from grpc_client import Proto, Stub, bearer, cairn_code, compile_proto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -447,3 +449,32 @@ def test_subscribe_all_without_after_starts_at_the_first_event(rpc: Grpc) -> Non
     finally:
         call.cancel()
     assert first.position == 1
+
+
+# --- stopping --------------------------------------------------------------------------------
+
+
+def test_a_live_subscription_does_not_keep_the_server_from_stopping(tmp_path: Path) -> None:
+    proto = compile_proto(tmp_path / "client")
+    port = free_port()
+    server = Server(f"sqlite:///{tmp_path}/cairn.db", tmp_path, CAIRN_GRPC_PORT=str(port))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            events = Stub(channel, proto.event_store, "EventStore")
+            call = events.SubscribeAll(
+                proto.event_store.SubscribeAllRequest(), metadata=ADMIN_MD, timeout=60
+            )
+            received: queue.Queue[Any] = queue.Queue()
+            follower = threading.Thread(target=_follow, args=(call, received), daemon=True)
+            follower.start()
+            r = httpx.post(f"{server.url}/api/v1/products", json=MUG, headers=ADMIN, timeout=30)
+            assert r.status_code == 201, r.text
+            assert received.get(timeout=TIMEOUT).type == "ProductRegistered"
+            started = time.monotonic()
+            assert server.stop(timeout=30) == 0, server.log()
+            assert time.monotonic() - started < 15
+            follower.join(timeout=TIMEOUT)
+            ended = [received.get_nowait() for _ in range(received.qsize())]
+            assert isinstance(ended[-1], grpc.RpcError), ended
+    finally:
+        server.stop()

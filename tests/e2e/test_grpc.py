@@ -292,6 +292,37 @@ def test_a_stale_expected_version_is_aborted_and_writes_nothing(rpc: Grpc) -> No
     assert len(read_stream(rpc, f"order-{created.order_id}")) == created.version
 
 
+# --- idempotency keys ------------------------------------------------------------------------
+
+
+def test_a_create_retried_with_its_idempotency_key_answers_the_first_and_writes_once(
+    rpc: Grpc,
+) -> None:
+    request = create_request(rpc, product(rpc))
+    metadata = (*ADMIN_MD, ("idempotency-key", f"k-{uuid.uuid4()}"))
+    first, first_call = rpc.orders.CreateOrder.with_call(
+        request, metadata=metadata, timeout=TIMEOUT
+    )
+    retry, retry_call = rpc.orders.CreateOrder.with_call(
+        request, metadata=metadata, timeout=TIMEOUT
+    )
+    assert retry == first
+    assert ("idempotent-replayed", "true") in tuple(retry_call.trailing_metadata())
+    assert ("idempotent-replayed", "true") not in tuple(first_call.trailing_metadata())
+    assert len(read_stream(rpc, f"order-{first.order_id}")) == first.version
+
+
+def test_an_idempotency_key_reused_for_another_request_is_invalid_argument(rpc: Grpc) -> None:
+    sku = product(rpc)
+    metadata = (*ADMIN_MD, ("idempotency-key", f"k-{uuid.uuid4()}"))
+    create(rpc, sku, metadata=metadata)
+    error = refused(lambda: create(rpc, sku, metadata=metadata, quantity=3))
+    assert (error.code(), cairn_code(error)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "app.idempotency_key_reused",
+    )
+
+
 # --- auth ------------------------------------------------------------------------------------
 
 

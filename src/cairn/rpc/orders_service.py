@@ -9,12 +9,17 @@ act on and see only their own orders, exactly as over REST.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cairn.api import control_chars, order_commands, services
+from google.protobuf.message import Message
+
+from cairn.api import commands, control_chars, order_commands, services
 from cairn.api.auth import Principal, require_same_customer
+from cairn.api.idempotency import StoredResponse
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import (
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
     from cairn.rpc.errors import Context
 
 SERVICE = "cairn.v1.Orders"
+M = TypeVar("M", bound=Message)
 MAX_ORDER_ID = 100
 
 
@@ -60,8 +66,14 @@ def _order_id(value: str) -> str:
     return value
 
 
-def _expected_version(value: int | None) -> int | None:
-    if value is not None and not 0 <= value <= MAX_INT:
+def _expected_version(
+    request: pb.AddItemRequest | pb.PlaceOrderRequest | pb.CancelOrderRequest,
+) -> int | None:
+    """The request's ``expected_version`` (REST's ``If-Match``), if it has one."""
+    if not request.HasField("expected_version"):
+        return None
+    value = request.expected_version
+    if not 0 <= value <= MAX_INT:
         raise ProblemError(422, "app.validation", "invalid request: expected_version: out of range")
     return value
 
@@ -92,24 +104,53 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def _dispatch(
+    async def _command(
         self,
+        context: Context,
         principal: Principal,
-        command: object,
+        request: Message,
+        build: Callable[[str | None], object],
+        respond: Callable[[Any, Any], dict[str, Any]],
+        answer: type[M],
         *,
         expected_version: int | None = None,
         new_stream: bool = False,
-    ) -> Any:
-        return await services.dispatch(
-            self.runtime,
-            command,
-            principal=principal,
-            command_id=None,
-            expected_version=expected_version,
-            correlation_id=current_correlation_id(),
-            metadata=trace_metadata(),
-            new_stream=new_stream,
-        )
+    ) -> M:
+        """Dispatch ``build(entity_id)`` and answer ``answer(**respond(command, result))``.
+        With ``idempotency-key`` metadata (REST's ``Idempotency-Key``), a retry of the same
+        request gets the first answer and writes nothing (trailer ``idempotent-replayed``)."""
+
+        async def run(command_id: str | None, entity_id: str | None) -> M:
+            command = build(entity_id)
+            result = await services.dispatch(
+                self.runtime,
+                command,
+                principal=principal,
+                command_id=command_id,
+                expected_version=expected_version,
+                correlation_id=current_correlation_id(),
+                metadata=trace_metadata(),
+                new_stream=new_stream,
+            )
+            return answer(**respond(command, result))
+
+        key = commands.checked_idempotency_key(auth.metadata_value(context, "idempotency-key"))
+        if key is None:
+            return await run(None, None)
+        # The method is part of the request: a key reused for another method is refused.
+        name = request.DESCRIPTOR.full_name
+        request_hash = hashlib.sha256(
+            name.encode() + b"\x1f" + request.SerializeToString(deterministic=True)
+        ).hexdigest()
+
+        async def attempt(command_id: str, entity_id: str) -> StoredResponse:
+            response = await run(command_id, entity_id)
+            return StoredResponse(request_hash, 200, response.SerializeToString(), {})
+
+        stored, replayed = await commands.once(self.runtime, principal, key, request_hash, attempt)
+        if replayed:
+            context.set_trailing_metadata((("idempotent-replayed", "true"),))
+        return answer.FromString(stored.body)
 
     @unary(f"{SERVICE}/CreateOrder")
     async def CreateOrder(
@@ -118,10 +159,19 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
         principal = auth.caller(self.runtime, context)
         body = _create_body(request)
         require_same_customer(principal, body.customer_id)
-        # Without a client-chosen id the order's id is minted here: there is no stream to read.
-        command = order_commands.create_order(body, body.order_id or str(uuid.uuid4()))
-        result = await self._dispatch(principal, command, new_stream=body.order_id is None)
-        return pb.CreateOrderResponse(**order_commands.created_result(command, result))
+        # Without a client-chosen id the order's id is minted here (derived from the
+        # idempotency key when there is one): there is no stream to read.
+        return await self._command(
+            context,
+            principal,
+            request,
+            lambda derived: order_commands.create_order(
+                body, body.order_id or derived or str(uuid.uuid4())
+            ),
+            order_commands.created_result,
+            pb.CreateOrderResponse,
+            new_stream=body.order_id is None,
+        )
 
     @unary(f"{SERVICE}/AddItem")
     async def AddItem(
@@ -133,12 +183,15 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
             _checked({"sku": request.sku, "quantity": request.quantity})
         )
         await order_commands.ensure_visible(self.runtime, principal, order_id)
-        command = order_commands.add_item(order_id, body.sku, body.quantity)
-        expected = request.expected_version if request.HasField("expected_version") else None
-        result = await self._dispatch(
-            principal, command, expected_version=_expected_version(expected)
+        return await self._command(
+            context,
+            principal,
+            request,
+            lambda _: order_commands.add_item(order_id, body.sku, body.quantity),
+            order_commands.order_result,
+            pb.OrderCommandResponse,
+            expected_version=_expected_version(request),
         )
-        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
 
     @unary(f"{SERVICE}/PlaceOrder")
     async def PlaceOrder(
@@ -151,12 +204,15 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
         )
         body = PlaceOrderRequest.model_validate(_checked(fields))
         await order_commands.ensure_visible(self.runtime, principal, order_id)
-        command = order_commands.place_order(order_id, body.payment_method)
-        expected = request.expected_version if request.HasField("expected_version") else None
-        result = await self._dispatch(
-            principal, command, expected_version=_expected_version(expected)
+        return await self._command(
+            context,
+            principal,
+            request,
+            lambda _: order_commands.place_order(order_id, body.payment_method),
+            order_commands.order_result,
+            pb.OrderCommandResponse,
+            expected_version=_expected_version(request),
         )
-        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
 
     @unary(f"{SERVICE}/CancelOrder")
     async def CancelOrder(
@@ -166,12 +222,15 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
         order_id = _order_id(request.order_id)
         body = CancelOrderRequest.model_validate(_checked({"reason": request.reason}))
         await order_commands.ensure_visible(self.runtime, principal, order_id)
-        command = order_commands.cancel_order(order_id, body.reason)
-        expected = request.expected_version if request.HasField("expected_version") else None
-        result = await self._dispatch(
-            principal, command, expected_version=_expected_version(expected)
+        return await self._command(
+            context,
+            principal,
+            request,
+            lambda _: order_commands.cancel_order(order_id, body.reason),
+            order_commands.order_result,
+            pb.OrderCommandResponse,
+            expected_version=_expected_version(request),
         )
-        return pb.OrderCommandResponse(**order_commands.order_result(command, result))
 
     @unary(f"{SERVICE}/GetOrder")
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:

@@ -482,6 +482,28 @@ def test_subscribe_all_without_after_starts_at_the_first_event(rpc: Grpc) -> Non
     assert first.position == 1
 
 
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def test_calls_are_counted_by_method_and_status_code_in_the_metrics(rpc: Grpc) -> None:
+    created = create(rpc, product(rpc))
+    m = rpc.proto.orders
+    refused(
+        lambda: rpc.orders.GetOrder(
+            m.GetOrderRequest(order_id=str(uuid.uuid4())), metadata=ADMIN_MD, timeout=TIMEOUT
+        )
+    )
+    assert read_stream(rpc, f"order-{created.order_id}")
+    text = rpc.http.get("/metrics", headers=ADMIN).text
+    for method, code in (
+        ("cairn.v1.Orders/CreateOrder", "OK"),
+        ("cairn.v1.Orders/GetOrder", "NOT_FOUND"),
+        ("cairn.v1.EventStore/ReadStream", "OK"),
+    ):
+        assert f'cairn_grpc_requests_total{{code="{code}",method="{method}"}}' in text, method
+    assert 'cairn_grpc_request_duration_seconds_count{method="cairn.v1.Orders/CreateOrder"}' in text
+
+
 # --- stopping --------------------------------------------------------------------------------
 
 

@@ -1,32 +1,43 @@
 """What every cairn gRPC handler does around its own work, as two decorators (``unary`` and
 ``server_stream``): the call's correlation id (``x-correlation-id`` metadata, else a new one) in
 the logs and the command metadata, like the HTTP middleware's; a server span for a unary call,
-continuing the caller's W3C ``traceparent`` metadata; and errors ended as gRPC statuses
-(:mod:`cairn.rpc.errors`)."""
+continuing the caller's W3C ``traceparent`` metadata; errors ended as gRPC statuses
+(:mod:`cairn.rpc.errors`); and the call counted in the process's Prometheus metrics
+(``cairn_grpc_requests_total{method, code}``, ``cairn_grpc_request_duration_seconds``)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
+from cairn.api.runtime import Runtime
 from cairn.observability.logging import bind_correlation_id, reset_correlation_id
 from cairn.observability.tracing import traceparent_from_headers, tracer
 from cairn.rpc.auth import metadata_value
-from cairn.rpc.errors import abort_with
+from cairn.rpc.errors import abort_with, describe
 
 if TYPE_CHECKING:
     from cairn.rpc.errors import Context
 
-S = TypeVar("S")
+
+class _Servicer(Protocol):
+    runtime: Runtime
+
+
+S = TypeVar("S", bound=_Servicer)
 Req = TypeVar("Req")
 Res = TypeVar("Res")
 _MAX_CORRELATION_ID = 200
+_OK = grpc.StatusCode.OK.name
+_CANCELLED = grpc.StatusCode.CANCELLED.name
+_UNKNOWN = grpc.StatusCode.UNKNOWN.name
 
 
 def _correlation_id(context: Context) -> str:
@@ -58,6 +69,8 @@ def unary(
         @wraps(handler)
         async def wrapper(self: S, request: Req, context: Context) -> Res:
             token = bind_correlation_id(_correlation_id(context))
+            started = time.perf_counter()
+            code = _CANCELLED
             try:
                 with tracer().start_as_current_span(
                     name,
@@ -65,12 +78,17 @@ def unary(
                     kind=SpanKind.SERVER,
                     attributes={"rpc.system": "grpc", "rpc.method": name},
                 ):
-                    return await handler(self, request, context)
+                    response = await handler(self, request, context)
+                code = _OK
+                return response
             except grpc.aio.AbortError:
+                code = _UNKNOWN
                 raise
             except Exception as exc:  # cairn's errors by their table; others INTERNAL, logged
+                code = describe(exc)[0].name
                 await abort_with(context, exc)
             finally:
+                self.runtime.metrics.observe_grpc(name, code, time.perf_counter() - started)
                 reset_correlation_id(token)
 
         return wrapper
@@ -79,25 +97,40 @@ def unary(
 
 
 def server_stream(
-    handler: Callable[[S, Req, Context], AsyncIterator[Res]],
-) -> Callable[[S, Req, Context], AsyncIterator[Res]]:
-    """A server-streaming handler: an error ends the stream with its status."""
+    name: str,
+) -> Callable[
+    [Callable[[S, Req, Context], AsyncIterator[Res]]],
+    Callable[[S, Req, Context], AsyncIterator[Res]],
+]:
+    """A server-streaming handler of the method ``name``: an error ends the stream with its
+    status; a stream the client leaves counts as ``CANCELLED``."""
 
-    @wraps(handler)
-    async def wrapper(self: S, request: Req, context: Context) -> AsyncIterator[Res]:
-        # Not reset afterwards: a generator closed by the garbage collector would reset it in
-        # another context (an error); each call runs in a task of its own, whose context ends
-        # with it.
-        bind_correlation_id(_correlation_id(context))
-        try:
-            async for message in handler(self, request, context):
-                yield message
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await abort_with(context, exc)
+    def decorate(
+        handler: Callable[[S, Req, Context], AsyncIterator[Res]],
+    ) -> Callable[[S, Req, Context], AsyncIterator[Res]]:
+        @wraps(handler)
+        async def wrapper(self: S, request: Req, context: Context) -> AsyncIterator[Res]:
+            # Not reset afterwards: a generator closed by the garbage collector would reset it
+            # in another context (an error); each call runs in a task of its own, whose context
+            # ends with it.
+            bind_correlation_id(_correlation_id(context))
+            code = _CANCELLED
+            try:
+                async for message in handler(self, request, context):
+                    yield message
+                code = _OK
+            except grpc.aio.AbortError:
+                code = _UNKNOWN
+                raise
+            except Exception as exc:
+                code = describe(exc)[0].name
+                await abort_with(context, exc)
+            finally:
+                self.runtime.metrics.observe_grpc(name, code, None)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 __all__ = ["server_stream", "unary"]

@@ -28,6 +28,7 @@ from cairn.v1 import event_store_pb2_grpc
 if TYPE_CHECKING:
     from cairn.rpc.errors import Context
 
+SERVICE: Final = "cairn.v1.EventStore"
 #: Events read from the store at a time, and so the most a slow client can hold here.
 BATCH_SIZE: Final = 500
 MAX_STREAM_ID: Final = 255
@@ -80,7 +81,7 @@ class EventStoreService(event_store_pb2_grpc.EventStoreServicer):
         self.runtime = runtime
         self.batch_size = batch_size
 
-    @server_stream
+    @server_stream(f"{SERVICE}/ReadStream")
     async def ReadStream(
         self, request: pb.ReadStreamRequest, context: Context
     ) -> AsyncIterator[pb.Event]:
@@ -116,7 +117,7 @@ class EventStoreService(event_store_pb2_grpc.EventStoreServicer):
                 yield event_message(event)
             first = upto + 1
 
-    @server_stream
+    @server_stream(f"{SERVICE}/SubscribeAll")
     async def SubscribeAll(
         self, request: pb.SubscribeAllRequest, context: Context
     ) -> AsyncIterator[pb.Event]:

@@ -504,6 +504,50 @@ def test_calls_are_counted_by_method_and_status_code_in_the_metrics(rpc: Grpc) -
     assert 'cairn_grpc_request_duration_seconds_count{method="cairn.v1.Orders/CreateOrder"}' in text
 
 
+# --- limits ----------------------------------------------------------------------------------
+
+
+def test_calls_beyond_the_configured_bound_are_resource_exhausted(tmp_path: Path) -> None:
+    proto = compile_proto(tmp_path / "client")
+    port = free_port()
+    server = Server(
+        f"sqlite:///{tmp_path}/cairn.db",
+        tmp_path,
+        CAIRN_GRPC_PORT=str(port),
+        CAIRN_GRPC_MAX_CONCURRENT_CALLS="2",
+    )
+    calls: list[Any] = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            events = Stub(channel, proto.event_store, "EventStore")
+            request = proto.event_store.SubscribeAllRequest()
+            for _ in range(2):  # two live subscriptions hold both places
+                call = events.SubscribeAll(request, metadata=ADMIN_MD, timeout=60)
+                calls.append(call)
+                r = httpx.post(
+                    f"{server.url}/api/v1/products",
+                    json={**MUG, "sku": f"SKU-{uuid.uuid4().hex[:8]}"},
+                    headers=ADMIN,
+                    timeout=30,
+                )
+                assert r.status_code == 201, r.text
+                assert next(call).type == "ProductRegistered"  # it is streaming
+            error = refused(lambda: read_stream_with(events, proto, "order-x"))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            calls.pop().cancel()
+            time.sleep(0.5)  # the server sees the cancellation
+            assert read_stream_with(events, proto, "order-x") == []
+    finally:
+        for call in calls:
+            call.cancel()
+        assert server.stop() == 0, server.log()
+
+
+def read_stream_with(events: Stub, proto: Proto, stream_id: str) -> list[Any]:
+    request = proto.event_store.ReadStreamRequest(stream_id=stream_id)
+    return list(events.ReadStream(request, metadata=ADMIN_MD, timeout=TIMEOUT))
+
+
 # --- stopping --------------------------------------------------------------------------------
 
 

@@ -53,9 +53,11 @@ class GrpcServer:
 
 
 async def start_grpc_server(runtime: Runtime, host: str, port: int) -> GrpcServer:
-    """Listen on ``host:port`` (plaintext HTTP/2; put TLS in front, as for HTTP)."""
+    """Listen on ``host:port`` (plaintext HTTP/2; put TLS in front, as for HTTP), with at most
+    ``CAIRN_GRPC_MAX_CONCURRENT_CALLS`` calls in progress (one more: RESOURCE_EXHAUSTED)."""
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+        maximum_concurrent_rpcs=runtime.settings.grpc_max_concurrent_calls,
     )
     orders_pb2_grpc.add_OrdersServicer_to_server(OrdersService(runtime), server)
     event_store_pb2_grpc.add_EventStoreServicer_to_server(EventStoreService(runtime), server)

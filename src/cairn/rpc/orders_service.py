@@ -10,7 +10,6 @@ act on and see only their own orders, exactly as over REST.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,11 +46,10 @@ MAX_ORDER_ID = 100
 def _checked(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` unless a string in them holds a control character (SPEC §12; 400 over
     REST, ``INVALID_ARGUMENT`` here), named like ``request.customer_name``."""
-    where = control_chars.in_body(json.dumps(fields).encode())
+    where = control_chars.in_document(fields, "request")
     if where is not None:
-        place = "request" + where.removeprefix("body")
         raise ProblemError(
-            400, control_chars.CODE, f"{place} holds a control character", location=place
+            400, control_chars.CODE, f"{where} holds a control character", location=where
         )
     return fields
 
@@ -248,7 +246,6 @@ class OrdersService(orders_pb2_grpc.OrdersServicer):
 
 def _order_message(view: dict[str, Any]) -> pb.Order:
     """The REST order view as an ``Order`` message (only the fields the message has)."""
-    reason = view.get("cancellation_reason")
     return pb.Order(
         order_id=view["order_id"],
         order_number=view.get("order_number") or "",
@@ -266,7 +263,7 @@ def _order_message(view: dict[str, Any]) -> pb.Order:
             for line in view.get("items", ())
         ],
         total=str(view.get("total") or "0"),
-        cancellation_reason=reason if reason is not None else None,
+        cancellation_reason=view.get("cancellation_reason"),
         version=int(view["version"]),
         created_at=view.get("created_at") or "",
         updated_at=view.get("updated_at") or "",

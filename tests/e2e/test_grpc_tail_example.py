@@ -77,3 +77,31 @@ def test_a_token_that_is_not_an_admins_stops_the_tail_with_the_reason(
     done = _run(grpc_target, "ops", tmp_path / "tail.pos", 1)
     assert done.returncode == 1
     assert done.stderr.startswith("PERMISSION_DENIED")
+
+
+def test_the_tail_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
+    port = free_port()
+    checkpoint = tmp_path / "tail.pos"
+    args = ["--token", "adm", "--checkpoint", str(checkpoint), "--limit", "1"]
+    tail = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), f"127.0.0.1:{port}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server = Server(f"sqlite:///{tmp_path}/cairn.db", tmp_path, CAIRN_GRPC_PORT=str(port))
+        try:
+            r = httpx.post(f"{server.url}/api/v1/products", json=MUG, headers=ADMIN, timeout=30)
+            assert r.status_code == 201, r.text
+            out, err = tail.communicate(timeout=60)
+        finally:
+            assert server.stop() == 0, server.log()
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    assert tail.returncode == 0, err
+    assert "server unavailable" in err
+    assert out.split() == ["1", "inventory-MUG-1", "1", "ProductRegistered"]
+    assert checkpoint.read_text().strip() == "1"

@@ -548,6 +548,53 @@ def read_stream_with(events: Stub, proto: Proto, stream_id: str) -> list[Any]:
     return list(events.ReadStream(request, metadata=ADMIN_MD, timeout=TIMEOUT))
 
 
+# --- database outage -------------------------------------------------------------------------
+
+
+def _connections_to(database: str, allowed: bool) -> None:
+    """Let clients connect to ``database`` (this test's own) or not, cutting the present ones."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
+
+def test_calls_are_unavailable_while_the_database_is_down_and_work_again_after(
+    tmp_path: Path, pg_url: str
+) -> None:
+    database = pg_url.rsplit("/", 1)[1]
+    proto = compile_proto(tmp_path / "client")
+    port = free_port()
+    server = Server(pg_url, tmp_path, CAIRN_GRPC_PORT=str(port))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            events = Stub(channel, proto.event_store, "EventStore")
+            r = httpx.post(f"{server.url}/api/v1/products", json=MUG, headers=ADMIN, timeout=30)
+            assert r.status_code == 201, r.text
+            _connections_to(database, allowed=False)
+            try:
+                error = refused(lambda: read_stream_with(events, proto, "inventory-MUG-1"))
+                assert (error.code(), cairn_code(error)) == (
+                    grpc.StatusCode.UNAVAILABLE,
+                    "store.unavailable",
+                )
+            finally:
+                _connections_to(database, allowed=True)
+            deadline = time.monotonic() + 30
+            while True:  # the pool reconnects by itself
+                try:
+                    assert len(read_stream_with(events, proto, "inventory-MUG-1")) == 2
+                    break
+                except grpc.RpcError:
+                    assert time.monotonic() < deadline, "still unavailable 30 s after"
+                    time.sleep(0.5)
+    finally:
+        assert server.stop() == 0, server.log()
+
+
 # --- stopping --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ One server per backend for the module; every test makes its own product and orde
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -26,6 +27,9 @@ from e2e_server import ADMIN, MUG, Server, free_port
 from grpc_client import Proto, Stub, bearer, cairn_code, compile_proto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+import cairn
+from cairn.store.base import NewEvent
 
 PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TIMEOUT = 20.0
@@ -591,6 +595,57 @@ def test_calls_are_unavailable_while_the_database_is_down_and_work_again_after(
                 except grpc.RpcError:
                     assert time.monotonic() < deadline, "still unavailable 30 s after"
                     time.sleep(0.5)
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+# --- flow control ----------------------------------------------------------------------------
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def _fill(database_url: str, events: int) -> None:
+    async with cairn.open_store(database_url) as store:
+        for batch in range(events // 500):
+            payload = {"batch": batch, "text": "x" * 200}
+            await store.append(
+                f"bulk-{batch}", [NewEvent("BulkAdded", payload) for _ in range(500)]
+            )
+
+
+def test_a_slow_subscriber_does_not_make_the_server_buffer_the_log(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """60,000 events (about 30 MB as messages) wait for a client that reads one and stops:
+    the server produces only what gRPC's flow control lets through, so its memory stays put."""
+    asyncio.run(_fill(pg_url, 60_000))
+    proto = compile_proto(tmp_path / "client")
+    port = free_port()
+    server = Server(pg_url, tmp_path, args=("--no-workers",), CAIRN_GRPC_PORT=str(port))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            events = Stub(channel, proto.event_store, "EventStore")
+            assert len(read_stream_with(events, proto, "bulk-0")) == 500  # warm
+            before = _rss_mb(server.proc.pid)
+            call = events.SubscribeAll(
+                proto.event_store.SubscribeAllRequest(), metadata=ADMIN_MD, timeout=120
+            )
+            assert next(call).position == 1
+            time.sleep(3)  # the client reads nothing more
+            grown = _rss_mb(server.proc.pid) - before
+            assert grown < 15, f"the server grew by {grown:.0f} MB for one slow client"
+            received = 1
+            for event in call:  # the rest still comes, in order
+                received += 1
+                assert event.position == received
+                if received == 60_000:
+                    break
+            call.cancel()
     finally:
         assert server.stop() == 0, server.log()
 

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: ``cairn serve`` also serves gRPC (``cairn.v1``, docs/grpc.md) on this port when set.
+    grpc_port: int | None = Field(default=None, ge=0, le=65_535)
+    #: gRPC calls in progress at once (live subscriptions included); one more is refused with
+    #: RESOURCE_EXHAUSTED, so clients cannot hold unbounded streams and buffers.
+    grpc_max_concurrent_calls: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: A request whose head (request line and headers) is larger, or that has more header
     #: fields, gets 431 before auth and before its body is read.

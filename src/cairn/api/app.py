@@ -2,8 +2,10 @@
 
 The lifespan bootstraps the composition root (``cairn.orders.bootstrap``), opens the idempotency
 records and, unless ``run_workers=False`` (``cairn serve --no-workers``), starts the workers
-(projections, sagas and deadlines, relay) in this process. The tokens are read before that, in
-``create_app``, so a malformed one stops ``cairn serve`` with one line before it listens.
+(projections, sagas and deadlines, relay) in this process; with ``CAIRN_GRPC_PORT`` set it also
+serves gRPC over the same runtime (``cairn.rpc.server``) and stops it first. The tokens are
+read before that, in ``create_app``, so a malformed one stops ``cairn serve`` with one line
+before it listens.
 
 ``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from this package
 (``static/``, served at ``/static``): they work offline and load nothing from a CDN.
@@ -98,11 +100,18 @@ def create_app(
             settings, container, metrics=metrics, run_workers=run_workers, auth=auth
         )
         app.state.runtime = runtime
-        if freeze_heap:
-            settle_heap()
+        app.state.grpc = None
         try:
+            if settings.grpc_port is not None:  # gRPC beside HTTP, over the same runtime
+                from cairn.rpc.server import start_grpc_server
+
+                app.state.grpc = await start_grpc_server(runtime, settings.host, settings.grpc_port)
+            if freeze_heap:
+                settle_heap()
             yield
         finally:
+            if app.state.grpc is not None:
+                await app.state.grpc.stop()
             await runtime.close()
 
     app = FastAPI(

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -55,7 +55,12 @@ def parse_if_match(request: Request) -> int | None:
 
 
 def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
+    return checked_idempotency_key(request.headers.get("idempotency-key"))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An idempotency key as sent (header or gRPC metadata), stripped; 400 unless it is
+    1-255 printable characters."""
     if key is None:
         return None
     key = key.strip()
@@ -116,7 +121,44 @@ async def execute(
         return await _dispatch_and_respond(
             runtime, principal, build(None), respond, status, expected, None, new_stream
         )
+    first: list[Response] = []
+
+    async def attempt(command_id: str, entity_id: str) -> StoredResponse:
+        response = await _dispatch_and_respond(
+            runtime,
+            principal,
+            build(entity_id),
+            respond,
+            status,
+            expected,
+            command_id,
+            new_stream,
+        )
+        first.append(response)
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
+        return StoredResponse(request_hash, response.status_code, bytes(response.body), headers)
+
     request_hash = await _request_hash(request)
+    stored, replayed = await once(runtime, principal, key, request_hash, attempt)
+    if not replayed:
+        return first[0]
+    headers = dict(stored.headers)
+    headers["Idempotent-Replayed"] = "true"
+    return Response(stored.body, status_code=stored.status, headers=headers)
+
+
+async def once(
+    runtime: Runtime,
+    principal: Principal,
+    key: str,
+    request_hash: str,
+    attempt: Callable[[str, str], Awaitable[StoredResponse]],
+) -> tuple[StoredResponse, bool]:
+    """The response of ``key``'s first use by ``principal`` and whether it is a replay: the
+    stored one (``True``; nothing runs), or what ``attempt(command_id, entity_id)`` answers now,
+    stored for the retries (``False``). Any transport's idempotency keys (REST's header, gRPC's
+    metadata) go through here; the same key with another ``request_hash`` is 422
+    ``app.idempotency_key_reused``."""
     async with runtime.idempotency.locked(principal.name, key):
         claim = await runtime.idempotency.claim(principal.name, key)
         stored = claim.stored
@@ -127,31 +169,17 @@ async def execute(
                     "app.idempotency_key_reused",
                     "this Idempotency-Key was used with a different request",
                 )
-            headers = dict(stored.headers)
-            headers["Idempotent-Replayed"] = "true"
-            return Response(stored.body, status_code=stored.status, headers=headers)
+            return stored, True
         # Salted with the claim's generation: a key used again after its record expired is a
         # new request with new ids, not a replay of the old command.
         secret = runtime.idempotency.secret
         salted = f"{key}\x1f{claim.generation}"
-        command_id = derived_uuid(secret, principal, salted, "command")
-        response = await _dispatch_and_respond(
-            runtime,
-            principal,
-            build(derived_uuid(secret, principal, salted, "entity")),
-            respond,
-            status,
-            expected,
-            command_id,
-            new_stream,
+        response = await attempt(
+            derived_uuid(secret, principal, salted, "command"),
+            derived_uuid(secret, principal, salted, "entity"),
         )
-        headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
-        await runtime.idempotency.put(
-            principal.name,
-            key,
-            StoredResponse(request_hash, response.status_code, bytes(response.body), headers),
-        )
-        return response
+        await runtime.idempotency.put(principal.name, key, response)
+        return response, False
 
 
 async def _dispatch_and_respond(

@@ -69,9 +69,15 @@ def in_body(body: bytes) -> str | None:
     except (ValueError, RecursionError):
         return None
     try:
-        return _walk(document, "body")
+        return in_document(document, "body")
     except RecursionError:  # pragma: no cover - json.loads refuses deeper documents first
         return None
+
+
+def in_document(document: Any, where: str) -> str | None:
+    """The location (``<where>.items.0.sku``) of the first string of a decoded document (dicts,
+    lists, strings: a JSON body, a gRPC request's fields) holding a refused character."""
+    return _walk(document, where)
 
 
 def _walk(value: Any, where: str) -> str | None:

@@ -140,6 +140,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.grpc_requests = Counter(
+            "cairn_grpc_requests",
+            "gRPC calls by method (cairn.v1.Orders/CreateOrder) and status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.grpc_latency = Histogram(
+            "cairn_grpc_request_duration_seconds",
+            "gRPC unary call latency by method",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.command_latency = Histogram(
             "cairn_command_duration_seconds",
             "Command latency by type and outcome"
@@ -157,6 +170,12 @@ class Metrics:
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method=method, route=route, status=str(status)).inc()
         self.http_latency.labels(method=method, route=route).observe(seconds)
+
+    def observe_grpc(self, method: str, code: str, seconds: float | None) -> None:
+        """A finished call; ``seconds`` only for unary calls (a stream's length says nothing)."""
+        self.grpc_requests.labels(method=method, code=code).inc()
+        if seconds is not None:
+            self.grpc_latency.labels(method=method).observe(seconds)
 
     def set_components(self, snapshot: ComponentSnapshot) -> None:
         self._components.snapshot = snapshot

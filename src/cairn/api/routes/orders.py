@@ -14,11 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from cairn.api import commands, services, temporal
+from cairn.api import commands, order_commands, services, temporal
 from cairn.api.auth import Principal, Role, require_same_customer
 from cairn.api.deps import AnyUser, RuntimeDep, Staff
 from cairn.api.problems import ProblemError
-from cairn.api.runtime import Runtime
 from cairn.api.schemas import (
     MAX_INT,
     AddItemRequest,
@@ -49,37 +48,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _not_found(order_id: str) -> ProblemError:
-    return ProblemError(404, "order.not_found", f"order {order_id} does not exist")
-
-
-async def _ensure_visible(runtime: Runtime, principal: Principal, order_id: str) -> None:
-    """For a customer: 404 unless the order exists and is theirs. (Staff need no check here:
-    a command on an order that does not exist is refused by the domain with a 404.)"""
-    if not principal.is_customer:
-        return
-    owner = await services.order_owner(runtime, order_id)
-    if owner is None or not principal.can_see_customer(owner):
-        raise _not_found(order_id)
-
-
-def _order_result(command: Any, result: Any) -> dict[str, Any]:
-    return {"order_id": command.order_id, "version": result.version, "position": result.position}
-
-
-def _created_result(command: Any, result: Any) -> dict[str, Any]:
-    number = command.order_number
-    for event in getattr(result, "events", ()) or ():
-        if event.type == "OrderCreated":
-            number = event.data.get("order_number", number)
-    return {
-        "order_id": command.order_id,
-        "order_number": number,
-        "version": result.version,
-        "position": result.position,
-    }
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -89,24 +57,9 @@ async def create_order(
 ) -> Response:
     """Create a draft order (with its first items); a customer creates only its own orders."""
     require_same_customer(user, body.customer_id)
-    address = body.shipping_address
 
     def build(derived: str | None) -> orders.CreateOrder:
-        return orders.CreateOrder(
-            order_id=body.order_id or derived or str(uuid.uuid4()),
-            customer_id=body.customer_id,
-            customer_name=body.customer_name,
-            customer_email=body.customer_email,
-            currency=body.currency,
-            shipping_address=orders.ShippingAddress(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                postal_code=address.postal_code,
-                country=address.country.upper(),
-            ),
-            items=tuple(orders.OrderItem(i.sku, i.quantity) for i in body.items),
-        )
+        return order_commands.create_order(body, body.order_id or derived or str(uuid.uuid4()))
 
     # Without a client-chosen id the order's id is minted here: there is no stream to read.
     return await commands.execute(
@@ -114,7 +67,7 @@ async def create_order(
         runtime,
         user,
         build,
-        _created_result,
+        order_commands.created_result,
         status=201,
         new_stream=body.order_id is None,
     )
@@ -129,13 +82,13 @@ async def add_item(
     user: AnyUser,
 ) -> Response:
     """Add a catalogue item (its price comes from the catalogue) to a draft order."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     return await commands.execute(
         request,
         runtime,
         user,
-        lambda _: orders.AddItem(order_id=order_id, sku=body.sku, quantity=body.quantity),
-        _order_result,
+        lambda _: order_commands.add_item(order_id, body.sku, body.quantity),
+        order_commands.order_result,
         status=200,
     )
 
@@ -145,14 +98,14 @@ async def remove_item(
     order_id: OrderId, sku: SkuPath, request: Request, runtime: RuntimeDep, user: AnyUser
 ) -> Response:
     """Remove a whole line from a draft order (404 when the SKU is not on it)."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     try:
         return await commands.execute(
             request,
             runtime,
             user,
             lambda _: orders.RemoveItem(order_id=order_id, sku=sku),
-            _order_result,
+            order_commands.order_result,
             status=200,
         )
     except DomainError as exc:
@@ -170,14 +123,14 @@ async def place_order(
     body: Annotated[PlaceOrderRequest | None, Body()] = None,
 ) -> Response:
     """Place a draft order; fulfilment (stock, payment, shipment) continues asynchronously."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     method = (body or PlaceOrderRequest()).payment_method
     return await commands.execute(
         request,
         runtime,
         user,
-        lambda _: orders.PlaceOrder(order_id=order_id, payment_method=method),
-        _order_result,
+        lambda _: order_commands.place_order(order_id, method),
+        order_commands.order_result,
         status=202,
     )
 
@@ -191,14 +144,14 @@ async def cancel_order(
     body: Annotated[CancelOrderRequest | None, Body()] = None,
 ) -> Response:
     """Cancel a draft, placed or confirmed order (never after shipping)."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     reason = (body or CancelOrderRequest()).reason
     return await commands.execute(
         request,
         runtime,
         user,
-        lambda _: orders.CancelOrder(order_id=order_id, reason=reason),
-        _order_result,
+        lambda _: order_commands.cancel_order(order_id, reason),
+        order_commands.order_result,
         status=200,
     )
 
@@ -212,13 +165,13 @@ async def ship_order(
     body: Annotated[EmptyRequest | None, Body()] = None,
 ) -> Response:
     """Ship a confirmed order (operator or admin); the payment is captured."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     return await commands.execute(
         request,
         runtime,
         user,
         lambda _: orders.ShipOrder(order_id=order_id),
-        _order_result,
+        order_commands.order_result,
         status=200,
     )
 
@@ -232,13 +185,13 @@ async def deliver_order(
     body: Annotated[EmptyRequest | None, Body()] = None,
 ) -> Response:
     """Mark a shipped order delivered (operator or admin)."""
-    await _ensure_visible(runtime, user, order_id)
+    await order_commands.ensure_visible(runtime, user, order_id)
     return await commands.execute(
         request,
         runtime,
         user,
         lambda _: orders.DeliverOrder(order_id=order_id),
-        _order_result,
+        order_commands.order_result,
         status=200,
     )
 
@@ -318,7 +271,7 @@ async def get_order(
         await services.wait_for_read_models(runtime, min_position, waiter=user.name)
         view = await services.get_order(runtime, order_id)
     if view is None or not user.can_see_customer(view.get("customer_id")):
-        raise _not_found(order_id)
+        raise order_commands.order_not_found(order_id)
     return JSONResponse(view, headers={"ETag": f'"{view["version"]}"'})
 
 
@@ -349,7 +302,7 @@ async def order_history(
         owner = await services.order_owner(runtime, order_id)
         exists = owner is not None
     if not exists or not user.can_see_customer(owner):
-        raise _not_found(order_id)
+        raise order_commands.order_not_found(order_id)
     body: dict[str, Any] = {"order_id": order_id, "events": events}
     body["next_after_version"] = events[-1]["version"] if more else None
     headers = {"ETag": f'"{events[-1]["version"]}"'} if events and not more else {}

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     db_max_connections: int = Field(default=10, ge=4)
     #: Apply migrations when a store is opened (``cairn migrate`` does it explicitly).
     auto_migrate: bool = True
+    #: A PostgreSQL streaming replica of ``database_url`` that read-model queries read
+    #: (a query process's); ``min_position`` waits until the replica has replayed the read
+    #: model's checkpoint. Everything that writes stays on ``database_url``.
+    read_database_url: str | None = None
     #: Optional cache of hot order views; every answer stays correct without it.
     redis_url: str | None = None
     #: ``nats://``, ``amqp://`` or ``redis://``; the relay runs whenever it is set.

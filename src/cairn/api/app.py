@@ -11,7 +11,7 @@ records and, unless ``run_workers=False`` (``cairn serve --no-workers``), starts
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from cairn.api.openapi import install_openapi
 from cairn.api.problems import install_problem_handlers
 from cairn.api.routes import admin, analytics, customers, health, inventory, orders, products
 from cairn.api.runtime import start_runtime
+from cairn.api.service_roles import ALL_ROLES, ServiceRole, service_router
 from cairn.gc_tuning import settle_heap
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import configure_tracing
@@ -82,9 +83,11 @@ def create_app(
     *,
     run_workers: bool = True,
     freeze_heap: bool = False,
+    only: Collection[ServiceRole] = ALL_ROLES,
 ) -> FastAPI:
     """An app over ``container`` (bootstrapped from ``settings`` in the lifespan when None).
-    ``freeze_heap``: :func:`settle_heap` once started (for a server process, not tests)."""
+    ``freeze_heap``: :func:`settle_heap` once started (for a server process, not tests).
+    ``only``: the services it serves (``cairn.api.service_roles``); other routes answer 404."""
     configure_tracing()
     metrics = Metrics()
     auth = build_authenticator(settings)
@@ -92,7 +95,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(
-            settings, container, metrics=metrics, run_workers=run_workers, auth=auth
+            settings, container, metrics=metrics, run_workers=run_workers, auth=auth, roles=only
         )
         app.state.runtime = runtime
         if freeze_heap:
@@ -118,7 +121,7 @@ def create_app(
     app.state.metrics = metrics
     install_problem_handlers(app)
     for module in (health, products, orders, inventory, customers, analytics, admin):
-        app.include_router(module.router)
+        app.include_router(service_router(module.router, only))
     install_openapi(app)
     _install_docs(app)
     app.add_middleware(

@@ -4,10 +4,13 @@ The shared server's ``pg_hba.conf`` allows no replication connection (from 127.0
 local socket), and changing it would mean reconfiguring a server shared by everyone. So the
 standby is made the other classic way, without the replication protocol: a low-level base backup
 (``pg_backup_start`` / ``pg_backup_stop`` around a file copy of the data directory) and WAL
-shipping, its ``restore_command`` copying segments from the primary's ``pg_wal`` (a segment
-still being written is copied as far as it goes and fetched again on the next retry). It is a
-real second postmaster in hot-standby mode, replaying the primary's WAL with a real lag, on a
-free port; it answers read-only queries and refuses writes. A replica replicates the whole
+shipping. A thread of the test copies each finished WAL segment of the primary's ``pg_wal``
+into the standby's own archive from the backup's start on (the primary keeps none for us, and
+the machine's other users write WAL fast), and the standby's ``restore_command`` reads that
+archive, or the primary's ``pg_wal`` for the segment still being written (copied as far as it
+goes and fetched again on the next retry). It is a real second postmaster in hot-standby mode,
+replaying the primary's WAL with a real lag, on a free port; it answers read-only queries and
+refuses writes. A replica replicates the whole
 cluster: a database created after it started (``CREATE DATABASE`` is in the WAL) is there too.
 
 The postmaster runs as the ``postgres`` OS user (the tests run as root). Nothing on the shared
@@ -23,6 +26,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +65,61 @@ def _copy_tree(source: Path, target: Path) -> None:
             continue
 
 
+def _segment(lsn: str) -> str:
+    """The WAL file holding ``lsn`` (timeline 1, 16 MB segments): ``pg_walfile_name``, which a
+    standby cannot run."""
+    high, low = (int(part, 16) for part in lsn.split("/"))
+    return f"{1:08X}{high:08X}{low >> 24:08X}"
+
+
+class _WalShipper(threading.Thread):
+    """Copies every finished segment of the primary's WAL from ``first`` on into ``archive``
+    (atomically: copy, then rename), and drops those the standby has replayed."""
+
+    def __init__(self, primary_wal: Path, archive: Path, first: str, replica_url: str) -> None:
+        super().__init__(daemon=True, name="wal-shipper")
+        self.primary_wal, self.archive, self.first = primary_wal, archive, first
+        self.replica_url = replica_url
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True) as conn:
+            turns = 0
+            while not self.halt.wait(0.1):
+                row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+                self._ship(str(row[0]) if row else "")
+                turns += 1
+                if turns % 20 == 0:
+                    self._trim()
+
+    def _ship(self, current: str) -> None:
+        for name in sorted(os.listdir(self.primary_wal)):
+            if len(name) != 24 or not self.first <= name < current:
+                continue
+            target = self.archive / name
+            if target.exists():
+                continue
+            partial = self.archive / f"{name}.partial"
+            try:
+                shutil.copyfile(self.primary_wal / name, partial)
+            except FileNotFoundError:  # removed by a checkpoint meanwhile
+                continue
+            partial.rename(target)
+
+    def _trim(self) -> None:
+        try:
+            with psycopg.connect(self.replica_url, connect_timeout=2) as conn:
+                row = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()
+        except psycopg.Error:
+            return
+        if not row or row[0] is None:
+            return
+        replayed = _segment(str(row[0]))
+        for name in os.listdir(self.archive):
+            if name < replayed:
+                (self.archive / name).unlink(missing_ok=True)
+
+
 class Replica:
     """A hot standby of the shared server (``start()`` / ``stop()``); ``url(database)``."""
 
@@ -70,6 +129,7 @@ class Replica:
         self.data = self.root / "data"
         self.log_path = self.root / "postgres.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.shipper: _WalShipper | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -87,7 +147,18 @@ class Replica:
                     "max_prepared_transactions",
                 )
             }
-            conn.execute("SELECT pg_backup_start('cairn-test-replica', true)")
+            start = conn.execute(
+                "SELECT pg_walfile_name(pg_backup_start('cairn-test-replica', true))"
+            ).fetchone()
+            archive = self.root / "archive"
+            archive.mkdir()
+            self.shipper = _WalShipper(
+                primary_data / "pg_wal",
+                archive,
+                str(start[0]),
+                self.url("postgres"),  # type: ignore[index]
+            )
+            self.shipper.start()
             try:
                 _copy_tree(primary_data, self.data)
             finally:
@@ -108,7 +179,9 @@ class Replica:
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.root}'",
             "hot_standby": "on",
-            "restore_command": f"'cp {primary_data}/pg_wal/%f %p'",
+            "restore_command": (
+                f"'cp {archive}/%f %p 2>/dev/null || cp {primary_data}/pg_wal/%f %p'"
+            ),
             "wal_retrieve_retry_interval": "'100ms'",
             "shared_buffers": "'16MB'",
             "archive_mode": "off",
@@ -122,7 +195,8 @@ class Replica:
         )
         (self.data / "postgresql.auto.conf").write_text("")
         user = pwd.getpwnam("postgres")
-        for path in [self.root, *self.root.rglob("*")]:
+        # The archive's segments stay root's (readable by all), as the shipper writes them.
+        for path in [self.root, archive, *self.data.rglob("*"), self.data]:
             os.chown(path, user.pw_uid, user.pw_gid)
         self.data.chmod(0o700)
         log = self.log_path.open("wb")
@@ -162,6 +236,9 @@ class Replica:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
+        if self.shipper is not None:
+            self.shipper.halt.set()
+            self.shipper.join(timeout=10)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown
             try:

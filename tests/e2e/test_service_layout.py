@@ -219,11 +219,15 @@ def _client_loop(pool: CommandPool, ledger: Ledger, stop: threading.Event) -> No
 
 
 def _customer_orders(query: httpx.Client, min_position: int) -> dict[str, str]:
-    """Every order of customer c-1 and its status, all pages."""
+    """Every order of customer c-1 and its status, all pages (none while the replica has not
+    replayed ``min_position``: 503)."""
     seen: dict[str, str] = {}
     path = f"/api/v1/customers/c-1/orders?limit=500&min_position={min_position}"
     while True:
         r = query.get(path, headers=CUSTOMER_1)
+        if r.status_code == 503:
+            assert r.headers["retry-after"]
+            return {}
         assert r.status_code == 200, r.text
         page = r.json()
         seen.update({o["order_id"]: o["status"] for o in page["orders"]})

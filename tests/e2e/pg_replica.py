@@ -65,6 +65,13 @@ def _copy_tree(source: Path, target: Path) -> None:
             continue
 
 
+def _one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> str:
+    """The one value ``sql`` answers, as text."""
+    row = conn.execute(sql.encode()).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def _segment(lsn: str) -> str:
     """The WAL file holding ``lsn`` (timeline 1, 16 MB segments): ``pg_walfile_name``, which a
     standby cannot run."""
@@ -136,9 +143,9 @@ class Replica:
 
     def start(self, timeout: float = 60.0) -> None:
         with psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True) as conn:
-            primary_data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+            primary_data = Path(_one(conn, "SHOW data_directory"))
             settings = {
-                name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                name: _one(conn, f"SHOW {name}")
                 for name in (
                     "max_connections",
                     "max_worker_processes",
@@ -147,27 +154,23 @@ class Replica:
                     "max_prepared_transactions",
                 )
             }
-            start = conn.execute(
-                "SELECT pg_walfile_name(pg_backup_start('cairn-test-replica', true))"
-            ).fetchone()
+            start = _one(
+                conn, "SELECT pg_walfile_name(pg_backup_start('cairn-test-replica', true))"
+            )
             archive = self.root / "archive"
             archive.mkdir()
             self.shipper = _WalShipper(
-                primary_data / "pg_wal",
-                archive,
-                str(start[0]),
-                self.url("postgres"),  # type: ignore[index]
+                primary_data / "pg_wal", archive, start, self.url("postgres")
             )
             self.shipper.start()
             try:
                 _copy_tree(primary_data, self.data)
             finally:
-                label, tablespaces = conn.execute(
-                    "SELECT labelfile, spcmapfile FROM pg_backup_stop(false)"
-                ).fetchone()  # type: ignore[misc]
-        (self.data / "backup_label").write_text(label)
+                row = conn.execute("SELECT labelfile, spcmapfile FROM pg_backup_stop(false)")
+                label, tablespaces = row.fetchone() or ("", "")
+        (self.data / "backup_label").write_text(str(label))
         if tablespaces:
-            (self.data / "tablespace_map").write_text(tablespaces)
+            (self.data / "tablespace_map").write_text(str(tablespaces))
         (self.data / "pg_wal" / "archive_status").mkdir(mode=0o700)
         (self.data / "standby.signal").touch()
         (self.data / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
@@ -230,7 +233,7 @@ class Replica:
 
     def replayed_lsn(self) -> str:
         with psycopg.connect(self.url("postgres")) as conn:
-            return str(conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()[0])  # type: ignore[index]
+            return _one(conn, "SELECT pg_last_wal_replay_lsn()")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,8 @@ from e2e_server import (
 from pg_replica import Replica
 
 SMALL = {"CAIRN_DB_MAX_CONNECTIONS": "4"}
-CLIENTS = 6
-LOAD_SECONDS = 14.0
+CLIENTS = 4
+LOAD_SECONDS = 10.0
 
 
 class Worker:
@@ -250,21 +251,33 @@ def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_sa
     pg_url: str, replica: Replica, tmp_path: Path
 ) -> None:
     database = pg_url.rsplit("/", 1)[1]
+    command_args: tuple[str, ...] = ("--only", "command", "--no-workers")
+    query_args: tuple[str, ...] = ("--only", "query", "--no-workers")
     query_env = {**SMALL, "CAIRN_READ_DATABASE_URL": replica.url(database)}
-    commands = [
-        Server(pg_url, tmp_path, args=("--only", "command", "--no-workers"), **SMALL)
-        for _ in range(2)
-    ]
-    query = Server(pg_url, tmp_path, args=("--only", "query", "--no-workers"), **query_env)
-    workers = [
-        Worker(pg_url, tmp_path),
-        Worker(pg_url, tmp_path, "--only", "projections,sagas,deadlines"),
-    ]
-    admin: Server | None = None
-    pool = CommandPool(commands)
-    ledger = Ledger()
+    running: list[Server | Worker] = []  # everything started, for the clean-up
+
+    def serve(args: tuple[str, ...], env: dict[str, str] = SMALL) -> Server:
+        server = Server(pg_url, tmp_path, args=args, **env)
+        running.append(server)
+        return server
+
+    def work(*args: str) -> Worker:
+        worker = Worker(pg_url, tmp_path, *args)
+        running.append(worker)
+        return worker
+
     stop = threading.Event()
     try:
+        workers = [work(), work("--only", "projections,sagas,deadlines")]
+        admin_args: tuple[str, ...] = ("--only", "admin", "--no-workers")
+        with ThreadPoolExecutor(4) as starting:  # each waits for its /healthz: start together
+            *commands, query, admin = starting.map(
+                serve,
+                [command_args, command_args, query_args, admin_args],
+                [SMALL, SMALL, query_env, SMALL],
+            )
+        pool = CommandPool(commands)
+        ledger = Ledger()
         stock = {**MUG, "initial_stock": 100_000}
         with httpx.Client(base_url=commands[0].url, timeout=30) as c:
             assert c.post("/api/v1/products", json=stock, headers=OPERATOR).status_code == 201
@@ -278,26 +291,28 @@ def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_sa
         def at(second: float) -> None:
             time.sleep(max(0.0, started + second - time.monotonic()))
 
+        # Each killed process is restarted at once; the load goes on while it starts.
+        restarting = ThreadPoolExecutor(1)
         at(3)
         victim = random.randrange(2)
         commands[victim].kill()
-        restarted = Server(pg_url, tmp_path, args=("--only", "command", "--no-workers"), **SMALL)
-        pool.replace(victim, restarted)
-        commands[victim] = restarted
-        at(6)
+        restarted_command = restarting.submit(lambda: pool.replace(victim, serve(command_args)))
+        at(5)
         workers[0].kill()
-        workers[0] = Worker(pg_url, tmp_path)
-        at(9)
+        workers[0] = work()
+        at(7)
         query.kill()
-        query = Server(pg_url, tmp_path, args=("--only", "query", "--no-workers"), **query_env)
+        restarted_query = restarting.submit(serve, query_args, query_env)
         at(LOAD_SECONDS)
+        restarted_command.result()
+        query = restarted_query.result()
+        restarting.shutdown()
         stop.set()
         for thread in clients:
             thread.join(timeout=30)
 
         assert not ledger.refused, ledger.refused[:5]
         assert len(ledger.placed) > 20, "the load placed too few orders to mean anything"
-        admin = Server(pg_url, tmp_path, args=("--only", "admin", "--no-workers"), **SMALL)
         with (
             httpx.Client(base_url=query.url, timeout=30) as q,
             httpx.Client(base_url=admin.url, timeout=30) as a,
@@ -312,8 +327,7 @@ def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_sa
                 ),
                 timeout=45,
             )
-            saga_orders = {s["order_id"] for s in body["sagas"]}
-            assert ledger.placed <= saga_orders
+            assert ledger.placed <= {s["order_id"] for s in body["sagas"]}
             # Every acknowledged order is in the read model (read on the replica, once it has
             # replayed everything acknowledged), and every acknowledged placement confirmed.
             deadline = time.monotonic() + 30
@@ -327,7 +341,5 @@ def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_sa
             assert not unconfirmed, sorted(unconfirmed)[:5]
     finally:
         stop.set()
-        for worker in workers:
-            worker.stop()
-        for server in [*commands, query, *([admin] if admin else [])]:
-            server.stop()
+        for process in running:
+            process.stop()

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from e2e_server import ADMIN, CUSTOMER_1, MUG, OPERATOR, Server, order_body
 from pg_replica import Replica
+from service_processes import SMALL, Service
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +33,14 @@ def services(pg_url: str, replica: Replica, tmp_path: Path) -> Iterator[tuple[Se
     """A command service with the workers on the primary, and a query service without workers
     reading the replica."""
     database = pg_url.rsplit("/", 1)[1]
-    command = Server(pg_url, tmp_path, args=("--only", "command"), CAIRN_DB_MAX_CONNECTIONS="4")
-    query = Server(
+    command = Service(pg_url, tmp_path, args=("--only", "command"), **SMALL)
+    query = Service(
         pg_url,
         tmp_path,
         args=("--only", "query", "--no-workers"),
         CAIRN_READ_DATABASE_URL=replica.url(database),
         CAIRN_READ_YOUR_WRITES_TIMEOUT="1",
-        CAIRN_DB_MAX_CONNECTIONS="4",
+        **SMALL,
     )
     try:
         yield command, query

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import signal
 import subprocess
 import threading
 import time
@@ -34,43 +33,10 @@ from e2e_server import (
     wait_for,
 )
 from pg_replica import Replica
+from service_processes import SMALL, Service, Worker
 
-SMALL = {"CAIRN_DB_MAX_CONNECTIONS": "4"}
 CLIENTS = 4
 LOAD_SECONDS = 10.0
-
-
-class Worker:
-    """One ``cairn worker`` process."""
-
-    def __init__(self, database_url: str, workdir: Path, *args: str) -> None:
-        self.log_path = workdir / f"worker-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [CAIRN, "worker", *args],
-            cwd=workdir,
-            env=cairn_env(database_url, **SMALL),
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self._log.close()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.close()
-        return code
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
 
 
 # --- three single-role services ----------------------------------------------------------------
@@ -81,7 +47,7 @@ def three_services(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Server]]:
     services: dict[str, Server] = {}
     try:
         for role in ("command", "query", "admin"):
-            services[role] = Server(pg_url, tmp_path, args=("--only", role), **SMALL)
+            services[role] = Service(pg_url, tmp_path, args=("--only", role), **SMALL)
         yield services
     finally:
         for server in services.values():
@@ -125,7 +91,7 @@ def test_three_single_role_services_on_one_database_run_the_order_flow(
 
 
 def test_a_worker_of_projections_only_runs_no_sagas(pg_url: str, tmp_path: Path) -> None:
-    api = Server(pg_url, tmp_path, args=("--no-workers",), **SMALL)
+    api = Service(pg_url, tmp_path, args=("--no-workers",), **SMALL)
     worker = Worker(pg_url, tmp_path, "--only", "projections")
     try:
         with httpx.Client(base_url=api.url, timeout=30) as client:
@@ -247,6 +213,7 @@ def replica() -> Iterator[Replica]:
         standby.stop()
 
 
+@pytest.mark.timeout(300)  # about 60 s on an idle machine; each start is slower on a busy one
 def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_saga(
     pg_url: str, replica: Replica, tmp_path: Path
 ) -> None:
@@ -257,7 +224,7 @@ def test_services_and_workers_killed_under_load_lose_nothing_and_finish_every_sa
     running: list[Server | Worker] = []  # everything started, for the clean-up
 
     def serve(args: tuple[str, ...], env: dict[str, str] = SMALL) -> Server:
-        server = Server(pg_url, tmp_path, args=args, **env)
+        server = Service(pg_url, tmp_path, args=args, **env)
         running.append(server)
         return server
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _replica_is_postgres(cls, url: str | None) -> str | None:
+        """A replica is a PostgreSQL hot standby (an empty value means none)."""
+        if not url:
+            return None
+        from cairn.errors import UnsupportedStoreURL
+        from cairn.store.urls import postgres_conninfo
+
+        try:
+            postgres_conninfo(url)
+        except UnsupportedStoreURL as exc:
+            raise ValueError(f"a read replica is a PostgreSQL database: {exc}") from None
+        return url
 
     @property
     def auth_enabled(self) -> bool:

@@ -196,3 +196,11 @@ async def test_a_command_service_without_workers_builds_no_components() -> None:
                 assert [name for name, _ in components.items()] == built
     finally:
         await container.close()
+
+
+def test_a_read_replica_must_be_postgresql() -> None:
+    with pytest.raises(ValueError, match="a read replica is a PostgreSQL database"):
+        Settings(read_database_url="sqlite:///replica.db")
+    assert Settings(read_database_url="").read_database_url is None
+    url = "postgresql://reader@replica:5432/cairn"
+    assert Settings(read_database_url=url).read_database_url == url

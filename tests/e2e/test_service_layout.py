@@ -108,18 +108,27 @@ def test_a_worker_of_projections_only_runs_no_sagas(pg_url: str, tmp_path: Path)
         assert api.stop() == 0, api.log()
 
 
-def test_a_worker_refuses_an_unknown_kind_in_one_line(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["worker", "--only", "projections,mailer"], "unknown worker 'mailer'"),
+        (["serve", "--only", "command,writes"], "unknown service role 'writes'"),
+    ],
+)
+def test_an_unknown_only_is_refused_in_one_line(
+    pg_url: str, tmp_path: Path, command: list[str], message: str
+) -> None:
     done = subprocess.run(
-        [CAIRN, "worker", "--only", "projections,mailer"],
+        [CAIRN, *command],
         cwd=tmp_path,
         env=cairn_env(pg_url),
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )
     assert done.returncode == 1
-    assert "unknown worker 'mailer'" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 # --- under load, one of each kind killed ------------------------------------------------------

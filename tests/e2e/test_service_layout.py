@@ -43,11 +43,12 @@ LOAD_SECONDS = 10.0
 
 
 @pytest.fixture
-def three_services(pg_url: str, tmp_path: Path) -> Iterator[dict[str, Server]]:
+def three_services(database_url: str, tmp_path: Path) -> Iterator[dict[str, Server]]:
+    """On PostgreSQL and on one SQLite file; each runs the workers too (leases share them)."""
     services: dict[str, Server] = {}
     try:
         for role in ("command", "query", "admin"):
-            services[role] = Service(pg_url, tmp_path, args=("--only", role), **SMALL)
+            services[role] = Service(database_url, tmp_path, args=("--only", role), **SMALL)
         yield services
     finally:
         for server in services.values():

@@ -31,8 +31,8 @@ class Worker:
             [CAIRN, "worker", *args],
             cwd=workdir,
             env=cairn_env(database_url, **SMALL),
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def kill(self) -> None:

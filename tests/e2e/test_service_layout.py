@@ -104,6 +104,8 @@ def test_a_worker_of_projections_only_runs_no_sagas(pg_url: str, tmp_path: Path)
             assert order["order_id"] == oid
             time.sleep(1.5)  # a saga worker would have confirmed it by now
             assert client.get(f"/api/v1/orders/{oid}", headers=ADMIN).json()["status"] == "placed"
+        started = '"components": ["projections"], "event": "workers_started"'
+        assert started in worker.log_path.read_text()
     finally:
         assert worker.stop() == 0, worker.log()
         assert api.stop() == 0, api.log()

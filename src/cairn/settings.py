@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     db_max_connections: int = Field(default=10, ge=4)
     #: Apply migrations when a store is opened (``cairn migrate`` does it explicitly).
     auto_migrate: bool = True
+    #: A PostgreSQL streaming replica of ``database_url`` that read-model queries read
+    #: (a query process's); ``min_position`` waits until the replica has replayed the read
+    #: model's checkpoint. Everything that writes stays on ``database_url``.
+    read_database_url: str | None = None
     #: Optional cache of hot order views; every answer stays correct without it.
     redis_url: str | None = None
     #: ``nats://``, ``amqp://`` or ``redis://``; the relay runs whenever it is set.
@@ -73,6 +77,21 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _replica_is_postgres(cls, url: str | None) -> str | None:
+        """A replica is a PostgreSQL hot standby (an empty value means none)."""
+        if not url:
+            return None
+        from cairn.errors import UnsupportedStoreURL
+        from cairn.store.urls import postgres_conninfo
+
+        try:
+            postgres_conninfo(url)
+        except UnsupportedStoreURL as exc:
+            raise ValueError(f"a read replica is a PostgreSQL database: {exc}") from None
+        return url
 
     @property
     def sql_url(self) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 from cairn.backoff import Backoff
+from cairn.errors import ApplicationError
 from cairn.observability.logging import get_logger
 from cairn.projections import ProjectionEngine
 from cairn.relay import Relay
@@ -31,6 +32,29 @@ _log = get_logger("cairn.workers")
 
 RESTART_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 CLOSE_TIMEOUT = 10.0
+
+
+#: What ``cairn worker --only`` accepts, and the component that does it. Deadlines are the saga
+#: runner's timers (fired by whoever owns the saga's partition), so they run with the sagas.
+WORKER_KINDS: dict[str, str] = {
+    "projections": "projections",
+    "sagas": "sagas",
+    "deadlines": "sagas",
+    "relay": "relay",
+}
+ALL_COMPONENTS = frozenset(WORKER_KINDS.values())
+
+
+def parse_worker_kinds(text: str | None) -> frozenset[str]:
+    """``"projections,relay"`` → the names of the components to run; empty or None → all."""
+    names = [part.strip().lower() for part in (text or "").split(",") if part.strip()]
+    unknown = [name for name in names if name not in WORKER_KINDS]
+    if unknown:
+        raise ApplicationError(
+            "app.unknown_worker",
+            f"unknown worker {unknown[0]!r} in --only (choose from {', '.join(WORKER_KINDS)})",
+        )
+    return frozenset(WORKER_KINDS[name] for name in names) if names else ALL_COMPONENTS
 
 
 class Component(Protocol):

@@ -13,7 +13,7 @@ before it listens.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from cairn.api.routes import admin, analytics, customers, health, inventory, ord
 from cairn.api.routes.live import router as live_router
 from cairn.api.routes.time_travel import router as time_travel_router
 from cairn.api.runtime import start_runtime
+from cairn.api.service_roles import ALL_ROLES, ServiceRole, service_router
 from cairn.gc_tuning import settle_heap
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import configure_tracing
@@ -87,9 +88,11 @@ def create_app(
     *,
     run_workers: bool = True,
     freeze_heap: bool = False,
+    only: Collection[ServiceRole] = ALL_ROLES,
 ) -> FastAPI:
     """An app over ``container`` (bootstrapped from ``settings`` in the lifespan when None).
-    ``freeze_heap``: :func:`settle_heap` once started (for a server process, not tests)."""
+    ``freeze_heap``: :func:`settle_heap` once started (for a server process, not tests).
+    ``only``: the services it serves (``cairn.api.service_roles``); other routes answer 404."""
     configure_tracing()
     metrics = Metrics()
     auth = build_authenticator(settings)
@@ -97,7 +100,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(
-            settings, container, metrics=metrics, run_workers=run_workers, auth=auth
+            settings, container, metrics=metrics, run_workers=run_workers, auth=auth, roles=only
         )
         app.state.runtime = runtime
         app.state.grpc = None
@@ -130,12 +133,14 @@ def create_app(
     app.state.metrics = metrics
     install_problem_handlers(app)
     for module in (health, products, orders, inventory, customers, analytics, admin):
-        app.include_router(module.router)
-    app.include_router(time_travel_router)  # the read models as they were (SPEC §17)
-    app.include_router(live_router)  # $all as server-sent events (the console's live tail)
+        app.include_router(service_router(module.router, only))
+    # the read models as they were (SPEC §17) and $all as server-sent events (the console's tail)
+    for router in (time_travel_router, live_router):
+        app.include_router(service_router(router, only))
     install_openapi(app)
     _install_docs(app)
-    install_console(app)  # the operator console at /console/ (SPEC §17)
+    if "admin" in only:  # the operator console at /console/ (SPEC §17), over the admin API
+        install_console(app)
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from cairn.api.auth import Authenticator, build_authenticator
 from cairn.api.idempotency import IdempotencyStore, open_idempotency_store
 from cairn.api.jobs import Jobs
+from cairn.api.service_roles import ALL_ROLES, ServiceRole, components_for
 from cairn.observability.logging import get_logger
 from cairn.observability.metrics import Metrics
 from cairn.orders.bootstrap import Container, bootstrap
 from cairn.orders.components import OrderComponents, build_components
 from cairn.settings import Settings
 from cairn.store.base import EventStore
-from cairn.workers import Workers
+from cairn.workers import ALL_COMPONENTS, Workers
 
 _log = get_logger("cairn.runtime")
 
@@ -97,9 +99,12 @@ async def start_runtime(
     metrics: Metrics,
     run_workers: bool,
     auth: Authenticator | None = None,
+    roles: Collection[ServiceRole] = ALL_ROLES,
 ) -> Runtime:
     """``auth``: built from ``settings`` when None (``create_app`` builds it up front, so that a
-    bad token entry fails before the server starts)."""
+    bad token entry fails before the server starts). ``roles``: the services this process
+    serves (``cairn serve --only``); only the components their routes or the workers need are
+    built (a command-only process without workers builds none)."""
     authenticator = auth if auth is not None else build_authenticator(settings)
     owns = container is None
     if container is None:
@@ -109,7 +114,8 @@ async def start_runtime(
         idem = await open_idempotency_store(
             settings.sql_url, container.database, settings.idempotency_ttl
         )
-        components = await build_components(settings, container)
+        needed = components_for(roles) | (ALL_COMPONENTS if run_workers else frozenset())
+        components = await build_components(settings, container, only=needed)
     except BaseException:
         if components is not None:
             await components.close()

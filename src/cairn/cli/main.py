@@ -163,19 +163,37 @@ def serve(
     no_workers: Annotated[
         bool, typer.Option("--no-workers", help="Run the API only; no projections/sagas/relay.")
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Serve only these APIs: command, query, admin (comma-separated; default all). "
+            "Other routes answer 404; /healthz, /readyz and /metrics are always served.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API and, unless --no-workers, the workers in this process."""
     import uvicorn
 
     from cairn.api.app import create_app
+    from cairn.api.service_roles import parse_roles
     from cairn.observability.logging import configure_logging
     from cairn.observability.tracing import shutdown_tracing
 
+    roles = parse_roles(only)
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
-    _log_start("serve_starting", settings, host=settings.host, port=settings.port)
-    app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True)
+    _log_start(
+        "serve_starting",
+        settings,
+        host=settings.host,
+        port=settings.port,
+        only=sorted(roles),
+        read_database=_redact(settings.read_database_url) if settings.read_database_url else None,
+    )
+    app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True, only=roles)
     from cairn.api.serving import bounded_protocol
 
     config = uvicorn.Config(
@@ -234,16 +252,27 @@ def _check_database(settings: Settings) -> None:
 
 @app.command()
 @cli_errors
-def worker() -> None:
+def worker(
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Run only these workers: projections, sagas, relay, deadlines (comma-separated; "
+            "default all). Deadlines are the sagas' timers: they run with the saga runner.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Run the workers alone (projections, sagas and deadlines, relay), for scale-out."""
     from cairn.observability.logging import configure_logging
     from cairn.observability.tracing import configure_tracing, shutdown_tracing
-    from cairn.workers import Workers
+    from cairn.workers import Workers, parse_worker_kinds
 
+    kinds = parse_worker_kinds(only)
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
     configure_tracing()
-    _log_start("worker_starting", settings)
+    _log_start("worker_starting", settings, only=sorted(kinds))
 
     async def run() -> None:
         from cairn.api.runtime import close_container, stop_workers
@@ -252,7 +281,10 @@ def worker() -> None:
 
         container = await _open_container(settings)
         try:
-            components = await _bounded(build_components(settings, container))
+            components = await _bounded(build_components(settings, container, only=kinds))
+            if not components.items():  # only the relay was asked for, and no broker is set
+                await components.close()
+                raise CairnError("nothing to run: the relay needs CAIRN_BROKER_URL")
             workers = Workers(components.items())
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ relay. The toolkit's :class:`cairn.workers.Workers` runs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from cairn.application.bus import CommandBus
@@ -65,12 +65,16 @@ def build_projections(
     redis_url: str | None = None,
     database: Database | None = None,
     leases: Leases | None = None,
+    replica: Database | None = None,
 ) -> OrderProjections:
     """The projection engine for the store at ``settings_or_url`` (its database URL), with the
     order read models, their queries and (``redis_url``) the cache of order views.
 
     Nothing connects until first use; ``run()`` / ``status()`` create the tables if missing.
     ``database`` and ``leases`` are the process's own (see :class:`ProjectionEngine`).
+    ``replica``: a streaming replica the queries read instead (the engine closes it). Those
+    queries bypass the cache: a reader fills it from what it read, and a lagging replica's row
+    could then outlive the projection's newer value.
     """
     if isinstance(settings_or_url, Settings):
         url = settings_or_url.database_url
@@ -89,9 +93,12 @@ def build_projections(
         database=database,
         leases=leases,
         after_commit={"orders": cache} if cache is not None and serves_orders else {},
+        replica=replica,
     )
     engine.cache = cache
-    engine.queries = ReadModelQueries(engine.db, cache)
+    engine.queries = (
+        ReadModelQueries(engine.db, cache) if replica is None else ReadModelQueries(replica)
+    )
     return engine
 
 
@@ -165,22 +172,29 @@ async def build_saga_runner(
     )
 
 
-async def build_components(settings: Settings, container: Container) -> OrderComponents:
+async def build_components(
+    settings: Settings, container: Container, only: Collection[str] | None = None
+) -> OrderComponents:
     """Projections, the fulfilment saga runner and (when a broker is configured) the relay, all
-    over the container's one Database and one set of leases (the container closes them)."""
+    over the container's one Database and one set of leases (the container closes them).
+    ``only``: the names of the components to build (``projections``, ``sagas``, ``relay``;
+    default all), for a process that runs or serves only some of them."""
+    wanted = set(only) if only is not None else {"projections", "sagas", "relay"}
     components = OrderComponents()
     try:
-        components.projections = await _build_projections(settings, container)
-        components.sagas = await build_saga_runner(
-            settings,
-            container.store,
-            container.command_bus,
-            container.gateway,
-            container.carrier,
-            database=container.database,
-            leases=container.leases,
-        )
-        if settings.broker_url:
+        if "projections" in wanted:
+            components.projections = await _build_projections(settings, container)
+        if "sagas" in wanted:
+            components.sagas = await build_saga_runner(
+                settings,
+                container.store,
+                container.command_bus,
+                container.gateway,
+                container.carrier,
+                database=container.database,
+                leases=container.leases,
+            )
+        if settings.broker_url and "relay" in wanted:
             components.relay = build_relay(
                 settings, container.store, database=container.database, leases=container.leases
             )
@@ -191,8 +205,15 @@ async def build_components(settings: Settings, container: Container) -> OrderCom
 
 
 async def _build_projections(settings: Settings, container: Container) -> OrderProjections:
+    replica = None
+    if settings.read_database_url:
+        replica = open_database(settings.read_database_url, max_connections=container.budget.sql)
     engine = build_projections(
-        settings, container.store, database=container.database, leases=container.leases
+        settings,
+        container.store,
+        database=container.database,
+        leases=container.leases,
+        replica=replica,
     )
     # Create the read-model tables now, so queries answer (empty) before any runner starts.
     await engine.migrate()

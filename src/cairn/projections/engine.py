@@ -50,11 +50,15 @@ class ProjectionEngine:
         database: Database | None = None,
         leases: Leases | None = None,
         after_commit: Mapping[str, AfterCommit] | None = None,
+        replica: Database | None = None,
     ) -> None:
         """``database`` and ``leases``: the process's own (the composition root closes them);
         without them the engine opens a Database for itself (closed by ``close()``) and a lease
         session per projection. ``after_commit``: per projection name, a hook called after each
-        of its live batches commits (see :class:`~cairn.projections.hooks.AfterCommit`)."""
+        of its live batches commits (see :class:`~cairn.projections.hooks.AfterCommit`).
+        ``replica``: a streaming replica of the read models' database that queries read
+        (``CAIRN_READ_DATABASE_URL``); read-your-writes then waits until the replica has
+        replayed the checkpoint (closed by ``close()``)."""
         from cairn.sql.factory import open_database
 
         hooks = dict(after_commit or {})
@@ -66,6 +70,7 @@ class ProjectionEngine:
         target = read_model_url or database_url
         self._owns_db = database is None
         self.db: Database = database if database is not None else open_database(target)
+        self.replica = replica
         self.config = config or RunnerConfig()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.reader = SharedReader(store)
@@ -146,6 +151,8 @@ class ProjectionEngine:
                 await runner.lease.release()
         if self._owns_db:
             await self.db.close()
+        if self.replica is not None:
+            await self.replica.close()
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -230,7 +237,10 @@ class ProjectionEngine:
     # -- read-your-writes -------------------------------------------------------------------------
 
     async def position_of(self, name: str) -> int:
-        row = await self.db.fetchone(
+        """How far projection ``name``'s live tables are, as the queries see them (on the
+        replica when there is one)."""
+        db = self.replica if self.replica is not None else self.db
+        row = await db.fetchone(
             "SELECT c.position FROM read_model_versions v JOIN checkpoints c "
             f"ON c.name = {LIVE_CHECKPOINT_NAME} WHERE v.projection = ?",
             (name,),
@@ -241,7 +251,9 @@ class ProjectionEngine:
         # The owner's in-memory position moves right after its commit: no query needed (and
         # none of the pool's connections, which the runners need). A rebuild's swap makes the
         # in-memory figure stale, so fall back to the database whenever a swap may be pending.
-        if runner.lease.held and runner.rebuild is None and runner.state != "failed":
+        # A replica is behind the owner's commits: only its own checkpoint row counts.
+        local = runner.lease.held and runner.rebuild is None and runner.state != "failed"
+        if local and self.replica is None:
             return runner.position
         return await self.position_of(runner.name)
 
@@ -264,9 +276,9 @@ class ProjectionEngine:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                if runner.lease.held:
+                if runner.lease.held and self.replica is None:
                     await runner.wait_local(min(remaining, 0.05))
-                else:  # another process runs it: poll its checkpoint briefly
+                else:  # another process runs it, or a replica replays it: poll the checkpoint
                     await asyncio.sleep(min(remaining, 0.01))
         return True
 

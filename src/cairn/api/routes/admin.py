@@ -86,6 +86,18 @@ async def stream(
     )
 
 
+@router.get("/events/{stream_id}", responses=_RESPONSES)
+async def stream_events(
+    stream_id: StreamId,
+    runtime: RuntimeDep,
+    admin: Admin,
+    from_version: Annotated[int, Query(ge=1, le=MAX_INT)] = 1,
+    to_version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+) -> Response:
+    """Seed 004's path for ``GET /api/v1/admin/streams/{stream_id}``: the same answer."""
+    return await stream(stream_id, runtime, admin, from_version, to_version)
+
+
 # --- projections -----------------------------------------------------------------------------
 
 
@@ -116,11 +128,25 @@ def _start_rebuild(runtime: Runtime, name: str, kind: str) -> Job:
 async def rebuild(name: Name, runtime: RuntimeDep, _: Admin) -> Response:
     """Rebuild from position 0 into fresh tables, then swap; queries keep answering from the
     old tables meanwhile. Follow the job at ``/api/v1/admin/replays/{job_id}``."""
-    await _known_projection(runtime, name)
-    job = _start_rebuild(runtime, name, "rebuild")
-    job.total = job.total or await runtime.store.head_position()
+    (job,) = await _start_jobs(runtime, name, "rebuild")
     return JSONResponse(
         {"name": name, "state": "rebuilding", "job_id": job.job_id}, status_code=202
+    )
+
+
+@router.post("/projections/rebuild", status_code=202, responses=_RESPONSES)
+async def rebuild_all(runtime: RuntimeDep, _: Admin) -> Response:
+    """Seed 004's path: rebuild every projection (each as in ``…/projections/{name}/rebuild``);
+    ``jobs`` follow them at ``/api/v1/admin/replays/{job_id}``."""
+    jobs = await _start_jobs(runtime, None, "rebuild")
+    return JSONResponse(
+        {
+            "projections": [
+                {"name": job.target, "state": "rebuilding", "job_id": job.job_id} for job in jobs
+            ],
+            "jobs": [job.as_dict() for job in jobs],
+        },
+        status_code=202,
     )
 
 
@@ -155,10 +181,34 @@ async def start_replay(
     projection: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> Response:
     """Replay the log into a projection (rebuild-and-swap) as a job with progress."""
-    await _known_projection(runtime, projection)
-    job = _start_rebuild(runtime, projection, "replay")
-    job.total = job.total or await runtime.store.head_position()
+    (job,) = await _start_jobs(runtime, projection, "replay")
     return JSONResponse(job.as_dict(), status_code=202)
+
+
+@router.post("/events/replay", status_code=202, responses=_RESPONSES)
+async def replay_events(
+    runtime: RuntimeDep,
+    _: Admin,
+    projection: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Response:
+    """Seed 004's path for ``POST /api/v1/admin/replays``: replay the log into every projection
+    (or the one ``?projection=`` names) as jobs with progress."""
+    jobs = await _start_jobs(runtime, projection, "replay")
+    return JSONResponse({"jobs": [job.as_dict() for job in jobs]}, status_code=202)
+
+
+async def _start_jobs(runtime: Runtime, name: str | None, kind: str) -> list[Job]:
+    """A rebuild job for projection ``name`` (404 when unknown), or one for each projection."""
+    if name is not None:
+        await _known_projection(runtime, name)
+        names = [name]
+    else:
+        names = [p["name"] for p in await services.projection_statuses(runtime)]
+    jobs = [_start_rebuild(runtime, one, kind) for one in names]
+    head = await runtime.store.head_position()
+    for job in jobs:
+        job.total = job.total or head
+    return jobs
 
 
 @router.get("/replays", responses=_RESPONSES)

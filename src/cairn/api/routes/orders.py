@@ -233,6 +233,42 @@ async def list_orders(
     return JSONResponse(page)
 
 
+#: Every status an order can have (SPEC §3), for ``/orders/status/{status}``.
+STATUSES = tuple(status for status in orders.TRANSITIONS if status != "none")
+
+
+@router.get("/status/{status}", responses=_RESPONSES)
+async def orders_by_status(
+    status: Annotated[str, Path(min_length=1, max_length=20)],
+    runtime: RuntimeDep,
+    user: AnyUser,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+) -> Response:
+    """Seed 004's path for ``GET /api/v1/orders?status=``: the same list, the same rules (a
+    customer sees its own orders); a status that does not exist is 404."""
+    if status not in STATUSES:
+        raise ProblemError(
+            404,
+            "order.unknown_status",
+            f"no order status {status!r} (one of {', '.join(STATUSES)})",
+        )
+    return await list_orders(
+        runtime,
+        user,
+        customer_id=None,
+        status=status,
+        from_=from_,
+        to=to,
+        cursor=cursor,
+        limit=limit,
+        min_position=min_position,
+    )
+
+
 @router.get("/search", responses=_RESPONSES)
 async def search_orders(
     runtime: RuntimeDep,

@@ -23,6 +23,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from cairn import __version__
 from cairn.api.auth import build_authenticator
+from cairn.api.graphql import graphql_router
 from cairn.api.middleware import RequestMiddleware
 from cairn.api.openapi import install_openapi
 from cairn.api.problems import install_problem_handlers
@@ -119,6 +120,7 @@ def create_app(
     install_problem_handlers(app)
     for module in (health, products, orders, inventory, customers, analytics, admin):
         app.include_router(module.router)
+    app.include_router(graphql_router())  # /graphql (SPEC §14): queries, mutations, websockets
     install_openapi(app)
     _install_docs(app)
     app.add_middleware(

@@ -1,0 +1,44 @@
+"""Every GraphQL error with a stable ``extensions.code``.
+
+error                                   extensions.code
+a cairn error (auth, domain, app …)     its REST problem code (``order.not_found``,
+                                        ``app.validation``…), with ``status``: REST's status
+a syntax error, too many tokens         GRAPHQL_PARSE_FAILED
+a limit (limits.py)                     QUERY_TOO_DEEP, QUERY_TOO_COMPLEX, TOO_MANY_ALIASES
+any other validation or input error     GRAPHQL_VALIDATION_FAILED
+anything else                           INTERNAL_SERVER_ERROR, its message hidden and the
+                                        error logged with its traceback (REST's 500)
+"""
+
+from __future__ import annotations
+
+from cairn.api.problems import _jsonable, status_of
+from cairn.errors import CairnError
+from cairn.observability.logging import get_logger
+from graphql import GraphQLError, GraphQLSyntaxError
+
+_log = get_logger("cairn.graphql")
+
+INTERNAL_MESSAGE = "an unexpected error occurred; it has been logged"
+
+
+def label(error: GraphQLError) -> None:
+    """Give ``error`` its ``extensions.code`` (in place: both transports format it later)."""
+    extensions = dict(error.extensions or {})
+    if "code" in extensions:
+        return
+    original = error.original_error
+    if isinstance(original, CairnError):
+        extensions["code"] = original.code
+        extensions["status"] = status_of(original)
+        for key, value in original.details.items():
+            extensions.setdefault(key, _jsonable(value))
+    elif isinstance(error, GraphQLSyntaxError):
+        extensions["code"] = "GRAPHQL_PARSE_FAILED"
+    elif original is None or isinstance(original, GraphQLError):
+        extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
+    else:
+        _log.error("graphql_unhandled_exception", path=error.path, exc_info=original)
+        extensions["code"] = "INTERNAL_SERVER_ERROR"
+        error.message = INTERNAL_MESSAGE
+    error.extensions = extensions

@@ -1,0 +1,201 @@
+"""What one GraphQL request may ask for, checked before anything runs (validation rules).
+
+- depth: fields nested at most ``max_depth`` deep, introspection included; and introspection's
+  own recursion (``fields { type { fields { … } } }``) at most graphql-core's
+  :class:`~graphql.validation.MaxIntrospectionDepthRule` deep: ``QUERY_TOO_DEEP``;
+- cost: every field costs 1, times the size of the lists around it (``first`` when given as a
+  literal, :data:`LIST_SIZES` otherwise): at most ``max_cost``, ``QUERY_TOO_COMPLEX``;
+- aliases: at most ``max_aliases`` per document (many aliases of one expensive field is the
+  classic way around a depth limit), ``TOO_MANY_ALIASES``.
+
+A batched HTTP request holds at most ``max_operations`` operations (the router refuses more)
+and a document at most ``max_tokens`` tokens (the parser refuses more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    get_named_type,
+    get_nullable_type,
+)
+from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = 15
+    max_cost: int = 25_000
+    max_aliases: int = 50
+    max_operations: int = 10
+    max_tokens: int = 5_000
+
+
+#: The assumed length of a list field when the query does not say (``first`` as a literal):
+#: ``orders`` and ``_entities`` at their largest page, an order's lines and events as a big
+#: order has them, any other list as 10.
+LIST_SIZES: dict[str, int] = {
+    "orders": 500,
+    "_entities": 100,
+    "nodes": 1,  # the connection's list; its size is the ``orders`` factor already counted
+    "items": 20,
+    "history": 20,
+}
+OTHER_LIST = 10
+
+
+def _error(message: str, code: str, node: Any, **extensions: Any) -> GraphQLError:
+    return GraphQLError(message, node, extensions={"code": code, **extensions})
+
+
+class _Measure:
+    """Depth and cost of one operation, following fragments (each at most once per path)."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+        self.schema = schema
+        self.fragments = fragments
+
+    def selection(
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        depth: int,
+        seen: frozenset[str],
+    ) -> tuple[int, int]:
+        """(deepest level below, cost) of ``selection_set`` under ``parent``."""
+        if selection_set is None:
+            return depth, 0
+        deepest, cost = depth, 0
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                d, c = self.field(node, parent, depth + 1, seen)
+            elif isinstance(node, InlineFragmentNode):
+                on = self._type(node.type_condition.name.value) if node.type_condition else parent
+                d, c = self.selection(node.selection_set, on, depth, seen)
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:  # unknown or cyclic: other rules report
+                    continue
+                on = self._type(fragment.type_condition.name.value)
+                d, c = self.selection(fragment.selection_set, on, depth, seen | {name})
+            else:  # pragma: no cover - no other selection kinds exist
+                continue
+            deepest, cost = max(deepest, d), cost + c
+        return deepest, cost
+
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType | None, depth: int, seen: frozenset[str]
+    ) -> tuple[int, int]:
+        name = node.name.value
+        definition = None
+        if isinstance(parent, GraphQLObjectType):
+            definition = parent.fields.get(name)
+        field_type = None if definition is None else definition.type
+        if name == "__schema":
+            child: GraphQLNamedType | None = self.schema.get_type("__Schema")
+        elif name == "__type":
+            child = self.schema.get_type("__Type")
+        else:
+            child = None if field_type is None else get_named_type(field_type)
+        factor = 1
+        if field_type is not None and isinstance(get_nullable_type(field_type), GraphQLList):
+            introspection = name.startswith("__") or (
+                parent is not None and parent.name.startswith("__")
+            )
+            factor = 1 if introspection else self._list_size(node)
+        deepest, below = self.selection(node.selection_set, child, depth, seen)
+        return deepest, factor * (1 + below)
+
+    def _list_size(self, node: FieldNode) -> int:
+        for argument in node.arguments or ():
+            value = argument.value
+            if argument.name.value == "first" and isinstance(value, IntValueNode):
+                return max(1, int(value.value))
+            if argument.name.value == "representations" and isinstance(value, ListValueNode):
+                return max(1, len(value.values))
+        return LIST_SIZES.get(node.name.value, OTHER_LIST)
+
+    def _type(self, name: str) -> GraphQLNamedType | None:
+        return self.schema.get_type(name)
+
+
+def limit_rules(limits: Limits) -> list[type[ASTValidationRule]]:
+    """The validation rules enforcing ``limits`` (to add to the schema's)."""
+
+    class OperationLimits(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            document = context.document
+            self.fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            self.aliases = 0
+
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            if node.alias is not None:
+                self.aliases += 1
+                if self.aliases == limits.max_aliases + 1:
+                    self.report_error(
+                        _error(
+                            f"the query uses more than {limits.max_aliases} aliases",
+                            "TOO_MANY_ALIASES",
+                            node,
+                            limit=limits.max_aliases,
+                        )
+                    )
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            schema = self.context.schema
+            root = schema.get_root_type(node.operation)
+            depth, cost = _Measure(schema, self.fragments).selection(
+                node.selection_set, root, 0, frozenset()
+            )
+            if depth > limits.max_depth:
+                self.report_error(
+                    _error(
+                        f"the query is {depth} levels deep; at most {limits.max_depth} are allowed",
+                        "QUERY_TOO_DEEP",
+                        node,
+                        depth=depth,
+                        limit=limits.max_depth,
+                    )
+                )
+            if cost > limits.max_cost:
+                self.report_error(
+                    _error(
+                        f"the query costs {cost}; at most {limits.max_cost} is allowed",
+                        "QUERY_TOO_COMPLEX",
+                        node,
+                        cost=cost,
+                        limit=limits.max_cost,
+                    )
+                )
+
+    class IntrospectionDepth(MaxIntrospectionDepthRule):
+        """graphql-core's rule, its error carrying our code."""
+
+        def report_error(self, error: GraphQLError) -> None:
+            error.extensions = {**(error.extensions or {}), "code": "QUERY_TOO_DEEP"}
+            super().report_error(error)
+
+    return [OperationLimits, IntrospectionDepth]

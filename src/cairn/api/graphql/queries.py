@@ -14,6 +14,7 @@ import strawberry
 from cairn.api import services
 from cairn.api.auth import Principal
 from cairn.api.graphql.context import GraphQLContext, context_of
+from cairn.api.graphql.federation import FederationFields
 from cairn.api.graphql.types import (
     CustomerSummary,
     Order,
@@ -50,7 +51,7 @@ def _customer_filter(principal: Principal, customer_id: str | None) -> str | Non
 
 
 @strawberry.type
-class Query:
+class Query(FederationFields):
     @strawberry.field(description="Null when absent or not visible to the caller")
     async def order(
         self, info: strawberry.Info, id: strawberry.ID, min_position: int | None = None
@@ -64,12 +65,13 @@ class Query:
         info: strawberry.Info,
         customer_id: strawberry.ID | None = None,
         status: str | None = None,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
         min_position: int | None = None,
     ) -> OrderConnection:
         context = context_of(info)
         principal = await _read_your_writes(context, min_position)
+        first = 50 if first is None else first
         if not 1 <= first <= MAX_PAGE:
             raise ProblemError(422, "app.validation", f"first must be 1 to {MAX_PAGE}")
         page = await services.list_orders(

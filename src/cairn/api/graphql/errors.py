@@ -4,7 +4,8 @@ error                                   extensions.code
 a cairn error (auth, domain, app …)     its REST problem code (``order.not_found``,
                                         ``app.validation``…), with ``status``: REST's status
 a syntax error, too many tokens         GRAPHQL_PARSE_FAILED
-a limit (limits.py)                     QUERY_TOO_DEEP, QUERY_TOO_COMPLEX, TOO_MANY_ALIASES
+a limit (limits.py), or introspection   QUERY_TOO_DEEP, QUERY_TOO_COMPLEX, TOO_MANY_ALIASES
+nested too deep
 any other validation or input error     GRAPHQL_VALIDATION_FAILED
 anything else                           INTERNAL_SERVER_ERROR, its message hidden and the
                                         error logged with its traceback (REST's 500)
@@ -20,6 +21,8 @@ from graphql import GraphQLError, GraphQLSyntaxError
 _log = get_logger("cairn.graphql")
 
 INTERNAL_MESSAGE = "an unexpected error occurred; it has been logged"
+#: graphql-core's ``MaxIntrospectionDepthRule`` (run by Strawberry) says only this.
+INTROSPECTION_TOO_DEEP = "Maximum introspection depth exceeded"
 
 
 def label(error: GraphQLError) -> None:
@@ -33,6 +36,8 @@ def label(error: GraphQLError) -> None:
         extensions["status"] = status_of(original)
         for key, value in original.details.items():
             extensions.setdefault(key, _jsonable(value))
+    elif original is None and error.message == INTROSPECTION_TOO_DEEP:
+        extensions["code"] = "QUERY_TOO_DEEP"
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif original is None or isinstance(original, GraphQLError):

@@ -1,8 +1,9 @@
 """What one GraphQL request may ask for, checked before anything runs (validation rules).
 
-- depth: fields nested at most ``max_depth`` deep, introspection included; and introspection's
-  own recursion (``fields { type { fields { … } } }``) at most graphql-core's
-  :class:`~graphql.validation.MaxIntrospectionDepthRule` deep: ``QUERY_TOO_DEEP``;
+- depth: fields nested at most ``max_depth`` deep, introspection included: ``QUERY_TOO_DEEP``
+  (introspection's own recursion, ``fields { type { fields { … } } }``, is also bounded by
+  graphql-core's ``MaxIntrospectionDepthRule``, which Strawberry runs; errors.py gives its
+  error the same code);
 - cost: every field costs 1, times the size of the lists around it (``first`` when given as a
   literal, :data:`LIST_SIZES` otherwise): at most ``max_cost``, ``QUERY_TOO_COMPLEX``;
 - aliases: at most ``max_aliases`` per document (many aliases of one expensive field is the
@@ -36,7 +37,7 @@ from graphql import (
     get_named_type,
     get_nullable_type,
 )
-from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
+from graphql.validation import ASTValidationRule
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,16 @@ class Limits:
     max_tokens: int = 5_000
 
 
-#: The assumed length of a list field when the query does not say (``first`` as a literal):
-#: ``orders`` and ``_entities`` at their largest page, an order's lines and events as a big
-#: order has them, any other list as 10.
+#: A paged field (one with ``first``) counts as ``first`` items: the default page when left
+#: out, the largest page when it is a variable (validation does not see variables' values).
+DEFAULT_PAGE = 50
+#: The largest page of ``orders``, as REST's ``limit``.
+MAX_PAGE = 500
+#: The assumed length of any other list: ``_entities`` as many as the literal representations
+#: (else 100), an order's lines and events as a big order has them, any other list as 10.
 LIST_SIZES: dict[str, int] = {
-    "orders": 500,
     "_entities": 100,
-    "nodes": 1,  # the connection's list; its size is the ``orders`` factor already counted
+    "nodes": 1,  # a connection's list: its page size is counted on the paged field
     "items": 20,
     "history": 20,
 }
@@ -115,20 +119,30 @@ class _Measure:
             child = self.schema.get_type("__Type")
         else:
             child = None if field_type is None else get_named_type(field_type)
+        introspection = name.startswith("__") or (
+            parent is not None and parent.name.startswith("__")
+        )
         factor = 1
-        if field_type is not None and isinstance(get_nullable_type(field_type), GraphQLList):
-            introspection = name.startswith("__") or (
-                parent is not None and parent.name.startswith("__")
-            )
-            factor = 1 if introspection else self._list_size(node)
+        if introspection:
+            pass
+        elif definition is not None and "first" in definition.args:  # a page, e.g. a connection
+            factor = self._page_size(node)
+        elif field_type is not None and isinstance(get_nullable_type(field_type), GraphQLList):
+            factor = self._list_size(node)
         deepest, below = self.selection(node.selection_set, child, depth, seen)
         return deepest, factor * (1 + below)
+
+    def _page_size(self, node: FieldNode) -> int:
+        """``first`` as written; its default when left out; the largest page for a variable."""
+        for argument in node.arguments or ():
+            if argument.name.value == "first":
+                value = argument.value
+                return max(1, int(value.value)) if isinstance(value, IntValueNode) else MAX_PAGE
+        return DEFAULT_PAGE
 
     def _list_size(self, node: FieldNode) -> int:
         for argument in node.arguments or ():
             value = argument.value
-            if argument.name.value == "first" and isinstance(value, IntValueNode):
-                return max(1, int(value.value))
             if argument.name.value == "representations" and isinstance(value, ListValueNode):
                 return max(1, len(value.values))
         return LIST_SIZES.get(node.name.value, OTHER_LIST)
@@ -191,11 +205,4 @@ def limit_rules(limits: Limits) -> list[type[ASTValidationRule]]:
                     )
                 )
 
-    class IntrospectionDepth(MaxIntrospectionDepthRule):
-        """graphql-core's rule, its error carrying our code."""
-
-        def report_error(self, error: GraphQLError) -> None:
-            error.extensions = {**(error.extensions or {}), "code": "QUERY_TOO_DEEP"}
-            super().report_error(error)
-
-    return [OperationLimits, IntrospectionDepth]
+    return [OperationLimits]

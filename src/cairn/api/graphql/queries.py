@@ -15,6 +15,7 @@ from cairn.api import services
 from cairn.api.auth import Principal
 from cairn.api.graphql.context import GraphQLContext, context_of
 from cairn.api.graphql.federation import FederationFields
+from cairn.api.graphql.limits import MAX_PAGE
 from cairn.api.graphql.types import (
     CustomerSummary,
     Order,
@@ -25,9 +26,6 @@ from cairn.api.graphql.types import (
 )
 from cairn.api.graphql.validation import bounded_text, non_negative
 from cairn.api.problems import ProblemError
-
-#: The most orders one page holds, as REST's ``limit``.
-MAX_PAGE = 500
 
 
 async def _read_your_writes(

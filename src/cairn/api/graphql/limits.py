@@ -4,8 +4,8 @@
   (introspection's own recursion, ``fields { type { fields { … } } }``, is also bounded by
   graphql-core's ``MaxIntrospectionDepthRule``, which Strawberry runs; errors.py gives its
   error the same code);
-- cost: every field costs 1, times the size of the lists around it (``first`` when given as a
-  literal, :data:`LIST_SIZES` otherwise): at most ``max_cost``, ``QUERY_TOO_COMPLEX``;
+- cost: every field costs 1, times the size of the lists around it (``first`` as the request
+  gives it, :data:`LIST_SIZES` otherwise): at most ``max_cost``, ``QUERY_TOO_COMPLEX``;
 - aliases: at most ``max_aliases`` per document (many aliases of one expensive field is the
   classic way around a depth limit), ``TOO_MANY_ALIASES``.
 
@@ -15,8 +15,11 @@ and a document at most ``max_tokens`` tokens (the parser refuses more).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from strawberry.extensions import SchemaExtension
 
 from graphql import (
     FieldNode,
@@ -34,8 +37,10 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    VariableNode,
     get_named_type,
     get_nullable_type,
+    get_operation_ast,
 )
 from graphql.validation import ASTValidationRule
 
@@ -72,9 +77,15 @@ def _error(message: str, code: str, node: Any, **extensions: Any) -> GraphQLErro
 class _Measure:
     """Depth and cost of one operation, following fragments (each at most once per path)."""
 
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any] | None = None,
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
+        self.variables = variables or {}
 
     def selection(
         self,
@@ -132,19 +143,27 @@ class _Measure:
         deepest, below = self.selection(node.selection_set, child, depth, seen)
         return deepest, factor * (1 + below)
 
-    def _page_size(self, node: FieldNode) -> int:
-        """``first`` as written; its default when left out; the largest page for a variable."""
+    def _argument(self, node: FieldNode, name: str) -> Any:
+        """The argument's value as written or as its variable holds it (None: not given)."""
         for argument in node.arguments or ():
-            if argument.name.value == "first":
+            if argument.name.value == name:
                 value = argument.value
-                return max(1, int(value.value)) if isinstance(value, IntValueNode) else MAX_PAGE
-        return DEFAULT_PAGE
+                if isinstance(value, VariableNode):
+                    return self.variables.get(value.name.value)
+                if isinstance(value, IntValueNode):
+                    return int(value.value)
+                if isinstance(value, ListValueNode):
+                    return value.values
+        return None
+
+    def _page_size(self, node: FieldNode) -> int:
+        first = self._argument(node, "first")
+        return max(1, min(first, MAX_PAGE)) if isinstance(first, int) else DEFAULT_PAGE
 
     def _list_size(self, node: FieldNode) -> int:
-        for argument in node.arguments or ():
-            value = argument.value
-            if argument.name.value == "representations" and isinstance(value, ListValueNode):
-                return max(1, len(value.values))
+        representations = self._argument(node, "representations")
+        if isinstance(representations, (list, tuple)):
+            return max(1, len(representations))
         return LIST_SIZES.get(node.name.value, OTHER_LIST)
 
     def _type(self, name: str) -> GraphQLNamedType | None:
@@ -181,9 +200,8 @@ def limit_rules(limits: Limits) -> list[type[ASTValidationRule]]:
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             schema = self.context.schema
             root = schema.get_root_type(node.operation)
-            depth, cost = _Measure(schema, self.fragments).selection(
-                node.selection_set, root, 0, frozenset()
-            )
+            measure = _Measure(schema, self.fragments)
+            depth = measure.selection(node.selection_set, root, 0, frozenset())[0]
             if depth > limits.max_depth:
                 self.report_error(
                     _error(
@@ -194,15 +212,43 @@ def limit_rules(limits: Limits) -> list[type[ASTValidationRule]]:
                         limit=limits.max_depth,
                     )
                 )
-            if cost > limits.max_cost:
-                self.report_error(
-                    _error(
-                        f"the query costs {cost}; at most {limits.max_cost} is allowed",
-                        "QUERY_TOO_COMPLEX",
-                        node,
-                        cost=cost,
-                        limit=limits.max_cost,
-                    )
-                )
 
     return [OperationLimits]
+
+
+class CostLimit(SchemaExtension):
+    """The cost check, which needs the variables' values: an extension placed after
+    :class:`~strawberry.extensions.ValidationCache`, so that it runs on a validated document
+    and its refusal is returned like a validation error."""
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        operation = (
+            None if document is None else get_operation_ast(document, context.operation_name)
+        )
+        if not context.pre_execution_errors and document is not None and operation is not None:
+            schema = context.schema._schema
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            root = schema.get_root_type(operation.operation)
+            measure = _Measure(schema, fragments, context.variables)
+            cost = measure.selection(operation.selection_set, root, 0, frozenset())[1]
+            if cost > self.limits.max_cost:
+                context.pre_execution_errors = [
+                    _error(
+                        f"the query costs {cost}; at most {self.limits.max_cost} is allowed",
+                        "QUERY_TOO_COMPLEX",
+                        operation,
+                        cost=cost,
+                        limit=self.limits.max_cost,
+                    )
+                ]
+        yield

@@ -17,7 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from cairn.api.graphql.errors import label
-from cairn.api.graphql.limits import Limits, limit_rules
+from cairn.api.graphql.limits import CostLimit, Limits, limit_rules
 from cairn.api.graphql.mutations import Mutation
 from cairn.api.graphql.queries import Query
 from cairn.api.graphql.subscriptions import Subscription
@@ -46,6 +46,7 @@ def build_schema(limits: Limits | None = None) -> CairnSchema:
         lambda: ParserCache(maxsize=256),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=256),
+        lambda: CostLimit(limits),  # after ValidationCache: see CostLimit
     ]
     return CairnSchema(
         query=Query,

@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from cairn.api.graphql.errors import label
+from cairn.api.graphql.execution import FastLeafExecutionContext
 from cairn.api.graphql.limits import CostLimit, Limits, limit_rules
 from cairn.api.graphql.mutations import Mutation
 from cairn.api.graphql.queries import Query
@@ -54,6 +55,7 @@ def build_schema(limits: Limits | None = None) -> CairnSchema:
         subscription=Subscription,
         types=[Product],
         federation_version=FEDERATION_VERSION,
+        execution_context_class=FastLeafExecutionContext,
         config=StrawberryConfig(batching_config={"max_operations": limits.max_operations}),
         extensions=extensions,
     )

@@ -38,6 +38,7 @@ def _change(order_id: str, event: RecordedEvent) -> OrderStatusChange:
         status=STATUS_AFTER[event.type],
         version=event.version,
         position=event.position,
+        recorded_at=event.recorded_at.isoformat(),
     )
 
 

@@ -209,6 +209,7 @@ class OrderStatusChange:
     status: str
     version: int
     position: int
+    recorded_at: str = strawberry.field(description="When the change was recorded (ISO 8601)")
 
 
 @strawberry.input

@@ -5,15 +5,18 @@ graphql-core resolves every field the same way: it builds a resolve-info object,
 completes the value. For a field that Strawberry declares without a resolver, arguments,
 permissions or field extensions, and whose type is a built-in scalar, all of that reduces to
 ``serialize(getattr(source, name))``; a list of 50 orders has over a thousand such fields, and
-that overhead is most of the request. This context does exactly that for such fields and hands
-every other field, and any value the fast path cannot serialize (or a null in a non-null
-field: an error to report), to graphql-core unchanged. None of cairn's schema extensions hooks
+that overhead is most of the request. This context does exactly that for such fields (before
+graphql-core even makes their response path) and hands every other field, and any value the
+fast path cannot serialize (or a null in a non-null field: an error to report), to graphql-core
+unchanged; the response keeps the query's field order. None of cairn's schema extensions hooks
 field resolution, so skipping it changes nothing they see.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql import (
     GraphQLField,
@@ -22,7 +25,6 @@ from graphql import (
     GraphQLScalarType,
     specified_scalar_types,
 )
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 _BUILT_IN = frozenset(specified_scalar_types.values())
 #: Per field definition (by id: the schema lives as long as the process): the Python attribute
@@ -53,27 +55,52 @@ def _plain(field: GraphQLField) -> tuple[str, GraphQLScalarType, bool] | None:
 
 
 class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    def execute_field(
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
+        source_value: Any,
         path: Any,
+        grouped_field_set: dict[str, Any],
         position_context: Any,
     ) -> Any:
-        node = field_details_list[0].node
-        field = parent_type.fields.get(node.name.value)
-        plan = None if field is None or node.arguments else _plain(field)
-        if plan is not None:
-            name, scalar, non_null = plan
-            value = getattr(source, name, None)
-            if value is not None:
-                try:
-                    return scalar.serialize(value)
-                except Exception:  # let graphql-core report it, with its path
-                    pass
-            elif not non_null:
-                return None
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
+        """Plain leaves here; the rest, if any, through graphql-core; the response's fields
+        in the query's order either way."""
+        results: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        fields = parent_type.fields
+        for response_name, details in grouped_field_set.items():
+            node = details[0].node
+            field = fields.get(node.name.value)
+            plan = None if field is None or node.arguments else _plain(field)
+            if plan is not None:
+                name, scalar, non_null = plan
+                value = getattr(source_value, name, None)
+                if value is None and not non_null:
+                    results[response_name] = None
+                    continue
+                if value is not None:
+                    try:
+                        results[response_name] = scalar.serialize(value)
+                        continue
+                    except Exception:  # graphql-core reports it, with its path
+                        pass
+            rest[response_name] = details
+        if not rest:
+            return results
+        others = super().execute_fields(parent_type, source_value, path, rest, position_context)
+        if self.is_awaitable(others):
+
+            async def merged() -> dict[str, Any]:
+                return _in_order(grouped_field_set, results, await others)
+
+            return merged()
+        return _in_order(grouped_field_set, results, cast(dict[str, Any], others))
+
+
+def _in_order(
+    grouped_field_set: dict[str, Any], first: dict[str, Any], second: dict[str, Any]
+) -> dict[str, Any]:
+    if not first:
+        return second
+    both = first | second
+    return {name: both[name] for name in grouped_field_set if name in both}

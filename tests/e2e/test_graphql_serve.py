@@ -4,6 +4,7 @@ through ``orderStatusChanged`` over ``graphql-transport-ws`` (SPEC §14)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -69,3 +70,20 @@ def test_a_subscriber_sees_the_order_placed_then_confirmed(
 
     order = _graphql(client, ORDER, id=order_id, min=statuses[-1]["position"])["order"]
     assert order == {"status": "confirmed", "total": "25.00"}
+
+
+def test_sigterm_with_a_subscriber_connected_stops_cleanly(
+    server: Server, client: httpx.Client
+) -> None:
+    assert client.post("/api/v1/products", json=MUG, headers=ADMIN).status_code == 201
+    order_id = _graphql(client, CREATE, input=ORDER_INPUT)["createOrder"]["orderId"]
+    url = server.url.replace("http", "ws", 1) + "/graphql"
+    with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        ws.send(json.dumps({"type": "connection_init", "payload": dict(CUSTOMER_1)}))
+        assert _receive(ws)["type"] == "connection_ack"
+        subscribe = {"query": WATCH, "variables": {"id": order_id}}
+        ws.send(json.dumps({"id": "w", "type": "subscribe", "payload": subscribe}))
+        assert _receive(ws)["type"] == "next"
+        started = time.monotonic()
+        assert server.stop() == 0, server.log()
+    assert time.monotonic() - started < 12

@@ -36,9 +36,13 @@ class GraphQLContext(BaseContext):
         """The ``connection_init`` payload's token first (websockets), else the header's."""
         params = self.connection_params
         if isinstance(params, dict):
-            for key, value in params.items():
-                if key.lower() == "authorization" and isinstance(value, str):
-                    return value
+            # Some clients nest it: {"headers": {"Authorization": ...}}.
+            for where in (params, params.get("headers")):
+                if not isinstance(where, dict):
+                    continue
+                for key, value in where.items():
+                    if key.lower() == "authorization" and isinstance(value, str):
+                        return value
         return self._header
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -150,3 +151,15 @@ async def test_many_subscribers_share_one_store_subscription_and_leave_none_behi
         for socket in sockets:
             await socket.__aexit__(None, None, None)
     await _wait_listeners(hub, 0)
+
+
+async def test_the_token_may_be_nested_in_the_init_payloads_headers(gql: GraphQLServer) -> None:
+    await gql.register_product()
+    order_id = (await gql.create_order(CUSTOMER_1))["orderId"]
+    async with gql.websocket() as ws:
+        init = {"headers": {"Authorization": f"Bearer {CUSTOMER_1}"}}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert (await ws_next(ws))["type"] == "connection_ack"
+        await ws_subscribe(ws, STATUS, {"id": order_id})
+        [current] = await _changes(ws, 1)
+        assert current["status"] == "draft"

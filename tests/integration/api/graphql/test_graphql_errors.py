@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
-from conftest import (
+from graphql_client import (
     ADDRESS,
     ADMIN,
     CREATE_ORDER,

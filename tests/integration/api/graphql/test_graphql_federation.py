@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from graphql_client import ADMIN, CUSTOMER_1, CUSTOMER_2, GraphQLServer
+
 from graphql import (
     DirectiveNode,
     ObjectTypeDefinitionNode,
@@ -19,8 +21,6 @@ from graphql import (
     parse,
     print_ast,
 )
-
-from conftest import ADMIN, CUSTOMER_1, CUSTOMER_2, GraphQLServer
 
 #: The composer, pinned; installed once into a cache outside the repository.
 COMPOSITION = "@apollo/composition@2.14.4"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ADMIN, CUSTOMER_1, CUSTOMER_2, OPERATOR, GraphQLServer
+from graphql_client import ADMIN, CUSTOMER_1, CUSTOMER_2, OPERATOR, GraphQLServer
 
 ORDER = "query O($id: ID!) { order(id: $id) { id customerId } }"
 ORDERS = """

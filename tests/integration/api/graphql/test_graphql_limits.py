@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from graphql import get_introspection_query
+from graphql_client import ADMIN, GraphQLServer
 
-from conftest import ADMIN, GraphQLServer
+from graphql import get_introspection_query
 
 DEEP_INTROSPECTION = (
     "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from graphql_client import ADMIN, GraphQLServer
+
 from cairn.orders.views import ReadModelQueries
-from conftest import ADMIN, GraphQLServer
 
 ORDERS_WITH_PRODUCTS = """
 query L($first: Int!, $min: Int) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import ADMIN, CUSTOMER_1, GraphQLServer
+from graphql_client import ADMIN, CUSTOMER_1, GraphQLServer
 
 ORDER = """
 query Order($id: ID!, $min: Int) {

@@ -7,10 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
-
-from cairn.api.graphql.hub import StreamHub
-from conftest import (
+from graphql_client import (
     ADMIN,
     CUSTOMER_1,
     CUSTOMER_2,
@@ -19,6 +16,9 @@ from conftest import (
     ws_next,
     ws_subscribe,
 )
+from websockets.exceptions import ConnectionClosed
+
+from cairn.api.graphql.hub import StreamHub
 
 STATUS = """
 subscription Status($id: ID!) {

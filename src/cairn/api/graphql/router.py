@@ -4,6 +4,7 @@
   websockets (``graphql-transport-ws``, and the older ``graphql-ws``) on the same path.
 - A request the GraphQL layer refuses before running it (body not JSON, too many operations, a
   GET with a mutation…) is answered as GraphQL errors with a code, never as plain text.
+- Automatic persisted queries (Apollo's APQ): ``persisted.py``.
 - Websockets are authorised at ``connection_init``: a missing or invalid token closes the
   socket with 4403 before any subscription starts.
 - GraphiQL is off: its page would load scripts from a CDN, and /docs serves nothing that is not
@@ -18,18 +19,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET, UnsetType
 
+from cairn.api.graphql import persisted
 from cairn.api.graphql.context import GraphQLContext, get_context
 from cairn.api.graphql.hub import StreamHub
 from cairn.api.graphql.limits import Limits
+from cairn.api.graphql.persisted import PersistedQueries
 from cairn.api.graphql.schema import build_schema
 from cairn.errors import CairnError
 
@@ -39,6 +43,9 @@ PATH = "/graphql"
 _REFUSALS = {
     "Unable to parse request body as JSON": "app.malformed_json",
     "Too many operations": "TOO_MANY_OPERATIONS",
+    persisted.NOT_FOUND: "PERSISTED_QUERY_NOT_FOUND",
+    persisted.MISMATCH: "PERSISTED_QUERY_HASH_MISMATCH",
+    persisted.UNSUPPORTED: "PERSISTED_QUERY_NOT_SUPPORTED",
 }
 
 
@@ -53,6 +60,17 @@ async def _hub_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class CairnGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
+    #: This router's automatic persisted queries (set by :func:`graphql_router`).
+    persisted_queries: PersistedQueries
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return [self.persisted_queries.resolve(item) for item in data]
+        return self.persisted_queries.resolve(data)
+
     async def run(
         self,
         request: Request | WebSocket,
@@ -82,7 +100,7 @@ def _refusal(status: int, reason: str) -> Response:
 
 def graphql_router(limits: Limits | None = None) -> CairnGraphQLRouter:
     """The router to ``include_router`` into the app (it brings its own lifespan)."""
-    return CairnGraphQLRouter(
+    router = CairnGraphQLRouter(
         build_schema(limits),
         path=PATH,
         graphql_ide=None,
@@ -91,3 +109,5 @@ def graphql_router(limits: Limits | None = None) -> CairnGraphQLRouter:
         lifespan=_hub_lifespan,
         include_in_schema=False,
     )
+    router.persisted_queries = PersistedQueries()
+    return router

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from graphql_client import ADMIN, GraphQLServer
 
 from graphql import get_introspection_query
@@ -87,3 +89,22 @@ async def test_a_body_that_is_not_json_gets_rests_code(gql: GraphQLServer) -> No
 async def test_first_is_capped_like_rests_limit(gql: GraphQLServer) -> None:
     body = await gql.run("{ orders(first: 501) { hasNextPage } }")
     assert _codes(body) == ["app.validation"]
+
+
+async def test_a_persisted_query_is_asked_for_once_then_run_by_its_hash(gql: GraphQLServer) -> None:
+    query = "{ __typename }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    by_hash = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+    unknown = await gql.post(by_hash)
+    assert _codes(unknown.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+    registered = await gql.post(by_hash | {"query": query})
+    assert registered.json() == {"data": {"__typename": "Query"}}
+    again = await gql.post(by_hash)
+    assert again.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_a_persisted_query_under_another_hash_is_refused(gql: GraphQLServer) -> None:
+    wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    response = await gql.post({"query": "{ __typename }", "extensions": wrong})
+    assert response.status_code == 400
+    assert _codes(response.json()) == ["PERSISTED_QUERY_HASH_MISMATCH"]

@@ -17,13 +17,19 @@ from cairn.api import services
 from cairn.api.runtime import Runtime
 
 View = dict[str, Any]
+MAX_BATCH = 500
 
 
 class Loaders:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.orders: DataLoader[str, View | None] = DataLoader(load_fn=self._orders)
-        self.products: DataLoader[str, View | None] = DataLoader(load_fn=self._products)
+        # At most MAX_BATCH ids per SQL statement (well within SQLite's bound parameters).
+        self.orders: DataLoader[str, View | None] = DataLoader(
+            load_fn=self._orders, max_batch_size=MAX_BATCH
+        )
+        self.products: DataLoader[str, View | None] = DataLoader(
+            load_fn=self._products, max_batch_size=MAX_BATCH
+        )
 
     def prime_orders(self, views: Sequence[View]) -> None:
         """Orders a list already read: an ``_entities`` or ``order`` lookup of one of them in

@@ -7,8 +7,8 @@
 - Automatic persisted queries (Apollo's APQ): ``persisted.py``.
 - Websockets are authorised at ``connection_init``: a missing or invalid token closes the
   socket with 4403 before any subscription starts.
-- GraphiQL is off: its page would load scripts from a CDN, and /docs serves nothing that is not
-  vendored in this package.
+- GraphiQL for a browser's ``GET /graphql``, on the assets vendored in ``static/graphiql/``
+  (``ide.py``), never a CDN.
 - The :class:`StreamHub` that feeds subscriptions is made in this router's lifespan (after the
   app's, which builds the runtime) and closed in it (before the runtime closes).
 """
@@ -22,14 +22,14 @@ from typing import Any, cast
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET, UnsetType
 
-from cairn.api.graphql import persisted
+from cairn.api.graphql import ide, persisted
 from cairn.api.graphql.context import GraphQLContext, get_context
 from cairn.api.graphql.hub import StreamHub
 from cairn.api.graphql.limits import Limits
@@ -82,6 +82,9 @@ class CairnGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         except HTTPException as exc:
             return _refusal(exc.status_code, exc.reason)
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(ide.PAGE)
+
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         try:
             context.principal  # noqa: B018 - authenticates the connection now
@@ -103,7 +106,7 @@ def graphql_router(limits: Limits | None = None) -> CairnGraphQLRouter:
     router = CairnGraphQLRouter(
         build_schema(limits),
         path=PATH,
-        graphql_ide=None,
+        graphql_ide="graphiql",  # rendered by render_graphql_ide (vendored assets)
         allow_queries_via_get=False,
         context_getter=get_context,
         lifespan=_hub_lifespan,

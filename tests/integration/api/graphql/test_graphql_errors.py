@@ -64,6 +64,14 @@ def cases(order_id: str) -> dict[str, Case]:
             "POST", items, {"sku": "MUG-1", "quantity": 1_000_001},
             ADD, {"id": order_id, "sku": "MUG-1", "q": 1_000_001},
         ),
+        "quantity of the wrong type": Case(
+            "POST", items, {"sku": "MUG-1", "quantity": "two"},
+            ADD, {"id": order_id, "sku": "MUG-1", "q": "two"},
+        ),
+        "quantity beyond 32 bits": Case(
+            "POST", items, {"sku": "MUG-1", "quantity": 10**10},
+            ADD, {"id": order_id, "sku": "MUG-1", "q": 10**10},
+        ),
         "unknown sku": Case(
             "POST", items, {"sku": "NOPE-1", "quantity": 1},
             ADD, {"id": order_id, "sku": "NOPE-1", "q": 1},

@@ -2,8 +2,8 @@
 
 A subscriber per store subscription would cost one database reader (and, on PostgreSQL, one
 LISTEN connection) per open websocket; here the process follows the log once and hands each
-event to the listeners of its stream. The hub starts with its first listener and stops in
-:meth:`StreamHub.close` (the app's shutdown).
+event to the listeners of its stream. The hub starts following the log with its first
+listener, stops when the last one leaves, and is closed with the app (:meth:`StreamHub.close`).
 
 No event is lost between "what the stream holds now" and "what comes next": :meth:`listen`
 returns only once the pump has fixed the position it follows from (the head at its start), and
@@ -132,3 +132,13 @@ class StreamHub:
         group.discard(listener)
         if not group:
             del self._listeners[listener.stream_id]
+        if not self._listeners and self._task is not None:
+            # Nobody listens: stop reading the log (the next listener starts it again, from
+            # the head as it is then).
+            self._task.cancel()
+            self._task = None
+
+    @property
+    def following(self) -> bool:
+        """Whether the hub follows the log now (it does while anyone listens)."""
+        return self._task is not None and not self._task.done()

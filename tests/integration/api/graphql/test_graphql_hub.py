@@ -77,3 +77,17 @@ async def test_a_listener_that_falls_too_far_behind_is_dropped(store: Any) -> No
             assert hub.listener_count == 0
     finally:
         await hub.close()
+
+
+async def test_the_hub_stops_reading_when_the_last_listener_leaves(store: Any) -> None:
+    hub = StreamHub(store)
+    try:
+        async with hub.listen("order-a"):
+            assert hub.following
+        assert not hub.following
+        async with hub.listen("order-a") as listener:
+            await _append(store, "order-a", "Later")
+            assert (await asyncio.wait_for(listener.next(), 10)).type == "Later"
+        assert hub.subscriptions_opened == 2
+    finally:
+        await hub.close()

@@ -27,6 +27,9 @@ from cairn.api.graphql.types import (
 from cairn.api.graphql.validation import bounded_text, non_negative
 from cairn.api.problems import ProblemError
 
+#: The most matches one search returns, as REST's ``/orders/search?limit=``.
+MAX_SEARCH = 200
+
 
 async def _read_your_writes(
     context: GraphQLContext, min_position: int | None, projection: str = "orders"
@@ -90,6 +93,23 @@ class Query(FederationFields):
             end_cursor=page["next_cursor"],
             has_next_page=page["next_cursor"] is not None,
         )
+
+    @strawberry.field(description="Full-text search (number, customer, SKUs, item names)")
+    async def search_orders(
+        self, info: strawberry.Info, q: str, first: int = 20, min_position: int | None = None
+    ) -> list[Order]:
+        context = context_of(info)
+        principal = await _read_your_writes(context, min_position)
+        if not 1 <= first <= MAX_SEARCH:
+            raise ProblemError(422, "app.validation", f"first must be 1 to {MAX_SEARCH}")
+        found = await services.search_orders(
+            context.runtime,
+            bounded_text("q", q, 200),
+            limit=first,
+            customer_id=_customer_filter(principal, None),
+        )
+        context.loaders.prime_orders(found)
+        return [Order.from_view(view) for view in found]
 
     @strawberry.field(description="A catalogue entry and its stock (operators and admins)")
     async def product(self, info: strawberry.Info, sku: strawberry.ID) -> Product | None:

@@ -57,3 +57,14 @@ async def test_products_are_for_operators_as_rest_inventory_is(gql: GraphQLServe
     assert body["errors"][0]["extensions"]["code"] == rest.json()["code"] == "auth.forbidden"
     data = await gql.data(PRODUCT, token=ADMIN)
     assert data["product"] == {"sku": "MUG-1", "available": 7}
+
+
+async def test_a_customers_search_finds_only_its_own_orders(gql: GraphQLServer) -> None:
+    await gql.register_product()
+    await gql.create_order(CUSTOMER_1)
+    last = await gql.create_order(CUSTOMER_2)
+    search = 'query S($min: Int) { searchOrders(q: "mug", minPosition: $min) { customerId } }'
+    mine = await gql.data(search, {"min": last["position"]}, CUSTOMER_2)
+    assert mine["searchOrders"] == [{"customerId": "c-2"}]
+    everyone = await gql.data(search, {"min": last["position"]}, OPERATOR)
+    assert sorted(o["customerId"] for o in everyone["searchOrders"]) == ["c-1", "c-2"]

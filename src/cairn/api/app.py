@@ -26,6 +26,7 @@ from fastapi.telemetry import TelemetryConfig
 from cairn import __version__
 from cairn.api.auth import build_authenticator
 from cairn.api.console import install_console
+from cairn.api.graphql import graphql_router
 from cairn.api.middleware import RequestMiddleware
 from cairn.api.openapi import install_openapi
 from cairn.api.problems import install_problem_handlers
@@ -137,6 +138,8 @@ def create_app(
     # the read models as they were (SPEC §17) and $all as server-sent events (the console's tail)
     for router in (time_travel_router, live_router):
         app.include_router(service_router(router, only))
+    if "query" in only:  # /graphql (SPEC §14): queries, mutations, websocket subscriptions
+        app.include_router(graphql_router())
     install_openapi(app)
     _install_docs(app)
     if "admin" in only:  # the operator console at /console/ (SPEC §17), over the admin API

@@ -175,6 +175,16 @@ async def get_order(runtime: Runtime, order_id: str) -> dict[str, Any] | None:
     return await _queries(runtime).get_order(order_id)
 
 
+async def get_orders(runtime: Runtime, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Many order views in one read (by id; absent ones left out)."""
+    return await _queries(runtime).get_orders(order_ids)
+
+
+async def get_products(runtime: Runtime, skus: list[str]) -> dict[str, dict[str, Any]]:
+    """Many catalogue entries (inventory view and price) in one read, by SKU."""
+    return await _queries(runtime).get_products(skus)
+
+
 async def list_orders(
     runtime: Runtime,
     *,

@@ -133,11 +133,12 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
-    for module in (health, products, orders, inventory, customers, analytics, admin):
-        app.include_router(service_router(module.router, only))
-    # the read models as they were (SPEC §17) and $all as server-sent events (the console's tail)
+    # The read models as they were (SPEC §17) and $all as server-sent events (the console's
+    # tail) come before the admin routes: /admin/events/live must not be read as a stream id.
     for router in (time_travel_router, live_router):
         app.include_router(service_router(router, only))
+    for module in (health, products, orders, inventory, customers, analytics, admin):
+        app.include_router(service_router(module.router, only))
     if "query" in only:  # /graphql (SPEC §14): queries, mutations, websocket subscriptions
         app.include_router(graphql_router())
     install_openapi(app)

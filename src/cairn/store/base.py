@@ -377,6 +377,26 @@ class EventStore(Closing):
         redacted everywhere from now on. Whether there was a key to delete."""
         return await self.key_store().forget(subject)
 
+    async def streams_of_subject(self, subject: str) -> list[str]:
+        """The streams holding an event whose personal data belongs to ``subject``, in the order
+        of their first such event. Found in the log itself, through the personal-data policy's
+        subject field of each event type, so a forget reaches the copies derived from those
+        streams (snapshots, cached states) whatever the read models have seen so far."""
+        if self.personal is None or not subject:
+            return []
+        by_field: dict[str, set[str]] = {}
+        for event_type, spec in self.personal.policy.by_type.items():
+            by_field.setdefault(spec.subject, set()).add(event_type)
+        fields = {field: sorted(types) for field, types in sorted(by_field.items())}
+        return await self._streams_with_field_value(fields, subject)
+
+    @abstractmethod
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        """Streams with an event of one of ``types_by_field[f]`` whose data field ``f`` is
+        ``value`` (for any ``f``), ordered by the position of their first such event."""
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     @abstractmethod

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Self
 
@@ -294,6 +294,32 @@ class PostgresEventStore(EventStore):
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         return await self._reader.read_event(event_id)
+
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        if not types_by_field:
+            return []
+        clauses, params = [], []
+        for field, types in types_by_field.items():
+            clauses.append("(type = ANY(%s) AND data->>%s = %s)")
+            params += [list(types), field, value]
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                f"SELECT stream_id FROM events WHERE {' OR '.join(clauses)} "
+                "GROUP BY stream_id ORDER BY min(position)",
+                params,
+            )
+            return [row[0] for row in await cur.fetchall()]
+
+    async def forget_subject(self, subject: str) -> bool:
+        """Also vacuum the keys table, so the deleted key does not linger as a dead row (SPEC
+        §12). The pool's connections are autocommit, as VACUUM needs."""
+        deleted = await super().forget_subject(subject)
+        if deleted:
+            async with self._connection() as conn:
+                await conn.execute("VACUUM subject_keys")
+        return deleted
 
     def key_store(self) -> KeyStore:
         return PostgresKeyStore(self._connection)

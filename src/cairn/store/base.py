@@ -378,24 +378,20 @@ class EventStore(Closing):
         return await self.key_store().forget(subject)
 
     async def streams_of_subject(self, subject: str) -> list[str]:
-        """The streams holding an event whose personal data belongs to ``subject``, in the order
-        of their first such event. Found in the log itself, through the personal-data policy's
-        subject field of each event type, so a forget reaches the copies derived from those
-        streams (snapshots, cached states) whatever the read models have seen so far."""
+        """The streams with an event whose personal data is ``subject``'s (by the policy's
+        subject field of its type), in order of their first such event: found in the log, so a
+        forget reaches their snapshots and cached states whatever read models have seen."""
         if self.personal is None or not subject:
             return []
-        by_field: dict[str, set[str]] = {}
-        for event_type, spec in self.personal.policy.by_type.items():
-            by_field.setdefault(spec.subject, set()).add(event_type)
-        fields = {field: sorted(types) for field, types in sorted(by_field.items())}
-        return await self._streams_with_field_value(fields, subject)
+        by_field = self.personal.policy.types_by_subject_field()
+        return await self._streams_with_field_value(by_field, subject)
 
     @abstractmethod
     async def _streams_with_field_value(
         self, types_by_field: Mapping[str, Sequence[str]], value: str
     ) -> list[str]:
-        """Streams with an event of one of ``types_by_field[f]`` whose data field ``f`` is
-        ``value`` (for any ``f``), ordered by the position of their first such event."""
+        """Streams with an event of a type in ``types_by_field[f]`` whose field ``f`` is
+        ``value``, by the position of their first such event."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 

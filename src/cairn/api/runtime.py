@@ -109,7 +109,9 @@ async def start_runtime(
         idem = await open_idempotency_store(
             settings.database_url, container.database, settings.idempotency_ttl
         )
-        components = await build_components(settings, container)
+        components = await build_components(
+            settings, container, on_saga_transition=metrics.observe_saga_transition
+        )
     except BaseException:
         if components is not None:
             await components.close()

@@ -10,6 +10,7 @@ from typing import Any
 from cairn.api.auth import Principal
 from cairn.api.runtime import Runtime
 from cairn.application.messages import CommandContext, CommandResult
+from cairn.breakers import BreakerStatus
 from cairn.orders import forgetting
 from cairn.orders.components import OrderProjections
 from cairn.orders.domain import orders
@@ -40,6 +41,11 @@ def projection_row(status: ProjectionStatus) -> dict[str, Any]:
         "parked": status.parked,
     }
     return row | {k: v for k, v in status.as_dict().items() if k not in row}
+
+
+def breaker_statuses(runtime: Runtime) -> list[BreakerStatus]:
+    """The process's circuit breakers (payment gateway, carrier, broker)."""
+    return runtime.container.breakers.statuses()
 
 
 async def saga_status_counts(runtime: Runtime) -> dict[str, int]:

@@ -19,16 +19,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from cairn.errors import TransientAdapterError
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.hooks import ChangedRows
 
 TTL_SECONDS = 60
 PAUSE_AFTER_ERROR = 5.0
 _DELETE_BATCH = 1000
-
-
-class CacheUnavailableError(Exception):
-    """Redis could not be reached for a call whose caller must know it failed."""
 
 
 class OrderCache:
@@ -98,7 +95,9 @@ class OrderCache:
                 await self._client.unlink(*keys[start : start + _DELETE_BATCH])
         except Exception as exc:
             self._failed()
-            raise CacheUnavailableError(f"Redis: {type(exc).__name__}: {exc}") from None
+            raise TransientAdapterError(
+                f"cached order views could not be dropped: Redis: {type(exc).__name__}: {exc}"
+            ) from None
 
     async def after_commit(self, version: int, changed: ChangedRows) -> None:
         """The ``orders`` projection committed a live batch: overwrite the views it changed."""

@@ -180,9 +180,13 @@ class NatsPublisher(Publisher):
         # allow_reconnect=False: a dead connection fails the batch at once and the relay owns
         # the retry policy (see the module docstring). Subject validation is skipped because
         # every subject is built from routing_token()-sanitised parts (no spaces, no CR/LF).
+        # max_reconnect_attempts: nats-py retries even the first connect (60 times, 2 s apart:
+        # two minutes before an unreachable server is reported); one retry, and the relay's
+        # breaker bounds the rest.
         self._nc = await nats.connect(
             self.url,
             allow_reconnect=False,
+            max_reconnect_attempts=1,
             connect_timeout=int(DEFAULT_CONNECT_TIMEOUT),
             error_cb=_ignore,
             disconnected_cb=_lost,

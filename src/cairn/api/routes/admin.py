@@ -14,7 +14,6 @@ from cairn.api.jobs import Job, Progress
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import MAX_INT
-from cairn.orders.cache import CacheUnavailableError
 from cairn.orders.components import FulfilmentRunner
 from cairn.store.base import RecordedEvent, category_of
 
@@ -247,16 +246,8 @@ async def forget_customer(customer_id: Name, runtime: RuntimeDep, admin: Admin) 
     deleted now. Read models erase their copies once they pass ``position``
     (``pending_read_models`` lists those not there yet; ``?min_position=`` waits for it).
     Idempotent: repeating it is harmless, and finishes a forget that failed half-way."""
-    try:
-        done = await services.forget_customer(runtime, customer_id, admin.name)
-    except CacheUnavailableError as exc:
-        raise ProblemError(
-            503,
-            "cache.unavailable",
-            f"the key is deleted, but cached order views could not be dropped ({exc}): "
-            "repeat the forget",
-            headers={"Retry-After": "5"},
-        ) from None
+    # Redis down: 503 (TransientAdapterError); the key is deleted already, a repeat finishes.
+    done = await services.forget_customer(runtime, customer_id, admin.name)
     statuses = await services.projection_status_list(runtime)
     return JSONResponse(
         {

@@ -140,7 +140,7 @@ class Breakers:
     """The breakers of one process, by service name, with one configuration."""
 
     def __init__(
-        self, *, threshold: int = 5, reset_after: float = 10.0, call_timeout: float = 4.0
+        self, *, threshold: int = 5, reset_after: float = 5.0, call_timeout: float = 4.0
     ) -> None:
         self.threshold = threshold
         self.reset_after = reset_after

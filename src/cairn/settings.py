@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     #: then fail at once for the reset time before one is let through again.
     breaker_call_timeout: float = Field(default=4.0, gt=0)
     breaker_threshold: int = Field(default=5, ge=1)
-    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)
 
     projection_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from cairn.observability.logging import configure_logging, get_logger
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure_logging binds the output to this test's captured stderr, closed afterwards:
+    later tests that log must not write to it."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_a_log_line_inside_a_span_carries_its_trace_and_span_ids(

@@ -5,6 +5,7 @@ customer (search rows included) once they catch up."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,3 +95,43 @@ def test_a_forget_while_projections_lag_erases_every_copy_once_they_catch_up(
         wait_for(caught_up, "/api/v1/orders/search?q=ada", lambda b: b["orders"] == [])
         assert _customer_names(database_url, [seen, unseen]) == [REDACTED, REDACTED]
     cache.close()
+
+
+def _key_bytes(database_url: str) -> bytes:
+    sql = "SELECT key FROM subject_keys WHERE subject = 'c-1'"
+    if database_url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            row = db.execute(sql).fetchone()
+    else:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(sql).fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+def _stored_bytes(database_url: str) -> bytes:
+    """What a copy of the database would hold: the SQLite files as on disk, or every tuple in
+    the pages of PostgreSQL's keys table, dead ones included."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        files = [path, path.with_name(path.name + "-wal")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        row = conn.execute(
+            "SELECT coalesce(string_agg(t_data, ''::bytea), ''::bytea) "
+            "FROM generate_series(0, pg_relation_size('subject_keys') / 8192 - 1) AS page, "
+            "LATERAL heap_page_items(get_raw_page('subject_keys', page::int))"
+        ).fetchone()
+    return bytes(row[0]) if row else b""
+
+
+def test_a_forgotten_key_leaves_no_bytes_in_the_database(database_url: str, tmp_path: Path) -> None:
+    with _serving(database_url, tmp_path) as client:
+        assert client.post("/api/v1/products", json=MUG, headers=OPERATOR).status_code == 201
+        _create_order(client)
+        key = _key_bytes(database_url)
+        assert key in _stored_bytes(database_url)
+        r = client.post("/api/v1/admin/customers/c-1/forget", headers=ADMIN)
+        assert r.json()["key_deleted"] is True
+        assert key not in _stored_bytes(database_url)

@@ -91,6 +91,10 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         ]
 
 
+#: Tries at truncating the write-ahead log after a forget (each waits up to busy_timeout).
+_CHECKPOINT_ATTEMPTS: Final = 3
+
+
 class SQLiteEventStore(EventStore):
     poll_interval = 0.02
 
@@ -347,8 +351,13 @@ class SQLiteEventStore(EventStore):
         with the key: ``secure_delete`` zeroes the database file's copy only."""
         deleted = await super().forget_subject(subject)
         if deleted and not self._shared:
-            async with self._write_lock:
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Busy (a reader still on an older snapshot, past busy_timeout): try again shortly.
+            for attempt in range(_CHECKPOINT_ATTEMPTS):
+                async with self._write_lock:
+                    rows = await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                if not any(row[0] for row in rows):
+                    break
+                await asyncio.sleep(0.1 * (attempt + 1))
         return deleted
 
     def key_store(self) -> KeyStore:

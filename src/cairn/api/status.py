@@ -231,7 +231,8 @@ async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:
                 snap.relay_position = int(relay["position"])
             if relay.get("lag_events") is not None:
                 snap.relay_lag_events = int(relay["lag_events"])
-            if relay.get("state") is not None:
+            # Only where the relay runs: a --no-workers process has a relay it never started.
+            if relay.get("state") is not None and runtime.workers is not None:
                 snap.relay_state = str(relay["state"])
     except Exception:
         pass

@@ -71,7 +71,9 @@ def test_serve_reports_an_unreachable_broker_within_5_s_in_health_and_metrics(
             metrics = client.get("/metrics", headers=ADMIN).text
             assert 'cairn_relay_state{state="backing_off"} 1.0' in metrics
             assert 'cairn_circuit_breaker_state{breaker="broker"}' in metrics
-            assert client.get("/readyz").status_code == 200
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["relay"] == "backing_off"
             assert client.post("/api/v1/products", json=MUG, headers=OPERATOR).status_code == 201
     finally:
         assert server.stop() == 0

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cairn.errors import TransientAdapterError
 from cairn.orders.read_models.orders import ORDERS, public_order
 from cairn.projections.hooks import ChangedRows
 
@@ -85,19 +84,17 @@ class OrderCache:
         except Exception:
             self._failed()
 
-    async def forget(self, version: int, order_ids: Sequence[str]) -> None:
+    async def forget(self, version: int, order_ids: Sequence[str]) -> bool:
         """Drop the views of ``order_ids`` (a forgotten customer's), of every table version up
-        to ``version`` (older ones may still be there until their TTL). Unlike the other calls
-        it raises when Redis fails: the caller must know that copies in clear may remain."""
+        to ``version`` (older ones may still be there until their TTL); whether Redis did."""
         keys = [self._key(v, o) for o in order_ids for v in range(1, version + 1)]
         try:
             for start in range(0, len(keys), _DELETE_BATCH):
                 await self._client.unlink(*keys[start : start + _DELETE_BATCH])
-        except Exception as exc:
+        except Exception:
             self._failed()
-            raise TransientAdapterError(
-                f"cached order views could not be dropped: Redis: {type(exc).__name__}: {exc}"
-            ) from None
+            return False
+        return True
 
     async def after_commit(self, version: int, changed: ChangedRows) -> None:
         """The ``orders`` projection committed a live batch: overwrite the views it changed."""

@@ -8,9 +8,10 @@ reach it.
 The order of the steps is what makes a crash harmless: the key goes first, so from then on
 every read of the customer's events (aggregates, projections, rebuilds, the relay) sees
 redacted fields; then the copies held in clear (snapshots, this process's cached aggregate
-states, the Redis order views) are dropped; last, ``CustomerForgotten`` tells read models and
-downstream consumers to erase their own copies. A crash between steps leaves the key deleted
-and the request failed; repeating it (it is idempotent) finishes the rest.
+states) are dropped; then ``CustomerForgotten`` tells read models and downstream consumers to
+erase their own copies. A crash between steps leaves the key deleted and the request failed;
+repeating it (it is idempotent) finishes the rest. Last, best effort, the Redis views of the
+orders are dropped: they carry no personal field, and expire within a minute if Redis is down.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.application.repository import Repositories
+from cairn.observability.logging import get_logger
 from cairn.orders.codec import to_new_events
 from cairn.orders.components import OrderProjections
 from cairn.orders.domain import customers, orders
@@ -28,6 +30,7 @@ from cairn.orders.domain.common import check_id
 from cairn.store.base import ANY, EventStore, validate_stream_id
 
 _ORDER_PREFIX = orders.stream_id("")
+log = get_logger("cairn.orders.forgetting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,11 @@ async def forget_customer(
         await store.delete_snapshots(stream_id)
         for repository in repositories.all():
             repository.forget(stream_id)
-    if read_side is not None and read_side.cache is not None:
-        await read_side.cache.forget(await read_side.queries.version("orders"), order_ids)
     event = customers.CustomerForgotten(customer_id, order_ids)
     recorded = to_new_events([event], [uuid.uuid4()], metadata or {})
     result = await store.append(stream, recorded, ANY)
+    if read_side is not None and read_side.cache is not None:
+        version = await read_side.queries.version("orders")
+        if not await read_side.cache.forget(version, order_ids):
+            log.warning("forget %s: Redis unreachable; its order views expire by TTL", customer_id)
     return Forgotten(customer_id, key_deleted, order_ids, result.position)

@@ -138,6 +138,7 @@ class Relay:
                     raise
                 except LeaseLostError as exc:
                     self._note_error(exc)
+                    log.warning("relay %s: %s", self.name, self._last_error)
                     await self._disconnect()
                     await self.lease.release()
                 except Exception as exc:

@@ -246,7 +246,6 @@ async def forget_customer(customer_id: Name, runtime: RuntimeDep, admin: Admin) 
     deleted now. Read models erase their copies once they pass ``position``
     (``pending_read_models`` lists those not there yet; ``?min_position=`` waits for it).
     Idempotent: repeating it is harmless, and finishes a forget that failed half-way."""
-    # Redis down: 503 (TransientAdapterError); the key is deleted already, a repeat finishes.
     done = await services.forget_customer(runtime, customer_id, admin.name)
     statuses = await services.projection_status_list(runtime)
     return JSONResponse(

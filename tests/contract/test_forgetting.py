@@ -4,6 +4,7 @@ write-ahead log; PostgreSQL's table once vacuumed)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -109,3 +110,24 @@ async def _heap_tuples(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> byt
     )
     row = await cur.fetchone()
     return bytes(row[0]) if row else b""
+
+
+async def test_a_key_row_an_older_transaction_still_sees_is_vacuumed_once_it_ends(
+    pg_url: str,
+) -> None:
+    async with cairn.open_store(pg_url, personal_data=POLICY) as store:
+        await store.append("account-1", [opened("c-1")])
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            cur = await conn.execute("SELECT key FROM subject_keys WHERE subject = 'c-1'")
+            (key,) = await cur.fetchone() or (b"",)
+            async with await psycopg.AsyncConnection.connect(pg_url) as reader:
+                await reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                await reader.execute("SELECT count(*) FROM subject_keys")
+                forgetting = asyncio.create_task(store.forget_subject("c-1"))
+                await asyncio.sleep(0.5)
+                # The reader's snapshot still sees the row: VACUUM has to leave it for now.
+                assert key in await _heap_tuples(conn)
+                await reader.execute("COMMIT")
+                assert await forgetting
+            assert key not in await _heap_tuples(conn)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean services chromium
+.PHONY: demo test lint format bench clean services test-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the whole order flow on embedded SQLite in a fresh directory
 	rm -rf .demo && mkdir -p .demo && cd .demo && ../$(BIN)/cairn demo
 
-chromium:  ## Debian's Chromium, for the console's browser tests (Playwright's own download cannot work)
+test-tools:  ## Debian's Chromium (the console's browser tests; Playwright's own download cannot work) and promtool (the alert rules' tests)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v promtool >/dev/null || deploy/prometheus/install-promtool.sh
 
-test: $(STAMP) chromium  ## lint, type-check and run the whole test suite against the real services
+test: $(STAMP) test-tools  ## lint, type-check and run the whole test suite against the real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -29,6 +29,7 @@ how a transport answers it: the HTTP API maps each class to a status in one tabl
     │                                                          that did not fail, a rebuild running
     ├── AdapterError                adapter.error              an external service failed
     │   ├── TransientAdapterError   adapter.transient          retry may succeed
+    │   │   └── CircuitOpenError    adapter.circuit_open       failing fast: its breaker is open
     │   └── PermanentAdapterError   adapter.refused            retrying cannot help
     ├── RelayError                  relay.error                the broker side of the relay
     │   ├── UnsupportedBrokerURL    relay.unsupported_broker_url
@@ -225,6 +226,12 @@ class TransientAdapterError(AdapterError):
     """Try again later: the same call may well succeed."""
 
     code = "adapter.transient"
+
+
+class CircuitOpenError(TransientAdapterError):
+    """The service's circuit breaker is open (:mod:`cairn.breakers`): the call was not made."""
+
+    code = "adapter.circuit_open"
 
 
 class PermanentAdapterError(AdapterError):

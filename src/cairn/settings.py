@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     saga_retry_backoff: float = Field(default=0.2, ge=0)
     saga_deadline: float = Field(default=60.0, gt=0)
 
+    #: Circuit breakers (payment gateway, carrier, broker; cairn.breakers): a call taking
+    #: longer than the timeout fails; this many failures in a row open the breaker, and calls
+    #: then fail at once for the reset time before one is let through again.
+    breaker_call_timeout: float = Field(default=4.0, gt=0)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)
+
     projection_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     log_json: bool = True

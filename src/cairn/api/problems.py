@@ -70,6 +70,7 @@ STATUS: Final[Mapping[type[CairnError], int]] = {
     # external services
     e.AdapterError: 502,
     e.TransientAdapterError: 503,
+    e.CircuitOpenError: 503,
     e.PermanentAdapterError: 422,
     # relay and workers: not raised by requests; if one ever is, it is the server's state
     e.RelayError: 503,

@@ -115,7 +115,9 @@ async def start_runtime(
             settings.sql_url, container.database, settings.idempotency_ttl
         )
         needed = components_for(roles) | (ALL_COMPONENTS if run_workers else frozenset())
-        components = await build_components(settings, container, only=needed)
+        components = await build_components(
+            settings, container, only=needed, on_saga_transition=metrics.observe_saga_transition
+        )
     except BaseException:
         if components is not None:
             await components.close()

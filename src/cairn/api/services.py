@@ -10,6 +10,8 @@ from typing import Any
 from cairn.api.auth import Principal
 from cairn.api.runtime import Runtime
 from cairn.application.messages import CommandContext, CommandResult
+from cairn.breakers import BreakerStatus
+from cairn.orders import forgetting
 from cairn.orders.components import OrderProjections
 from cairn.orders.domain import orders
 from cairn.orders.views import ReadModelQueries
@@ -39,6 +41,11 @@ def projection_row(status: ProjectionStatus) -> dict[str, Any]:
         "parked": status.parked,
     }
     return row | {k: v for k, v in status.as_dict().items() if k not in row}
+
+
+def breaker_statuses(runtime: Runtime) -> list[BreakerStatus]:
+    """The process's circuit breakers (payment gateway, carrier, broker)."""
+    return runtime.container.breakers.statuses()
 
 
 async def saga_status_counts(runtime: Runtime) -> dict[str, int]:
@@ -211,11 +218,15 @@ async def list_orders(
     return {"orders": page.orders, "next_cursor": page.next_cursor}
 
 
-async def customer_order_ids(runtime: Runtime, customer_id: str) -> list[str]:
-    """Every order of a customer the read models know (none without read models)."""
-    if _read_models(runtime) is None:
-        return []
-    return await _queries(runtime).customer_order_ids(customer_id)
+async def forget_customer(runtime: Runtime, customer_id: str, user: str) -> forgetting.Forgotten:
+    """Crypto-shred a customer, dropping the process's cached order views too."""
+    return await forgetting.forget_customer(
+        runtime.store,
+        runtime.container.repositories,
+        customer_id,
+        read_side=_read_models(runtime),
+        metadata={"user": user},
+    )
 
 
 async def search_orders(

@@ -135,6 +135,9 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         components["relay"] = relay if relay is not None else {"status": "not_configured"}
     except Exception as exc:
         components["relay"] = {"status": "unknown", "error": str(exc) or repr(exc)}
+    components["circuit_breakers"] = breakers_component(runtime)
+    if components["circuit_breakers"]["status"] != "ok":
+        degraded = True
     workers = runtime.workers
     components["workers"] = {
         "status": "ok" if workers is not None and workers.alive() else "not_running"
@@ -154,6 +157,18 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         "uptime_seconds": round(time.time() - runtime.started_at, 1),
     }
     return status_code, body
+
+
+def breakers_component(runtime: Runtime) -> dict[str, Any]:
+    """Each circuit breaker's state, failures in a row, openings and last error; ``degraded``
+    while one is not closed."""
+    breakers = services.breaker_statuses(runtime)
+    not_closed = [f"{b.name} {b.state.replace('_', '-')}" for b in breakers if b.state != "closed"]
+    return {
+        "status": "degraded" if not_closed else "ok",
+        "breakers": {b.name: b.as_dict() for b in breakers},
+        "message": ", ".join(not_closed) or f"{len(breakers)} closed",
+    }
 
 
 def projections_message(projections: Sequence[ProjectionStatus]) -> str:
@@ -216,6 +231,10 @@ async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:
                 snap.relay_position = int(relay["position"])
             if relay.get("lag_events") is not None:
                 snap.relay_lag_events = int(relay["lag_events"])
+            # Only where the relay runs: a --no-workers process has a relay it never started.
+            if relay.get("state") is not None and runtime.workers is not None:
+                snap.relay_state = str(relay["state"])
     except Exception:
         pass
+    snap.breakers = services.breaker_statuses(runtime)
     return snap

@@ -199,7 +199,11 @@ async def _forget(
     order_ids = await engine.queries.customer_order_ids(customer)
     before = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
     done = await forgetting.forget_customer(
-        container.store, container.repositories, customer, order_ids, metadata={"user": "demo"}
+        container.store,
+        container.repositories,
+        customer,
+        read_side=engine,
+        metadata={"user": "demo"},
     )
     after = (await container.store.read_stream(orders.stream_id(order_ids[0])))[0].data
     console.print(

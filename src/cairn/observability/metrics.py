@@ -28,6 +28,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cairn.breakers import BreakerStatus
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -54,6 +56,9 @@ class ComponentSnapshot:
     sagas_by_status: dict[str, int] = field(default_factory=dict)
     relay_position: int | None = None
     relay_lag_events: int | None = None
+    #: ``running``, ``backing_off``, ``standby`` or ``stopped``; None without a relay.
+    relay_state: str | None = None
+    breakers: list[BreakerStatus] = field(default_factory=list)
 
 
 class _ComponentCollector(Collector):
@@ -117,6 +122,41 @@ class _ComponentCollector(Collector):
             rl = GaugeMetricFamily("cairn_relay_lag_events", "Events not yet published")
             rl.add_metric([], float(snap.relay_lag_events))
             yield rl
+        if snap.relay_state is not None:
+            state = GaugeMetricFamily(
+                "cairn_relay_state", "1 for the relay's current state", labels=["state"]
+            )
+            for name in RELAY_STATES:
+                state.add_metric([name], 1.0 if name == snap.relay_state else 0.0)
+            yield state
+        yield from _breaker_metrics(snap.breakers)
+
+
+#: The relay's states (cairn.relay.RelayState), each a series of ``cairn_relay_state``.
+RELAY_STATES = ("running", "backing_off", "standby", "stopped")
+#: ``cairn_circuit_breaker_state`` values.
+BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+
+
+def _breaker_metrics(breakers: Iterable[BreakerStatus]) -> Iterable[Metric]:
+    """Per breaker: its state, failures in a row, and how often it opened (a counter, so an
+    alert sees an opening even when it closed again between two scrapes)."""
+    state = GaugeMetricFamily(
+        "cairn_circuit_breaker_state",
+        "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+        labels=["breaker"],
+    )
+    failures = GaugeMetricFamily(
+        "cairn_circuit_breaker_failures", "Failures in a row", labels=["breaker"]
+    )
+    openings = CounterMetricFamily(
+        "cairn_circuit_breaker_openings", "Times the breaker opened", labels=["breaker"]
+    )
+    for b in breakers:
+        state.add_metric([b.name], BREAKER_STATE_VALUES[b.state])
+        failures.add_metric([b.name], float(b.failures))
+        openings.add_metric([b.name], float(b.openings))
+    yield from (state, failures, openings)
 
 
 class Metrics:
@@ -161,11 +201,22 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.saga_transitions = Counter(
+            "cairn_saga_transitions",
+            "Sagas entering a status, counted by the process that moved them (sum over processes)",
+            ["saga", "status"],
+            registry=self.registry,
+        )
         self._components = _ComponentCollector()
         self.registry.register(self._components)
 
     def observe_command(self, command: str, outcome: str, seconds: float) -> None:
         self.command_latency.labels(command=command, outcome=outcome).observe(seconds)
+
+    def observe_saga_transition(self, saga_type: str, status: object) -> None:
+        """The saga runner's ``on_transition`` hook (``status``: a ``SagaStatus``)."""
+        value = getattr(status, "value", status)
+        self.saga_transitions.labels(saga=saga_type, status=str(value)).inc()
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method=method, route=route, status=str(status)).inc()

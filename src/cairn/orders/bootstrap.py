@@ -26,6 +26,7 @@ from cairn.application.middleware import (
     default_middleware,
 )
 from cairn.application.repository import EveryNEvents
+from cairn.breakers import Breakers
 from cairn.leases import Leases
 from cairn.orders.codec import domain_personal_data, domain_upcasters
 from cairn.orders.handlers import order_routes
@@ -60,6 +61,8 @@ class Container:
     leases: Leases
     #: How the process's PostgreSQL connections are shared out.
     budget: ConnectionBudget
+    #: The circuit breakers of the services this process calls (health and metrics show them).
+    breakers: Breakers = field(default_factory=Breakers)
     owns_store: bool = True
     #: Room for other packages' components (e.g. ``extras["projections"]``).
     extras: dict[str, Any] = field(default_factory=dict)
@@ -136,5 +139,6 @@ async def bootstrap(
         database=database,
         leases=leases,
         budget=budget,
+        breakers=Breakers.from_settings(settings),
         owns_store=owns_store,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cairn.orders.read_models.orders import ORDERS, public_order
@@ -24,6 +24,7 @@ from cairn.projections.hooks import ChangedRows
 
 TTL_SECONDS = 60
 PAUSE_AFTER_ERROR = 5.0
+_DELETE_BATCH = 1000
 
 
 class OrderCache:
@@ -82,6 +83,18 @@ class OrderCache:
                 await pipe.execute()
         except Exception:
             self._failed()
+
+    async def forget(self, version: int, order_ids: Sequence[str]) -> bool:
+        """Drop the views of ``order_ids`` (a forgotten customer's), of every table version up
+        to ``version`` (older ones may still be there until their TTL); whether Redis did."""
+        keys = [self._key(v, o) for o in order_ids for v in range(1, version + 1)]
+        try:
+            for start in range(0, len(keys), _DELETE_BATCH):
+                await self._client.unlink(*keys[start : start + _DELETE_BATCH])
+        except Exception:
+            self._failed()
+            return False
+        return True
 
     async def after_commit(self, version: int, changed: ChangedRows) -> None:
         """The ``orders`` projection committed a live batch: overwrite the views it changed."""

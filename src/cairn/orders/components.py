@@ -5,13 +5,14 @@ relay. The toolkit's :class:`cairn.workers.Workers` runs them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 from cairn.application.bus import CommandBus
 from cairn.application.messages import CommandContext, CommandResult
 from cairn.leases import Leases
 from cairn.orders.adapters.carrier import Carrier
+from cairn.orders.adapters.guarded import guarded
 from cairn.orders.adapters.payment_gateway import PaymentGateway
 from cairn.orders.bootstrap import Container
 from cairn.orders.cache import OrderCache
@@ -23,7 +24,7 @@ from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.projections.schema import PROJECTIONS
 from cairn.relay import build_relay
 from cairn.relay.schema import RELAY
-from cairn.sagas import SagaRunner, StepContext, StepPolicy, saga_id_for
+from cairn.sagas import SagaRunner, SagaStatus, StepContext, StepPolicy, saga_id_for
 from cairn.sagas.schema import SAGAS
 from cairn.settings import Settings
 from cairn.sql.checkpoints import CHECKPOINTS
@@ -141,6 +142,7 @@ async def build_saga_runner(
     leases: Leases | None = None,
     partitions: int = 1,
     policy: StepPolicy | None = None,
+    on_transition: Callable[[str, SagaStatus], None] | None = None,
 ) -> FulfilmentRunner:
     """The fulfilment saga runner over the store's database (``settings.database_url``).
 
@@ -169,34 +171,47 @@ async def build_saga_runner(
         leases=leases,
         owns_db=owns_db,
         partitions=partitions,
+        on_transition=on_transition,
     )
 
 
 async def build_components(
-    settings: Settings, container: Container, only: Collection[str] | None = None
+    settings: Settings,
+    container: Container,
+    only: Collection[str] | None = None,
+    *,
+    on_saga_transition: Callable[[str, SagaStatus], None] | None = None,
 ) -> OrderComponents:
     """Projections, the fulfilment saga runner and (when a broker is configured) the relay, all
     over the container's one Database and one set of leases (the container closes them).
     ``only``: the names of the components to build (``projections``, ``sagas``, ``relay``;
-    default all), for a process that runs or serves only some of them."""
+    default all), for a process that runs or serves only some of them. The payment gateway, the
+    carrier and the broker are called through the container's breakers; ``on_saga_transition``
+    hears each saga's change of status (the process's metrics)."""
     wanted = set(only) if only is not None else {"projections", "sagas", "relay"}
     components = OrderComponents()
     try:
         if "projections" in wanted:
             components.projections = await _build_projections(settings, container)
         if "sagas" in wanted:
+            gateway, carrier = guarded(container.gateway, container.carrier, container.breakers)
             components.sagas = await build_saga_runner(
                 settings,
                 container.store,
                 container.command_bus,
-                container.gateway,
-                container.carrier,
+                gateway,
+                carrier,
                 database=container.database,
                 leases=container.leases,
+                on_transition=on_saga_transition,
             )
         if settings.broker_url and "relay" in wanted:
             components.relay = build_relay(
-                settings, container.store, database=container.database, leases=container.leases
+                settings,
+                container.store,
+                database=container.database,
+                leases=container.leases,
+                breakers=container.breakers,
             )
     except BaseException:
         await components.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.breakers import Breakers
 from cairn.errors import PublishError, RelayError, UnsupportedBrokerURL
 from cairn.leases import Leases, lease_for
 from cairn.relay.brokers import Publisher, jetstream_stream_name, publisher_for
@@ -46,13 +47,15 @@ def build_relay(
     *,
     database: Database | None = None,
     leases: Leases | None = None,
+    breakers: Breakers | None = None,
     **options: Any,
 ) -> Relay | None:
     """The relay for ``settings`` (``None`` when ``CAIRN_BROKER_URL`` is unset).
 
     Nothing connects until :meth:`Relay.run`. ``database`` and ``leases`` are the process's own
     (the composition root closes them); without them the relay opens a Database for its
-    checkpoints (closed with the relay) and a lease session of its own. ``options`` go to
+    checkpoints (closed with the relay) and a lease session of its own; without ``breakers``
+    (the process's circuit breakers) the broker gets a breaker of its own. ``options`` go to
     :class:`Relay` (batch size, backoff bounds…).
     """
     if not settings.broker_url:
@@ -74,4 +77,5 @@ def build_relay(
         # each needing its own relay, so the (process-wide) memory lease is per store.
         lease_name = f"{LEASE_NAME}:{id(store)}"
     lease = leases.lease(lease_name) if leases is not None else lease_for(url, lease_name)
-    return Relay(store, publisher, checkpoints, lease, **options)
+    breaker = (breakers or Breakers.from_settings(settings)).get("broker")
+    return Relay(store, publisher, checkpoints, lease, breaker=breaker, **options)

@@ -167,11 +167,14 @@ class NatsPublisher(Publisher):
 
     async def connect(self) -> None:
         import nats
+        from nats.errors import NoServersError
         from nats.js.api import StorageType
         from nats.js.errors import NotFoundError
 
-        async def _ignore(*_: Any) -> None:
-            return None
+        failures: list[BaseException] = []
+
+        async def _note(error: BaseException) -> None:
+            failures.append(error)
 
         async def _lost(*_: Any) -> None:
             # Fail the batches in flight now rather than at their confirm timeout.
@@ -181,15 +184,26 @@ class NatsPublisher(Publisher):
         # allow_reconnect=False: a dead connection fails the batch at once and the relay owns
         # the retry policy (see the module docstring). Subject validation is skipped because
         # every subject is built from routing_token()-sanitised parts (no spaces, no CR/LF).
-        self._nc = await nats.connect(
-            self.url,
-            allow_reconnect=False,
-            connect_timeout=int(DEFAULT_CONNECT_TIMEOUT),
-            error_cb=_ignore,
-            disconnected_cb=_lost,
-            closed_cb=_lost,
-            skip_subject_validation=True,
-        )
+        # max_reconnect_attempts, reconnect_time_wait: nats-py retries even the first connect
+        # (60 times, 2 s apart: two minutes before an unreachable server is reported, as
+        # "no servers available"); here one quick retry, then the cause is raised.
+        try:
+            self._nc = await nats.connect(
+                self.url,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                connect_timeout=int(DEFAULT_CONNECT_TIMEOUT),
+                error_cb=_note,
+                disconnected_cb=_lost,
+                closed_cb=_lost,
+                skip_subject_validation=True,
+            )
+        except NoServersError:
+            cause = failures[-1] if failures else None
+            raise ConnectionError(
+                f"cannot connect to NATS at {self.describe()}: {cause!r}"
+            ) from cause
         js = self._nc.jetstream()
         name = jetstream_stream_name(self.topic)
         try:

@@ -9,6 +9,11 @@ an outage at any point re-publishes at most the unconfirmed tail, and never skip
           │                                 └─ save checkpoint ◀┘  (only if the lease is held)
           └──────── back off 0.1 s → 5 s, reconnect ◀── any error
 
+The broker is called through a circuit breaker (:mod:`cairn.breakers`): connecting and sending
+are bounded in time, so an unreachable broker shows as ``backing_off`` with its last error
+within seconds (not after the client library's own retries), and while the breaker is open the
+relay fails fast instead of reconnecting on every back-off. Each state change is logged once.
+
 One publisher at a time: the relay holds ``lease_for(database_url, "relay")`` and checks it is
 still held before every checkpoint write, so a worker that lost its lease stops instead of
 writing beside the new owner.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
 from contextlib import AbstractContextManager
@@ -28,6 +34,7 @@ from typing import Any, Final, Literal
 from opentelemetry.trace import Span, SpanKind
 
 from cairn.backoff import Backoff
+from cairn.breakers import Breaker, Breakers
 from cairn.errors import LeaseLostError, PublishError
 from cairn.leases import Lease
 from cairn.observability.logging import get_logger
@@ -88,6 +95,7 @@ class Relay:
         lease_retry: float = 1.0,
         idle_wait: float = 1.0,
         pipeline_depth: int = 2,
+        breaker: Breaker | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -100,6 +108,7 @@ class Relay:
         self.lease_retry = lease_retry
         self.idle_wait = idle_wait
         self.pipeline_depth = max(1, pipeline_depth)
+        self.breaker = breaker or Breakers().get("broker")
         self._state: RelayState = "stopped"
         self._position = 0
         self._published = 0
@@ -121,24 +130,25 @@ class Relay:
                 try:
                     await self._become_owner()
                     if not self._connected:
-                        await self.publisher.connect()
+                        await self.breaker.call(self.publisher.connect)
                         self._connected = True
-                    self._state = "running"
+                    self._set_state("running")
                     await self._pump()
                 except asyncio.CancelledError:
                     raise
                 except LeaseLostError as exc:
                     self._note_error(exc)
+                    log.warning("relay %s: %s", self.name, self._last_error)
                     await self._disconnect()
                     await self.lease.release()
                 except Exception as exc:
                     self._note_error(exc)
-                    self._state = "backing_off"
+                    self._set_state("backing_off")
                     await self._disconnect()
                     self._failures += 1
                     await asyncio.sleep(self._backoff.delay(self._failures))
         finally:
-            self._state = "stopped"
+            self._set_state("stopped")
             await self._disconnect()
             with contextlib.suppress(Exception):
                 await self.lease.release()
@@ -147,7 +157,7 @@ class Relay:
         if self.lease.held and await self.lease.still_held():
             return
         while not await self.lease.try_acquire():
-            self._state = "standby"
+            self._set_state("standby")
             await asyncio.sleep(self.lease_retry)
         # Load after taking the lease: the previous owner may have moved it until it died.
         self._position = await self.checkpoints.load(self.name)
@@ -168,7 +178,9 @@ class Relay:
                     messages = [OutgoingMessage.from_event(event) for event in batch]
                     try:
                         with self._publish_span(batch):
-                            confirmation = await self.publisher.send(messages)
+                            confirmation = await self.breaker.call(
+                                functools.partial(self.publisher.send, messages)
+                            )
                     except PublishError as exc:
                         while inflight:
                             await self._settle_oldest(inflight)
@@ -184,7 +196,7 @@ class Relay:
                 elif inflight:
                     await self._settle_oldest(inflight)
                 else:
-                    self._state = "running"
+                    self._set_state("running")
                     await self.store.wait_for_append(self._position, timeout=self.idle_wait)
         finally:
             for confirmation, _ in inflight:
@@ -224,7 +236,7 @@ class Relay:
                 await self._save(batch[exc.confirmed - 1].position, exc.confirmed)
             raise
         await self._save(batch[-1].position, len(batch))
-        self._state = "running"
+        self._set_state("running")
 
     async def _save(self, position: int, count: int) -> None:
         # The broker has these events whatever happens next; but the checkpoint row is the
@@ -239,7 +251,16 @@ class Relay:
 
     def _note_error(self, exc: BaseException) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"
-        log.warning("relay %s: %s", self.name, self._last_error)
+
+    def _set_state(self, state: RelayState) -> None:
+        """Move to ``state``, with one log line when it is a change (not one per retry)."""
+        if state == self._state:
+            return
+        previous, self._state = self._state, state
+        if state == "backing_off":
+            log.warning("relay %s: %s -> backing_off: %s", self.name, previous, self._last_error)
+        else:
+            log.info("relay %s: %s -> %s", self.name, previous, state)
 
     async def _disconnect(self) -> None:
         self._connected = False
@@ -308,7 +329,7 @@ class Relay:
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
             await asyncio.wait([task])  # (does not re-raise the task's cancellation here)
-        self._state = "stopped"
+        self._set_state("stopped")
         await self._disconnect()
         with contextlib.suppress(Exception):
             await self.lease.release()

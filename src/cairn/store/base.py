@@ -377,6 +377,22 @@ class EventStore(Closing):
         redacted everywhere from now on. Whether there was a key to delete."""
         return await self.key_store().forget(subject)
 
+    async def streams_of_subject(self, subject: str) -> list[str]:
+        """The streams with an event whose personal data is ``subject``'s (by the policy's
+        subject field of its type), in order of their first such event: found in the log, so a
+        forget reaches their snapshots and cached states whatever read models have seen."""
+        if self.personal is None or not subject:
+            return []
+        by_field = self.personal.policy.types_by_subject_field()
+        return await self._streams_with_field_value(by_field, subject)
+
+    @abstractmethod
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        """Streams with an event of a type in ``types_by_field[f]`` whose field ``f`` is
+        ``value``, by the position of their first such event."""
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     @abstractmethod

@@ -10,7 +10,7 @@ import asyncio
 import bisect
 import json
 import uuid
-from collections.abc import AsyncIterable, Collection, Sequence
+from collections.abc import AsyncIterable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from cairn.errors import ConcurrencyError, InvalidEventError, StreamDeletedError
@@ -157,6 +157,17 @@ class MemoryEventStore(EventStore):
 
     def key_store(self) -> KeyStore:
         return self._keys
+
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        wanted = {t: field for field, types in types_by_field.items() for t in types}
+        found: dict[str, None] = {}
+        for event in self._log:
+            field = wanted.get(event.type)
+            if field is not None and event.data.get(field) == value:
+                found.setdefault(event.stream_id)
+        return list(found)
 
     def transfer(self) -> StoreTransfer:
         return _MemoryTransfer(self)

@@ -65,6 +65,13 @@ class PersonalDataPolicy:
     def of(self, event_type: str) -> PersonalFields | None:
         return self.by_type.get(event_type)
 
+    def types_by_subject_field(self) -> dict[str, list[str]]:
+        """The event types carrying personal data, grouped by the field naming their subject."""
+        by_field: dict[str, list[str]] = {}
+        for event_type, spec in sorted(self.by_type.items()):
+            by_field.setdefault(spec.subject, []).append(event_type)
+        return by_field
+
 
 @dataclass(frozen=True, slots=True)
 class SubjectKey:

@@ -26,10 +26,11 @@ The schema is ``migrations/postgres/*.sql`` (:mod:`cairn.store.postgres_schema`)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Self
 
@@ -104,6 +105,10 @@ def _expected_code(expected: ExpectedVersion) -> int:
         return -2
     assert isinstance(expected, int)
     return expected
+
+
+#: VACUUMs of the keys table after a forget, while a dead key row is still there (~5 s in all).
+_VACUUM_ATTEMPTS: Final = 10
 
 
 class PostgresEventStore(EventStore):
@@ -294,6 +299,43 @@ class PostgresEventStore(EventStore):
 
     async def _read_event(self, event_id: uuid.UUID | str) -> RecordedEvent | None:
         return await self._reader.read_event(event_id)
+
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        if not types_by_field:
+            return []
+        clauses, params = [], []
+        for field, types in types_by_field.items():
+            clauses.append("(type = ANY(%s) AND data->>%s = %s)")
+            params += [list(types), field, value]
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                f"SELECT stream_id FROM events WHERE {' OR '.join(clauses)} "
+                "GROUP BY stream_id ORDER BY min(position)",
+                params,
+            )
+            return [row[0] for row in await cur.fetchall()]
+
+    async def forget_subject(self, subject: str) -> bool:
+        """Also vacuum the keys table, so the deleted key does not linger as a dead row (SPEC
+        §12). The pool's connections are autocommit, as VACUUM needs. A transaction that began
+        before the delete keeps the row visible to it, and VACUUM then leaves it: it reports
+        the dead rows it could not remove, and is repeated until there are none (bounded)."""
+        deleted = await super().forget_subject(subject)
+        # Even when no key was left: a repeated forget finishes a vacuum that could not.
+        for attempt in range(_VACUUM_ATTEMPTS):
+            async with self._connection() as conn:
+                await conn.execute("VACUUM subject_keys")
+                cur = await conn.execute(
+                    "SELECT n_dead_tup FROM pg_stat_user_tables "
+                    "WHERE relid = 'subject_keys'::regclass"
+                )
+                row = await cur.fetchone()
+            if not row or not row[0]:
+                break
+            await asyncio.sleep(0.1 * (attempt + 1))
+        return deleted
 
     def key_store(self) -> KeyStore:
         return PostgresKeyStore(self._connection)

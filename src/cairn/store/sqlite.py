@@ -18,7 +18,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
@@ -91,6 +91,10 @@ def _decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         ]
 
 
+#: Tries at truncating the write-ahead log after a forget (each waits up to busy_timeout).
+_CHECKPOINT_ATTEMPTS: Final = 3
+
+
 class SQLiteEventStore(EventStore):
     poll_interval = 0.02
 
@@ -126,6 +130,9 @@ class SQLiteEventStore(EventStore):
         path = sqlite_path(url)
         writer = await connect(path)
         try:
+            # Deleted rows (a forgotten subject's key, snapshots in clear) are overwritten with
+            # zeros, not left readable in free pages (SPEC §12). Writes go through this one.
+            await writer.execute("PRAGMA secure_delete=ON")
             if migrate:
                 await apply_sqlite(writer, [MIGRATIONS])
             elif await pending_sqlite(writer, [MIGRATIONS]):
@@ -320,6 +327,38 @@ class SQLiteEventStore(EventStore):
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
         rows = await self._fetch(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (str(key),))
         return _decode(rows)[0] if rows else None
+
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        if not types_by_field:
+            return []
+        clauses, params = [], []
+        for field, types in types_by_field.items():
+            clauses.append(
+                f"(type IN ({','.join('?' * len(types))}) AND json_extract(data, ?) = ?)"
+            )
+            params += [*types, "$." + json.dumps(field), value]
+        rows = await self._fetch(
+            f"SELECT stream_id FROM events WHERE {' OR '.join(clauses)} "
+            "GROUP BY stream_id ORDER BY min(position)",
+            params,
+        )
+        return [row[0] for row in rows]
+
+    async def forget_subject(self, subject: str) -> bool:
+        """Also checkpoint and truncate the write-ahead log, which still holds the pages written
+        with the key: ``secure_delete`` zeroes the database file's copy only."""
+        deleted = await super().forget_subject(subject)
+        if deleted and not self._shared:
+            # Busy (a reader still on an older snapshot, past busy_timeout): try again shortly.
+            for attempt in range(_CHECKPOINT_ATTEMPTS):
+                async with self._write_lock:
+                    rows = await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                if not any(row[0] for row in rows):
+                    break
+                await asyncio.sleep(0.1 * (attempt + 1))
+        return deleted
 
     def key_store(self) -> KeyStore:
         return SQLiteKeyStore(self._transaction, self._fetch)

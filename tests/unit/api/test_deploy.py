@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from cairn.breakers import BreakerStatus
 from cairn.observability.metrics import ComponentSnapshot, Metrics, ProjectionSample
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -18,6 +19,7 @@ def exported_names() -> set[str]:
     metrics = Metrics()
     metrics.observe_command("CreateOrder", "ok", 0.01)
     metrics.observe_http("GET", "/healthz", 200, 0.001)
+    metrics.observe_saga_transition("fulfilment", "failed")
     metrics.set_components(
         ComponentSnapshot(
             head_position=3,
@@ -25,6 +27,8 @@ def exported_names() -> set[str]:
             sagas_by_status={"running": 1},
             relay_position=3,
             relay_lag_events=0,
+            relay_state="running",
+            breakers=[BreakerStatus("carrier", "closed", 0, 0, None)],
         )
     )
     text = metrics.render().decode()

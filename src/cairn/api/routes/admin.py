@@ -14,7 +14,6 @@ from cairn.api.jobs import Job, Progress
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
 from cairn.api.schemas import MAX_INT
-from cairn.orders import forgetting
 from cairn.orders.components import FulfilmentRunner
 from cairn.store.base import RecordedEvent, category_of
 
@@ -292,22 +291,19 @@ async def create_snapshot(stream_id: StreamId, runtime: RuntimeDep, _: Admin) ->
 @router.post("/customers/{customer_id}/forget", responses=_RESPONSES)
 async def forget_customer(customer_id: Name, runtime: RuntimeDep, admin: Admin) -> Response:
     """Crypto-shred a customer: their name, email and address read back as ``[redacted]``
-    everywhere from now on (replays too) while the rest of the history stays. Read models
-    erase their copies once they pass ``position`` (``?min_position=`` waits for that).
+    everywhere from now on (replays too) while the rest of the history stays. Their orders are
+    found in the log, whatever the read models' lag; their snapshots and cached states are
+    deleted now. Read models erase their copies once they pass ``position``
+    (``pending_read_models`` lists those not there yet; ``?min_position=`` waits for it).
     Idempotent: repeating it is harmless, and finishes a forget that failed half-way."""
-    order_ids = await services.customer_order_ids(runtime, customer_id)
-    done = await forgetting.forget_customer(
-        runtime.store,
-        runtime.container.repositories,
-        customer_id,
-        order_ids,
-        metadata={"user": admin.name},
-    )
+    done = await services.forget_customer(runtime, customer_id, admin.name)
+    statuses = await services.projection_status_list(runtime)
     return JSONResponse(
         {
             "customer_id": done.customer_id,
             "key_deleted": done.key_deleted,
             "order_ids": list(done.order_ids),
             "position": done.position,
+            "pending_read_models": sorted(s.name for s in statuses if s.position < done.position),
         }
     )

@@ -28,7 +28,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses=_json_503("Event store unreachable (same document)"))
 async def readyz(runtime: RuntimeDep) -> Response:
-    """200 once the event store answers (schema applied at start-up)."""
+    """200 once the event store answers (schema applied at start-up). Where this process runs
+    the relay, ``relay`` is its state (``backing_off`` while the broker is unreachable): shown,
+    not a reason to stop taking requests, since commands never wait for the broker."""
     probe = await status.store_probe(runtime)
     workers = runtime.workers
     body: dict[str, Any] = {
@@ -36,6 +38,9 @@ async def readyz(runtime: RuntimeDep) -> Response:
         "event_store": probe["status"],
         "workers": "running" if workers is not None and workers.alive() else "not_running",
     }
+    relay = runtime.components.relay if runtime.components else None
+    if relay is not None and workers is not None:
+        body["relay"] = relay.state
     if probe["status"] != "ok":
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
     return JSONResponse(body)

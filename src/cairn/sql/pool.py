@@ -7,6 +7,12 @@ a short statement about 150 µs sooner (measured here: the same append on one co
 back and hands out the last one first. They stay checked out of the pool (so there are never more
 than its ``max_size``), and go back to it whenever someone is waiting there, or when they are
 broken or not idle (the pool then rolls them back or discards them).
+
+During an outage a caller must not wait the pool's whole timeout for a connection that will not
+come (every request would hang for it before its 503): once a connection came back broken or a
+wait ran out, :class:`HotConnections` waits at most :data:`OUTAGE_WAIT` for the next ones, until
+one is handed out again. The pool keeps trying to connect meanwhile, so the first checkout after
+the database's return gets a fresh connection.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from cairn.errors import StoreUnavailableError
 
 Connection = psycopg.AsyncConnection[Any]
 
+#: Seconds a checkout waits for a connection while the database looks down (see the module).
+OUTAGE_WAIT = 1.0
+
 
 class HotConnections:
     def __init__(self, pool: AsyncConnectionPool[Any], *, purpose: str) -> None:
@@ -32,22 +41,29 @@ class HotConnections:
         self._idle: list[Connection] = []
         self._waiting = 0
         self._closed = False
+        #: Whether the database looked down at the last checkout or checkin (see the module).
+        self.down = False
 
     async def checkout(self) -> Connection:
         if self._idle:
             return self._idle.pop()
         self._waiting += 1
         try:
-            conn: Connection = await self.pool.getconn()
-            return conn
+            conn: Connection = await self.pool.getconn(OUTAGE_WAIT if self.down else None)
         except PoolTimeout:
+            self.down = True
             raise StoreUnavailableError(
                 f"no connection to PostgreSQL {self._purpose} became available"
             ) from None
         finally:
             self._waiting -= 1
+        self.down = False
+        return conn
 
     async def checkin(self, conn: Connection) -> None:
+        if conn.broken:
+            # The server or the network dropped it: its siblings are likely gone too.
+            self.down = True
         idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if self._closed or self._waiting or conn.broken or not idle:
             await self.pool.putconn(conn)

@@ -30,9 +30,9 @@ import psycopg
 from cairn.errors import StoreUnavailableError
 from cairn.observability.logging import get_logger
 from cairn.sql.postgres_connect import connect
+from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 _log = get_logger("cairn.leases")
-from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
 
 
 def _lock_key(name: str) -> int:

@@ -1,10 +1,12 @@
 """The fault scenario shared by ``tests/faults`` and ``python -m bench faults``: N clients create
-and place orders with ``Idempotency-Key`` against a real ``cairn serve`` and retry on 503 and
-connection errors, while a fault is injected; afterwards every acknowledged command is checked
-against the log, the sagas and the orders read model.
+and place orders with an ``Idempotency-Key`` each against a real ``cairn serve``, retrying on
+503 and on connection errors, while a fault is injected; afterwards every acknowledged command
+is looked up in the log, and every acknowledged place must reach a terminal saga and a settled
+order in the orders read model.
 
-Every response is kept per key, so a retried key can be checked for the first outcome, and
-every 5xx for its problem document and ``Retry-After``.
+Every attempt is kept per key, so a retried key can be checked for the first outcome, and every
+5xx for its problem document and ``Retry-After``. Health, readiness and liveness are probed
+twice a second throughout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import httpx
 import psycopg
 from e2e_server import ADMIN, CUSTOMER_1, OPERATOR, order_body
 
+#: An admin connection for fault injection: another database than the test's own.
+PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: Saga statuses with nothing left to do.
 TERMINAL = frozenset({"completed", "failed", "timed_out"})
 #: Order statuses the fulfilment saga leaves an order in.
@@ -33,12 +37,20 @@ PRODUCT = {
     "currency": "EUR",
     "initial_stock": 1_000_000,
 }
+ORDER = order_body(items=[{"sku": "FAULT-1", "quantity": 1}])
+
+
+@dataclass
+class Target:
+    """Where the clients send requests (a restarted server listens elsewhere)."""
+
+    url: str
 
 
 @dataclass
 class Attempt:
     at: float
-    status: int | None  # None: no HTTP answer (connection refused, reset, client timeout)
+    status: int | None  # None: no HTTP answer (connection refused or reset, client timeout)
     body: Any = None
     retry_after: str | None = None
     content_type: str = ""
@@ -54,18 +66,13 @@ class Command:
     attempts: list[Attempt] = field(default_factory=list)
 
     @property
-    def final(self) -> Attempt | None:
-        answered = [a for a in self.attempts if a.status is not None and a.status != 503]
-        return answered[-1] if answered else None
+    def answers(self) -> list[Attempt]:
+        """The attempts answered with something other than 503."""
+        return [a for a in self.attempts if a.status is not None and a.status != 503]
 
     @property
     def acknowledged(self) -> bool:
-        final = self.final
-        return final is not None and final.status in (200, 201, 202)
-
-    @property
-    def retried(self) -> bool:
-        return len(self.attempts) > 1
+        return any(a.status in (200, 201, 202) for a in self.answers)
 
 
 @dataclass
@@ -76,11 +83,22 @@ class Order:
 
 
 @dataclass
+class Probe:
+    at: float  # when it was sent
+    path: str
+    status: int | None
+    body: Any
+
+
+@dataclass
 class Load:
-    """What the clients sent and got."""
+    """What the clients sent and got, and when the fault started and ended (monotonic)."""
 
     orders: list[Order] = field(default_factory=list)
-    probes: list[tuple[float, str, int | None, Any]] = field(default_factory=list)
+    probes: list[Probe] = field(default_factory=list)
+    began: float = 0.0
+    fault_started: float = 0.0
+    fault_ended: float = 0.0
 
     def commands(self) -> Iterator[Command]:
         for order in self.orders:
@@ -95,19 +113,32 @@ class Load:
     def statuses(self) -> Counter[int | None]:
         return Counter(a.status for a in self.attempts())
 
-    def requests_between(self, start: float, end: float) -> int:
-        return sum(1 for a in self.attempts() if start <= a.at <= end)
+    def answered_per_second(self, start: float, end: float) -> float:
+        """Requests answered (any status) per second between ``start`` and ``end``."""
+        answered = sum(1 for a in self.attempts() if a.status is not None and start <= a.at <= end)
+        return answered / max(end - start, 1e-9)
+
+    def probes_of(self, path: str, start: float, end: float) -> list[Probe]:
+        return [p for p in self.probes if p.path == path and start <= p.at <= end]
 
 
 async def _send(
-    client: httpx.AsyncClient, command: Command, path: str, body: Any, stop_at: float
+    client: httpx.AsyncClient,
+    target: Target,
+    command: Command,
+    path: str,
+    body: Any,
+    give_up_at: float,
 ) -> Attempt:
-    """Send until answered with something other than 503 (or ``stop_at``); the last attempt."""
+    """Send until answered with something other than 503 (or ``give_up_at``); the last
+    attempt. Waits ``Retry-After`` (at most 1 s) or a short backoff between attempts."""
     delay = 0.1
     while True:
         try:
             r = await client.post(
-                path, json=body, headers={**CUSTOMER_1, "Idempotency-Key": command.key}
+                f"{target.url}{path}",
+                json=body,
+                headers={**CUSTOMER_1, "Idempotency-Key": command.key},
             )
             try:
                 payload: Any = r.json()
@@ -125,7 +156,7 @@ async def _send(
         command.attempts.append(attempt)
         if attempt.status is not None and attempt.status != 503:
             return attempt
-        if time.monotonic() > stop_at:
+        if time.monotonic() > give_up_at:
             return attempt
         if attempt.retry_after and attempt.retry_after.isdigit():
             delay = min(float(attempt.retry_after), 1.0)
@@ -134,18 +165,15 @@ async def _send(
 
 
 async def _client(
-    client: httpx.AsyncClient, load: Load, stop: asyncio.Event, patience: float
+    client: httpx.AsyncClient, target: Target, load: Load, stop: asyncio.Event, patience: float
 ) -> None:
+    """Create an order, place it; again until ``stop``."""
     while not stop.is_set():
         create = Command("create", f"create-{uuid.uuid4()}")
         order = Order(create)
         load.orders.append(order)
         final = await _send(
-            client,
-            create,
-            "/api/v1/orders",
-            order_body(items=[{"sku": "FAULT-1", "quantity": 1}]),
-            time.monotonic() + patience,
+            client, target, create, "/api/v1/orders", ORDER, time.monotonic() + patience
         )
         if final.status != 201:
             continue
@@ -153,6 +181,7 @@ async def _client(
         order.place = Command("place", f"place-{uuid.uuid4()}")
         await _send(
             client,
+            target,
             order.place,
             f"/api/v1/orders/{order.order_id}/place",
             {"payment_method": "tok_ok"},
@@ -160,19 +189,30 @@ async def _client(
         )
 
 
-async def _probe(client: httpx.AsyncClient, load: Load, stop: asyncio.Event) -> None:
-    """Health, readiness and liveness, twice a second."""
+PROBED: tuple[tuple[str, dict[str, str]], ...] = (
+    ("/healthz", {}),
+    ("/readyz", {}),
+    ("/api/v1/admin/health", ADMIN),
+)
+
+
+async def _probe(
+    client: httpx.AsyncClient,
+    target: Target,
+    load: Load,
+    stop: asyncio.Event,
+    path: str,
+    headers: dict[str, str],
+) -> None:
+    """GET ``path`` twice a second (each probe path on its own, so a slow one delays no
+    other)."""
     while not stop.is_set():
-        for path, headers in (
-            ("/healthz", {}),
-            ("/readyz", {}),
-            ("/api/v1/admin/health", ADMIN),
-        ):
-            try:
-                r = await client.get(path, headers=headers)
-                load.probes.append((time.monotonic(), path, r.status_code, r.json()))
-            except (httpx.TransportError, ValueError) as exc:
-                load.probes.append((time.monotonic(), path, None, repr(exc)))
+        sent = time.monotonic()
+        try:
+            r = await client.get(f"{target.url}{path}", headers=headers)
+            load.probes.append(Probe(sent, path, r.status_code, r.json()))
+        except (httpx.TransportError, ValueError) as exc:
+            load.probes.append(Probe(sent, path, None, repr(exc)))
         await asyncio.sleep(0.5)
 
 
@@ -183,7 +223,7 @@ async def setup_catalogue(url: str) -> None:
 
 
 async def under_load(
-    url: str,
+    target: Target,
     fault: Callable[[], Awaitable[None]],
     *,
     clients: int = 6,
@@ -191,25 +231,31 @@ async def under_load(
     cooldown: float = 2.0,
     patience: float = 60.0,
     request_timeout: float = 30.0,
-) -> tuple[Load, float, float]:
-    """Run ``clients`` order clients, ``fault()`` after ``warmup`` s, and ``cooldown`` s after
-    it returned; the load, and when the fault started and ended (monotonic)."""
-    load = Load()
+) -> Load:
+    """Run ``clients`` order clients, ``fault()`` after ``warmup`` s, and ``cooldown`` s more
+    after it returned."""
+    load = Load(began=time.monotonic())
     stop = asyncio.Event()
-    limits = httpx.Limits(max_connections=clients + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=request_timeout, limits=limits) as client:
-        tasks = [asyncio.create_task(_client(client, load, stop, patience)) for _ in range(clients)]
-        tasks.append(asyncio.create_task(_probe(client, load, stop)))
+    limits = httpx.Limits(max_connections=clients + len(PROBED))
+    async with httpx.AsyncClient(timeout=request_timeout, limits=limits) as client:
+        tasks = [
+            asyncio.create_task(_client(client, target, load, stop, patience))
+            for _ in range(clients)
+        ]
+        tasks += [
+            asyncio.create_task(_probe(client, target, load, stop, path, headers))
+            for path, headers in PROBED
+        ]
         try:
             await asyncio.sleep(warmup)
-            started = time.monotonic()
+            load.fault_started = time.monotonic()
             await fault()
-            ended = time.monotonic()
+            load.fault_ended = time.monotonic()
             await asyncio.sleep(cooldown)
         finally:
             stop.set()
         await asyncio.gather(*tasks)
-    return load, started, ended
+    return load
 
 
 # -- faults -----------------------------------------------------------------------------------
@@ -219,7 +265,10 @@ def database_name(database_url: str) -> str:
     return database_url.rsplit("/", 1)[1].split("?", 1)[0]
 
 
-def _admin(admin_url: str, name: str, allow: bool) -> None:
+def allow_connections(admin_url: str, database_url: str, allow: bool) -> None:
+    """Let the database at ``database_url`` accept connections again, or refuse them and
+    terminate its sessions (only that database's; from a connection to another one)."""
+    name = database_name(database_url)
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
         if not allow:
@@ -232,17 +281,27 @@ def _admin(admin_url: str, name: str, allow: bool) -> None:
 def database_outage(
     admin_url: str, database_url: str, seconds: float
 ) -> Callable[[], Awaitable[None]]:
-    """The fault: the test's database refuses connections and loses its sessions for
-    ``seconds`` (only that database: ``ALLOW_CONNECTIONS false`` and its backends terminated,
-    from an admin connection to another database)."""
-    name = database_name(database_url)
+    """The fault: the database refuses connections and loses its sessions for ``seconds``."""
 
     async def fault() -> None:
-        await asyncio.to_thread(_admin, admin_url, name, False)
+        await asyncio.to_thread(allow_connections, admin_url, database_url, False)
         try:
             await asyncio.sleep(seconds)
         finally:
-            await asyncio.to_thread(_admin, admin_url, name, True)
+            await asyncio.to_thread(allow_connections, admin_url, database_url, True)
+
+    return fault
+
+
+def kill_and_restart(
+    target: Target, kill: Callable[[], None], start: Callable[[], str]
+) -> Callable[[], Awaitable[None]]:
+    """The fault: ``kill()`` the server (SIGKILL), ``start()`` another one on the same database
+    and send the clients there (its URL)."""
+
+    async def fault() -> None:
+        await asyncio.to_thread(kill)
+        target.url = await asyncio.to_thread(start)
 
     return fault
 
@@ -251,26 +310,27 @@ def database_outage(
 
 
 def problems(load: Load) -> list[str]:
-    """What the answers themselves got wrong: 5xx other than 503, a 503 without problem+json or
-    ``Retry-After``, a retried key whose answers differ."""
+    """What the answers themselves got wrong: a 5xx other than 503, a 503 without a problem
+    document or ``Retry-After``, a retried key whose answers differ, a retried command refused
+    (422: e.g. ``order.not_draft`` for a place whose first attempt had committed)."""
     found: list[str] = []
     for command in load.commands():
         for a in command.attempts:
-            if a.status is not None and a.status >= 500:
-                if a.status != 503:
-                    found.append(f"{command.name} {command.key}: {a.status} {a.body}")
-                elif not a.retry_after or not a.content_type.startswith("application/problem+json"):
-                    found.append(f"{command.name} {command.key}: 503 without Retry-After/problem")
-        answered = [a for a in command.attempts if a.status is not None and a.status != 503]
-        first = answered[0] if answered else None
-        for later in answered[1:]:
-            if (later.status, later.body) != (first.status, first.body):  # type: ignore[union-attr]
+            if a.status is not None and a.status >= 500 and a.status != 503:
+                found.append(f"{command.name} {command.key}: {a.status} {a.body}")
+            elif a.status == 503 and not (
+                a.retry_after and a.content_type.startswith("application/problem+json")
+            ):
+                found.append(f"{command.name} {command.key}: 503 without Retry-After or problem")
+        answers = command.answers
+        for later in answers[1:]:
+            if (later.status, later.body) != (answers[0].status, answers[0].body):
                 found.append(
-                    f"{command.name} {command.key}: first answer {first.status} {first.body}, "  # type: ignore[union-attr]
-                    f"then {later.status} {later.body}"
+                    f"{command.name} {command.key}: first answered {answers[0].status} "
+                    f"{answers[0].body}, then {later.status} {later.body}"
                 )
-        if command.retried and command.final is not None and command.final.status == 422:
-            found.append(f"{command.name} {command.key} retried and refused: {command.final.body}")
+        if len(command.attempts) > 1 and answers and answers[-1].status == 422:
+            found.append(f"{command.name} {command.key}: retried and refused: {answers[-1].body}")
     return found
 
 
@@ -280,97 +340,96 @@ class Settled:
 
     recovery_s: float
     lost: list[str]  # acknowledged commands whose events are not in the log
-    behind: list[str]  # acknowledged orders whose saga or read model never caught up
+    behind: list[str]  # acknowledged places whose saga or read model never caught up
+    health: tuple[int, Any] = (0, None)  # /api/v1/admin/health once everything caught up
 
 
 async def settled(url: str, load: Load, since: float, timeout: float) -> Settled:
-    """Wait until every acknowledged command is in the log, every acknowledged place has a
+    """Wait until every acknowledged command is in the log and every acknowledged place has a
     terminal saga and a settled order in the read model; how long that took from ``since``
-    (the database's return), and what is still missing ``timeout`` s after it."""
-    started = since
+    (the end of the fault), and what is still missing ``timeout`` s after it."""
     created = [o for o in load.orders if o.create.acknowledged and o.order_id]
-    placed = [o for o in created if o.place is not None and o.place.acknowledged]
-    missing: list[str] = ["not checked"]
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        in_log: set[str] = set()
-        while time.monotonic() - started < timeout:
-            missing = []
+    placed = {o.order_id for o in created if o.place is not None and o.place.acknowledged}
+    in_log: set[str] = set()
+    done: set[str] = set()
+    lost: list[str] = []
+    behind: list[str] = ["not checked yet"]
+    trace = bool(os.environ.get("CAIRN_FAULTS_TRACE"))
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=ADMIN) as client:
+        while time.monotonic() - since < timeout:
+            lost, behind = [], []
             try:
                 for order in created:
-                    if order.order_id in in_log:
+                    oid = str(order.order_id)
+                    if oid in in_log:
                         continue
-                    r = await client.get(
-                        f"/api/v1/orders/{order.order_id}/history?limit=100", headers=ADMIN
-                    )
+                    r = await client.get(f"/api/v1/orders/{oid}/history?limit=100")
                     types = (
-                        [e["type"] for e in r.json().get("events", [])]
-                        if r.status_code == 200
-                        else []
+                        {e["type"] for e in r.json()["events"]} if r.status_code == 200 else set()
                     )
-                    wanted = {"OrderCreated"} | ({"OrderPlaced"} if order in placed else set())
-                    if wanted <= set(types):
-                        in_log.add(str(order.order_id))
+                    wanted = {"OrderCreated"} | ({"OrderPlaced"} if oid in placed else set())
+                    if wanted <= types:
+                        in_log.add(oid)
                     else:
-                        missing.append(f"{order.order_id}: log has {types}")
-                r = await client.get("/api/v1/admin/sagas?limit=1000", headers=ADMIN)
-                sagas = (
-                    {s["order_id"]: s["status"] for s in r.json()["sagas"]}
-                    if r.status_code == 200
-                    else {}
-                )
-                for order in placed:
-                    if sagas.get(order.order_id) not in TERMINAL:
-                        missing.append(f"{order.order_id}: saga {sagas.get(order.order_id)}")
+                        lost.append(f"{oid}: the log has {sorted(types)}")
+                r = await client.get("/api/v1/admin/sagas?limit=1000")
+                sagas = {s["order_id"]: s["status"] for s in r.json().get("sagas", [])}
+                for oid in sorted(placed - done):
+                    if sagas.get(oid) not in TERMINAL:
+                        behind.append(f"{oid}: saga {sagas.get(oid)}")
                         continue
-                    r = await client.get(f"/api/v1/orders/{order.order_id}", headers=ADMIN)
+                    r = await client.get(f"/api/v1/orders/{oid}")
                     status = r.json().get("status") if r.status_code == 200 else r.status_code
-                    if status not in SETTLED:
-                        missing.append(f"{order.order_id}: read model {status}")
+                    if status in SETTLED:
+                        done.add(oid)
+                    else:
+                        behind.append(f"{oid}: read model says {status}")
             except (httpx.TransportError, ValueError, KeyError) as exc:
-                missing.append(repr(exc))
-            if not missing:
-                return Settled(time.monotonic() - started, [], [])
-            if os.environ.get("CAIRN_FAULTS_TRACE"):
-                print(f"{time.monotonic() - started:5.1f}s behind: {len(missing)} {missing[:3]}")
-                if time.monotonic() - started > 6 and "saga running" in missing[0]:
-                    oid = missing[0].split(":")[0]
-                    r = await client.get("/api/v1/admin/sagas?limit=1000", headers=ADMIN)
-                    sid = next(x["saga_id"] for x in r.json()["sagas"] if x["order_id"] == oid)
-                    r = await client.get(f"/api/v1/admin/sagas/{sid}", headers=ADMIN)
-                    print("SAGA", r.text[:3000])
-                    r = await client.get("/api/v1/admin/projections", headers=ADMIN)
-                    print("PROJ", r.text[:1500])
+                behind.append(f"not answered: {exc!r}")
+            if not lost and not behind:
+                break
+            if trace:
+                print(f"{time.monotonic() - since:5.1f}s: {len(lost)} lost, {behind[:3]}")
             await asyncio.sleep(0.25)
-    lost = [m for m in missing if ": log has" in m]
-    behind = [m for m in missing if ": log has" not in m]
-    return Settled(time.monotonic() - started, lost, behind)
+        recovery = time.monotonic() - since
+        r = await client.get("/api/v1/admin/health")
+        return Settled(recovery, lost, behind, (r.status_code, r.json()))
+
+
+# -- the closing note's figures -----------------------------------------------------------------
 
 
 @dataclass
 class Report:
     fault: str
-    duration_s: float
+    fault_s: float
+    clients: int
     requests: int
-    requests_per_s_during_fault: float
+    per_second_before: float
+    per_second_during: float
     acknowledged: int
     status_5xx: int
     status_503: int
     status_500: int
     no_answer: int
     commands_lost: int
+    behind: int
     recovery_s: float
 
     def rows(self) -> list[tuple[str, str]]:
         return [
-            ("fault", self.fault),
-            ("fault duration (s)", f"{self.duration_s:.1f}"),
-            ("requests", str(self.requests)),
-            ("load during the fault (requests/s)", f"{self.requests_per_s_during_fault:.1f}"),
-            ("acknowledged commands", str(self.acknowledged)),
+            ("fault injected", self.fault),
+            ("fault duration (s)", f"{self.fault_s:.1f}"),
+            ("clients", str(self.clients)),
+            ("requests sent", str(self.requests)),
+            ("answered/s before the fault", f"{self.per_second_before:.1f}"),
+            ("answered/s during the fault", f"{self.per_second_during:.1f}"),
+            ("commands acknowledged", str(self.acknowledged)),
             ("5xx answers", f"{self.status_5xx} (503: {self.status_503}, 500: {self.status_500})"),
             ("no answer (connection errors)", str(self.no_answer)),
             ("commands lost", str(self.commands_lost)),
-            ("recovery (s, until every worker caught up)", f"{self.recovery_s:.1f}"),
+            ("orders not caught up", str(self.behind)),
+            ("recovery (s, fault end → all caught up)", f"{self.recovery_s:.1f}"),
         ]
 
     def table(self) -> str:
@@ -378,23 +437,21 @@ class Report:
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.rows())
 
 
-def report(fault: str, load: Load, started: float, ended: float, after: Settled) -> Report:
+def report(fault: str, clients: int, load: Load, after: Settled) -> Report:
     statuses = load.statuses()
-    duration = max(ended - started, 1e-9)
     return Report(
         fault=fault,
-        duration_s=ended - started,
+        fault_s=load.fault_ended - load.fault_started,
+        clients=clients,
         requests=sum(statuses.values()),
-        requests_per_s_during_fault=load.requests_between(started, ended) / duration,
+        per_second_before=load.answered_per_second(load.began, load.fault_started),
+        per_second_during=load.answered_per_second(load.fault_started, load.fault_ended),
         acknowledged=sum(1 for c in load.commands() if c.acknowledged),
         status_5xx=sum(n for s, n in statuses.items() if s is not None and s >= 500),
         status_503=statuses.get(503, 0),
         status_500=statuses.get(500, 0),
         no_answer=statuses.get(None, 0),
         commands_lost=len(after.lost),
+        behind=len(after.behind),
         recovery_s=after.recovery_s,
     )
-
-
-#: An admin connection for fault injection: another database than the test's own.
-PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -344,54 +344,62 @@ class Settled:
     health: tuple[int, Any] = (0, None)  # /api/v1/admin/health once everything caught up
 
 
+async def _read_model_statuses(client: httpx.AsyncClient) -> dict[str, str]:
+    """Every order's status in the orders read model (the list, page by page)."""
+    statuses: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+        r = await client.get("/api/v1/orders", params=params)
+        r.raise_for_status()
+        page = r.json()
+        statuses |= {o["order_id"]: o["status"] for o in page["orders"]}
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return statuses
+
+
 async def settled(url: str, load: Load, since: float, timeout: float) -> Settled:
-    """Wait until every acknowledged command is in the log and every acknowledged place has a
-    terminal saga and a settled order in the read model; how long that took from ``since``
-    (the end of the fault), and what is still missing ``timeout`` s after it."""
-    created = [o for o in load.orders if o.create.acknowledged and o.order_id]
-    placed = {o.order_id for o in created if o.place is not None and o.place.acknowledged}
-    in_log: set[str] = set()
-    done: set[str] = set()
-    lost: list[str] = []
+    """Wait until every acknowledged place has a terminal saga and a settled order in the read
+    model; how long that took from ``since`` (the end of the fault). Then, untimed: every
+    acknowledged command must be in the log (its order's history), and every such order must
+    read back settled one by one (``GET /orders/{id}``, through the cache when there is one)."""
+    created = [str(o.order_id) for o in load.orders if o.create.acknowledged and o.order_id]
+    placed = {str(o.order_id) for o in load.orders if o.place is not None and o.place.acknowledged}
     behind: list[str] = ["not checked yet"]
     trace = bool(os.environ.get("CAIRN_FAULTS_TRACE"))
     async with httpx.AsyncClient(base_url=url, timeout=10, headers=ADMIN) as client:
         while time.monotonic() - since < timeout:
-            lost, behind = [], []
             try:
-                for order in created:
-                    oid = str(order.order_id)
-                    if oid in in_log:
-                        continue
-                    r = await client.get(f"/api/v1/orders/{oid}/history?limit=100")
-                    types = (
-                        {e["type"] for e in r.json()["events"]} if r.status_code == 200 else set()
-                    )
-                    wanted = {"OrderCreated"} | ({"OrderPlaced"} if oid in placed else set())
-                    if wanted <= types:
-                        in_log.add(oid)
-                    else:
-                        lost.append(f"{oid}: the log has {sorted(types)}")
                 r = await client.get("/api/v1/admin/sagas?limit=1000")
-                sagas = {s["order_id"]: s["status"] for s in r.json().get("sagas", [])}
-                for oid in sorted(placed - done):
-                    if sagas.get(oid) not in TERMINAL:
-                        behind.append(f"{oid}: saga {sagas.get(oid)}")
-                        continue
-                    r = await client.get(f"/api/v1/orders/{oid}")
-                    status = r.json().get("status") if r.status_code == 200 else r.status_code
-                    if status in SETTLED:
-                        done.add(oid)
-                    else:
-                        behind.append(f"{oid}: read model says {status}")
-            except (httpx.TransportError, ValueError, KeyError) as exc:
-                behind.append(f"not answered: {exc!r}")
-            if not lost and not behind:
+                r.raise_for_status()
+                sagas = {s["order_id"]: s["status"] for s in r.json()["sagas"]}
+                statuses = await _read_model_statuses(client)
+                behind = [
+                    f"{oid}: saga {sagas.get(oid)}, read model {statuses.get(oid)}"
+                    for oid in sorted(placed)
+                    if sagas.get(oid) not in TERMINAL or statuses.get(oid) not in SETTLED
+                ]
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                behind = [f"not answered: {exc!r}"]
+            if not behind:
                 break
             if trace:
-                print(f"{time.monotonic() - since:5.1f}s: {len(lost)} lost, {behind[:3]}")
+                print(f"{time.monotonic() - since:5.1f}s: {len(behind)} behind, {behind[:3]}")
             await asyncio.sleep(0.25)
         recovery = time.monotonic() - since
+        lost: list[str] = []
+        for oid in created:
+            r = await client.get(f"/api/v1/orders/{oid}/history?limit=100")
+            types = {e["type"] for e in r.json()["events"]} if r.status_code == 200 else set()
+            wanted = {"OrderCreated"} | ({"OrderPlaced"} if oid in placed else set())
+            if not wanted <= types:
+                lost.append(f"{oid}: the log has {sorted(types)}")
+            if oid in placed and not behind:
+                read = await client.get(f"/api/v1/orders/{oid}")
+                status = read.json().get("status") if read.status_code == 200 else read.status_code
+                if status not in SETTLED:
+                    behind.append(f"{oid}: reads back {status}")
         r = await client.get("/api/v1/admin/health")
         return Settled(recovery, lost, behind, (r.status_code, r.json()))
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-from e2e_server import ADMIN, CUSTOMER_1, OPERATOR, order_body
+from e2e_server import ADMIN, CUSTOMER_1, OPERATOR, free_port, order_body
 
 #: An admin connection for fault injection: another database than the test's own.
 PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -258,6 +261,41 @@ async def under_load(
     return load
 
 
+class OwnRedis:
+    """A private, non-persistent ``redis-server`` on a free port: a cache or broker a test may
+    stop (never the shared one)."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        ping = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+        )
+        return ping.stdout.strip() == b"PONG"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 # -- faults -----------------------------------------------------------------------------------
 
 
@@ -359,11 +397,21 @@ async def _read_model_statuses(client: httpx.AsyncClient) -> dict[str, str]:
             return statuses
 
 
+async def _relay_behind(client: httpx.AsyncClient) -> list[str]:
+    """The relay, when the server runs one, must have published the whole log."""
+    r = await client.get("/api/v1/admin/health")
+    relay = r.json()["components"].get("relay") or {}
+    if relay.get("status") in (None, "not_configured") or relay.get("lag_events") == 0:
+        return []
+    return [f"relay: {relay.get('state')}, {relay.get('lag_events')} events behind"]
+
+
 async def settled(url: str, load: Load, since: float, timeout: float) -> Settled:
     """Wait until every acknowledged place has a terminal saga and a settled order in the read
-    model; how long that took from ``since`` (the end of the fault). Then, untimed: every
-    acknowledged command must be in the log (its order's history), and every such order must
-    read back settled one by one (``GET /orders/{id}``, through the cache when there is one)."""
+    model, and a relay (if any) has published the whole log; how long that took from ``since``
+    (the end of the fault). Then, untimed: every acknowledged command must be in the log (its
+    order's history), and every such order must read back settled one by one
+    (``GET /orders/{id}``, through the cache when there is one)."""
     created = [str(o.order_id) for o in load.orders if o.create.acknowledged and o.order_id]
     placed = {str(o.order_id) for o in load.orders if o.place is not None and o.place.acknowledged}
     behind: list[str] = ["not checked yet"]
@@ -380,6 +428,8 @@ async def settled(url: str, load: Load, since: float, timeout: float) -> Settled
                     for oid in sorted(placed)
                     if sagas.get(oid) not in TERMINAL or statuses.get(oid) not in SETTLED
                 ]
+                if not behind:
+                    behind = await _relay_behind(client)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 behind = [f"not answered: {exc!r}"]
             if not behind:

@@ -1,5 +1,6 @@
 """A PostgreSQL outage under load (SPEC §12): while six clients create and place orders, the
-test's database refuses connections and loses its sessions for 5 s, then comes back."""
+test's database refuses connections and loses its sessions for 5 s, then comes back. The server
+runs every worker, the relay included (to a Redis of the test's own)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from e2e_server import Server
 from scenario import (
     PG_ADMIN_URL,
     Load,
+    OwnRedis,
     Settled,
     Target,
     database_outage,
@@ -30,7 +32,9 @@ def outage_run(
 ) -> tuple[Load, Settled]:
     """One outage under load, shared by the assertions below (each states one behaviour)."""
     pg_url = request.getfixturevalue("module_pg_url")
-    server = Server(pg_url, tmp_path_factory.mktemp("outage"))
+    workdir = tmp_path_factory.mktemp("outage")
+    broker = OwnRedis(workdir)
+    server = Server(pg_url, workdir, CAIRN_BROKER_URL=broker.url)
     try:
         asyncio.run(setup_catalogue(server.url))
         load = asyncio.run(
@@ -44,6 +48,7 @@ def outage_run(
         print(f"\n{report('database outage (5 s)', CLIENTS, load, after).table()}")
         return load, after
     finally:
+        broker.stop()
         assert server.stop() == 0, server.log()
 
 

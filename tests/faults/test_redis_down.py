@@ -7,8 +7,6 @@ The Redis here is this test's own ``redis-server`` on a free port (never the sha
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from e2e_server import ADMIN, CUSTOMER_1, Server, free_port
 from scenario import (
     ORDER,
     Load,
+    OwnRedis,
     Settled,
     Target,
     problems,
@@ -30,37 +29,6 @@ from scenario import (
 
 pytestmark = pytest.mark.faults
 CLIENTS = 6
-
-
-class OwnRedis:
-    """A private, non-persistent ``redis-server``."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (needed to stop a Redis of our own)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            ).stdout.strip()
-            != b"PONG"
-        ):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="module")

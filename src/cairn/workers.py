@@ -129,16 +129,18 @@ class Workers:
             started = loop.time()
             try:
                 await running.target.run()
+                healthy = loop.time() - started >= HEALTHY_RUN
                 if self._stopping:
                     return
                 _log.warning("worker_returned", component=running.name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                healthy = loop.time() - started >= HEALTHY_RUN
                 running.restarts += 1
                 running.last_error = f"{type(exc).__name__}: {exc}"
                 _log.error("worker_crashed", component=running.name, exc_info=exc)
-            restarts = 1 if loop.time() - started >= HEALTHY_RUN else restarts + 1
+            restarts = 1 if healthy else restarts + 1
             await asyncio.sleep(RESTART_BACKOFF.delay(restarts))
 
     async def stop(self) -> None:

@@ -9,7 +9,15 @@ import asyncio
 import pytest
 
 from cairn import workers
+from cairn.observability.logging import configure_logging
 from cairn.workers import RESTART_BACKOFF, Workers
+
+
+@pytest.fixture(autouse=True)
+def logging_to_this_stderr() -> None:
+    """Crashes are logged: to the stream pytest has now (an earlier test may have configured
+    logging onto a captured stream that is closed since)."""
+    configure_logging("CRITICAL", json=True)
 
 
 class Crashing:

@@ -51,6 +51,8 @@ def is_unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, StoreUnavailableError | TimeoutError):
             return True
+        if isinstance(current, BaseExceptionGroup):  # concurrent work that all hit the outage
+            return all(is_unavailable(inner) for inner in current.exceptions)
         if isinstance(current, _PSYCOPG_TRANSIENT):
             return True
         if isinstance(current, sqlite3.OperationalError) and any(

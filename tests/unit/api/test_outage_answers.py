@@ -44,6 +44,7 @@ async def answer(app: object, **options: float) -> httpx.Response:
         psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
         PoolTimeout("couldn't get a connection after 10.00 sec"),
         sqlite3.OperationalError("database is locked"),
+        ExceptionGroup("both reads", [PoolTimeout("timeout"), psycopg.OperationalError("lost")]),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -58,8 +59,17 @@ async def test_a_database_error_nobody_translated_is_a_503_with_retry_after(
     assert r.json()["correlation_id"] == r.headers["x-correlation-id"]
 
 
-async def test_a_bug_is_still_a_500() -> None:
-    r = await answer(raising(sqlite3.OperationalError("no such table: orders")))
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("no such table: orders"),
+        psycopg.errors.UndefinedTable("relation orders does not exist"),
+        ExceptionGroup("mixed", [PoolTimeout("timeout"), KeyError("bug")]),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_a_bug_is_still_a_500(error: Exception) -> None:
+    r = await answer(raising(error))
     assert r.status_code == 500
     assert r.json()["code"] == "app.internal"
 

@@ -9,6 +9,10 @@ process dies. Memory: a process-local registry (a memory store is single-process
 
 An owner calls ``still_held()`` before committing work, so a worker that lost its connection
 (and therefore its lock) stops instead of writing beside the new owner.
+
+A database that cannot be reached is not an error of the lease: ``try_acquire`` answers "not
+taken" (and logs the outage once), and the worker keeps asking every ``retry_interval`` until
+the database is back, then takes its leases again on a new session, with no restart.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from typing import Any
 
 import psycopg
 
+from cairn.errors import StoreUnavailableError
+from cairn.observability.logging import get_logger
 from cairn.sql.postgres_connect import connect
 from cairn.store.urls import Backend, backend_of, postgres_conninfo, sqlite_path
+
+_log = get_logger("cairn.leases")
 
 
 def _lock_key(name: str) -> int:
@@ -126,6 +134,7 @@ class _Session:
         self.lock = asyncio.Lock()
         self.generation = 0
         self.holders: dict[int, _AdvisoryLease] = {}
+        self._unreachable = False  # the last attempt to connect failed (logged once)
 
     def alive(self, generation: int) -> bool:
         conn = self._conn
@@ -150,18 +159,37 @@ class _Session:
                 return None  # another lease object of this process has the name
             if self._conn is None or self._conn.closed or self._conn.broken:
                 await self._lost()
-                self._conn = await connect(self._conninfo, application_name="cairn-leases")
+                if not await self._connect():
+                    return None
+            assert self._conn is not None
             try:
                 cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                 row = await cur.fetchone()
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                # The session is gone (and every lock on it): not taken now, asked again later.
                 await self._lost()
-                raise
+                _log.warning("lease_session_lost", lease=lease.name, error=str(exc).strip())
+                return None
             if not row or not row[0]:
                 await self._close_if_idle()
                 return None
             self.holders[key] = lease
             return self.generation
+
+    async def _connect(self) -> bool:
+        """Open the session; False (logged once per outage) when the database cannot be
+        reached."""
+        try:
+            self._conn = await connect(self._conninfo, application_name="cairn-leases")
+        except StoreUnavailableError as exc:
+            if not self._unreachable:
+                _log.warning("lease_session_unreachable", error=exc.message)
+            self._unreachable = True
+            return False
+        if self._unreachable:
+            _log.info("lease_session_reconnected")
+        self._unreachable = False
+        return True
 
     async def check(self, generation: int) -> bool:
         """Whether locks taken in ``generation`` are still held (one round trip)."""

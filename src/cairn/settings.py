@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     #: Requests of one principal waiting on ``min_position`` at once; one more gets 503.
     max_waiters_per_client: int = Field(default=32, ge=1)
 
+    #: Seconds a request may take before its answer starts; a slower one is cancelled and
+    #: answered 503 ``app.request_timeout`` with Retry-After (SPEC §12: never a hang).
+    request_timeout: float = Field(default=30.0, gt=0)
+    #: Connections ``cairn serve`` handles at once; one more is answered 503 at once (uvicorn's
+    #: ``limit_concurrency``), so a flood cannot grow the server's memory without bound.
+    max_connections: int = Field(default=1000, ge=1)
+    #: Connections the kernel queues before ``cairn serve`` accepts them (listen backlog).
+    backlog: int = Field(default=2048, ge=1)
+    #: PostgreSQL session limits, set on every connection cairn opens (cairn.sql.postgres_connect):
+    #: a statement running longer, a lock waited for longer, a transaction left idle longer is
+    #: ended by the server (seconds; 0 turns one off).
+    db_statement_timeout: float = Field(default=30.0, ge=0)
+    db_lock_timeout: float = Field(default=10.0, ge=0)
+    db_idle_in_transaction_timeout: float = Field(default=60.0, ge=0)
+
     #: Snapshot every N events per aggregate stream (0 disables).
     snapshot_every: int = Field(default=100, ge=0)
 

@@ -10,7 +10,11 @@ ownership moves when a process dies.
 
 A component whose ``run()`` crashes is restarted after a short backoff (the error is logged), so
 one failing component cannot stop the others; a stopped process loses nothing, because every
-component resumes from its own durable checkpoint.
+component resumes from its own durable checkpoint. The backoff is short (at most
+:data:`RESTART_BACKOFF`'s maximum) and starts again from its first step once a run lasted
+:data:`HEALTHY_RUN` seconds: a component that crashed again and again through a database outage
+is restarted within a couple of seconds of the database's return, not after a delay grown over
+the whole outage (SPEC §12: every worker resumes within 15 s).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from cairn.sagas import SagaRunner
 
 _log = get_logger("cairn.workers")
 
-RESTART_BACKOFF = Backoff(initial=0.2, maximum=5.0)
+RESTART_BACKOFF = Backoff(initial=0.2, maximum=2.0)
+#: A run that lasted this long was healthy: the next crash backs off from the first step again.
+HEALTHY_RUN = 30.0
 CLOSE_TIMEOUT = 10.0
 
 
@@ -142,19 +148,23 @@ class Workers:
 
     async def _supervise(self, running: _Running) -> None:
         restarts = 0
+        loop = asyncio.get_running_loop()
         while not self._stopping:
+            started = loop.time()
             try:
                 await running.target.run()
+                healthy = loop.time() - started >= HEALTHY_RUN
                 if self._stopping:
                     return
                 _log.warning("worker_returned", component=running.name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                healthy = loop.time() - started >= HEALTHY_RUN
                 running.restarts += 1
                 running.last_error = f"{type(exc).__name__}: {exc}"
                 _log.error("worker_crashed", component=running.name, exc_info=exc)
-            restarts += 1
+            restarts = 1 if healthy else restarts + 1
             await asyncio.sleep(RESTART_BACKOFF.delay(restarts))
 
     async def stop(self) -> None:

@@ -151,5 +151,6 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
+        request_timeout=settings.request_timeout,
     )
     return app

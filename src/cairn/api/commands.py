@@ -8,6 +8,12 @@
   (the command bus ignores a re-delivered command id). The derivation is keyed with the
   idempotency store's secret: another principal using the same key gets other ids, and nobody
   can compute (and pre-create) the order id someone else's key will create.
+- A retry after an ambiguous failure (a 503 because the database went away after the commit, a
+  dropped connection, a request timeout) gets the first attempt's outcome: the claim of the key
+  was committed before the command ran, so the retry derives the same command id, and the
+  command bus finds that command's events in the log (their ids derive from it) and answers as
+  the first attempt would have, instead of deciding again (SPEC §12; never 422
+  ``order.not_draft`` for a place that committed).
 - Command latency is observed by the command side's metrics middleware (hooked to this
   process's registry in ``runtime.py``), so commands sent by sagas are counted too.
 - The response carries ``ETag: "<version>"`` and the log ``position`` for read-your-writes.

@@ -8,10 +8,18 @@ command.
   declared its length or streamed it.
 - A control character in the path, query string, a header or a JSON body string gets 400
   ``request.control_character`` before the route runs (:mod:`cairn.api.control_chars`).
+- A request that has not started its answer within ``request_timeout`` seconds
+  (``CAIRN_REQUEST_TIMEOUT``) is cancelled and answered 503 ``app.request_timeout`` with
+  ``Retry-After``: a database that hangs (a pool waiting for connections that never come, a
+  statement stuck on a lock) never holds a client past it. A command cancelled that way may
+  have committed; its ``Idempotency-Key`` retry gets the first outcome (``commands.py``).
+- A driver error that no layer translated answers 503 ``store.unavailable`` when it means the
+  database could not answer, 500 ``app.internal`` otherwise (:func:`unexpected_error`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -21,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn.api import control_chars
-from cairn.api.problems import internal_error, problem_response
+from cairn.api.problems import problem_response, unavailable, unexpected_error
 from cairn.api.serving import HEADERS_TOO_LARGE
 from cairn.observability.logging import bind_correlation_id, get_logger, reset_correlation_id
 from cairn.observability.metrics import Metrics
@@ -57,8 +65,10 @@ class RequestMiddleware:
         max_body_bytes: int,
         max_header_bytes: int = 16_384,
         max_headers: int = 100,
+        request_timeout: float = 30.0,
     ) -> None:
         self.app = app
+        self.request_timeout = request_timeout
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
@@ -137,24 +147,36 @@ class RequestMiddleware:
             reset_correlation_id(token)
 
     async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app; an error it did not answer becomes the 500 problem here, inside the request's
-        correlation id (Starlette's outermost error middleware would answer after it is gone:
-        no ``correlation_id`` in the body, no ``X-Correlation-ID`` header)."""
+        """The app, bounded by the request timeout until its answer starts; an error it did not
+        answer becomes a problem here, inside the request's correlation id (Starlette's
+        outermost error middleware would answer after it is gone: no ``correlation_id`` in the
+        body, no ``X-Correlation-ID`` header)."""
         started = False
+        deadline = asyncio.timeout(self.request_timeout)
 
         async def tracking(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if not started and message["type"] == "http.response.start":
+                started = True
+                deadline.reschedule(None)  # a body being sent is not cut off
             await send(message)
 
+        path = str(scope.get("path", ""))
         try:
-            await self.app(scope, receive, tracking)
+            async with deadline:
+                await self.app(scope, receive, tracking)
         except Exception as exc:
             if started:
                 raise
-            response = internal_error(
-                str(scope.get("method", "GET")), str(scope.get("path", "")), exc
-            )
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                _log.warning("request_timeout", path=path, timeout=self.request_timeout)
+                response = unavailable(
+                    path,
+                    f"the request did not complete within {self.request_timeout:g} s",
+                    code="app.request_timeout",
+                )
+            else:
+                response = unexpected_error(str(scope.get("method", "GET")), path, exc)
             await response(scope, receive, send)
 
     def _reject_413(self) -> Any:

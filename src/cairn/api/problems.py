@@ -10,6 +10,7 @@ went wrong, :data:`STATUS` says how HTTP answers it.
     RequestValidationError, fields    → 422 app.validation (``errors``: location, message, type)
     unknown route / method            → 404 app.not_found / 405 app.method_not_allowed
     body over the configured limit    → 413 app.body_too_large (raised by the middleware)
+    a database outage's driver error  → 503 store.unavailable with Retry-After (cairn.sql.outage)
     anything else                     → 500 app.internal, logged with its traceback
 
 No input should reach the last line; if one does, the client still gets a problem document and
@@ -33,8 +34,13 @@ from starlette.responses import Response
 from cairn import errors as e
 from cairn.errors import CairnError, ConcurrencyError
 from cairn.observability.logging import current_correlation_id, get_logger
+from cairn.sql.outage import as_unavailable, is_unavailable
 
 PROBLEM_JSON = "application/problem+json"
+#: The code of a 503 for a database that cannot answer now.
+UNAVAILABLE: Final = e.StoreUnavailableError.code
+#: Seconds a client is asked to wait before retrying after a 503.
+RETRY_AFTER_SECONDS: Final = 1
 _log = get_logger("cairn.api")
 
 #: The HTTP status of every error class in the tree. Every class is listed, so a new error is a
@@ -240,7 +246,7 @@ async def _on_cairn_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ConcurrencyError) and request.headers.get("if-match"):
         status = 412
     if status == 503:
-        headers["Retry-After"] = "1"
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status >= 500:
         _log.warning("request_failed", code=exc.code, error=exc.message, status=status)
     return problem_response(
@@ -306,12 +312,29 @@ async def _on_http(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    return internal_error(request.method, request.url.path, exc)
+    return unexpected_error(request.method, request.url.path, exc)
+
+
+def unavailable(path: str, detail: str, *, code: str = UNAVAILABLE) -> Response:
+    """The 503 every outage answers: a problem document with ``Retry-After``."""
+    return problem_response(
+        503, code, detail, instance=path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+def unexpected_error(method: str, path: str, exc: BaseException) -> Response:
+    """The answer to an error nothing else answered (also used by the request middleware, so
+    that it carries the request's correlation id): 503 ``store.unavailable`` when the database
+    could not answer (a driver error no layer translated, :mod:`cairn.sql.outage`), else the
+    500 ``app.internal`` problem."""
+    if is_unavailable(exc):
+        _log.warning("request_failed", code=UNAVAILABLE, error=str(exc), status=503)
+        return unavailable(path, str(as_unavailable(exc)))
+    return internal_error(method, path, exc)
 
 
 def internal_error(method: str, path: str, exc: BaseException) -> Response:
-    """The 500 ``app.internal`` problem for ``exc``, logged with its traceback (also used by the
-    request middleware, so that the answer carries the request's correlation id)."""
+    """The 500 ``app.internal`` problem for ``exc``, logged with its traceback."""
     _log.error("unhandled_exception", path=path, method=method, exc_info=exc)
     return problem_response(
         500,

@@ -1,4 +1,5 @@
-"""The HTTP server's own bounds on a request's head (SPEC §12 "Limits"), before the app sees it.
+"""The HTTP server's own bounds (SPEC §12 "Limits"), before the app sees a request: the size of
+a request's head, and the number of connections and requests handled at once.
 
 httptools (uvicorn's parser when installed) buffers a header line however long it is, so a
 client could grow the server's memory without bound before any ASGI code runs. The protocol
@@ -7,6 +8,12 @@ answers ``431 Request Header Fields Too Large`` (problem+json) and closes the co
 head held is at most the limit plus one read. The h11 parser is bounded by uvicorn's
 ``h11_max_incomplete_event_size`` (set to the same limit by ``cairn serve``). The count and size
 of the parsed headers are checked again by the request middleware, for every server.
+
+Concurrency: ``cairn serve`` passes ``CAIRN_MAX_CONNECTIONS`` to uvicorn as ``limit_concurrency``
+(and ``CAIRN_BACKLOG`` as the listen backlog). Past it uvicorn answers a request with its own
+plain-text 503; the protocol here answers the same refusal as the problem document every other
+503 is, with ``Retry-After`` (``app.over_capacity``), and closes the connection. A request
+refused so costs no task beyond the answer and no memory beyond its head.
 """
 
 from __future__ import annotations
@@ -15,10 +22,41 @@ import asyncio
 import json
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: The problem code of a 431.
 HEADERS_TOO_LARGE = "app.headers_too_large"
+#: The problem code of a request refused because the server is at its concurrency limit.
+OVER_CAPACITY = "app.over_capacity"
+_OVER_CAPACITY_BODY = json.dumps(
+    {
+        "type": f"https://cairn.dev/problems/{OVER_CAPACITY}",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the server is handling as many connections as it is allowed to; retry later",
+        "code": OVER_CAPACITY,
+    },
+    separators=(",", ":"),
+).encode()
+
+
+async def over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a request past ``limit_concurrency`` gets instead of uvicorn's plain-text 503."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(_OVER_CAPACITY_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY_BODY, "more_body": False})
 
 
 def headers_too_large_body(max_bytes: int, max_count: int) -> bytes:
@@ -65,6 +103,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Still inside a head after this chunk was parsed, and past the limit: refuse.
         if self._in_head and self._head_bytes > self.max_header_bytes + 4:
             self._refuse()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # uvicorn chose its own 503 for a request past limit_concurrency: answer ours instead.
+        chosen: Any = over_capacity if app is service_unavailable else app
+        super()._start_asgi_task(cycle, chosen)
 
     def _refuse(self) -> None:
         if self.transport.is_closing():

@@ -95,16 +95,30 @@ async def broker_probe(url: str | None) -> dict[str, Any]:
     return {"status": "ok", "scheme": parts.scheme}
 
 
+async def _outcome(make: Callable[[], Awaitable[_T]]) -> _T | Exception:
+    try:
+        return await make()
+    except Exception as exc:
+        return exc
+
+
 async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
-    store, redis, broker = await asyncio.gather(
+    # Every probe at once: during a database outage each one waits for its bound, and one
+    # after the other they would keep the answer (and a monitoring probe) for seconds.
+    store, redis, broker, projected, counted, relayed = await asyncio.gather(
         store_probe(runtime),
         redis_probe(runtime.settings.redis_url),
         broker_probe(runtime.settings.broker_url),
+        _outcome(lambda: projections_status(runtime)),
+        _outcome(lambda: saga_counts(runtime)),
+        _outcome(lambda: relay_status(runtime)),
     )
     components: dict[str, Any] = {"event_store": store, "redis": redis, "broker": broker}
     degraded = store["status"] != "ok"
     try:
-        projections = await projections_status(runtime)
+        if isinstance(projected, Exception):
+            raise projected
+        projections = projected
         components["projections"] = {
             "status": "ok"
             if all(p.state not in INACTIVE_STATES for p in projections)
@@ -119,8 +133,9 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         components["projections"] = {"status": "unknown", "error": str(exc) or repr(exc)}
         degraded = True
     try:
-        counts = await saga_counts(runtime)
-        by_status = sagas_by_status(counts)
+        if isinstance(counted, Exception):
+            raise counted
+        by_status = sagas_by_status(counted)
         components["sagas"] = {
             "status": "ok",
             "by_status": by_status,
@@ -131,7 +146,9 @@ async def health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         components["sagas"] = {"status": "unknown", "error": str(exc) or repr(exc)}
         degraded = True
     try:
-        relay = await relay_status(runtime)
+        if isinstance(relayed, Exception):
+            raise relayed
+        relay = relayed
         components["relay"] = relay if relay is not None else {"status": "not_configured"}
     except Exception as exc:
         components["relay"] = {"status": "unknown", "error": str(exc) or repr(exc)}

@@ -172,6 +172,17 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Connections handled at once; more are answered 503 (CAIRN_MAX_CONNECTIONS).",
+        ),
+    ] = None,
+    backlog: Annotated[
+        int | None,
+        typer.Option(min=1, help="Connections queued before accept (CAIRN_BACKLOG)."),
+    ] = None,
 ) -> None:
     """Run the HTTP API and, unless --no-workers, the workers in this process."""
     import uvicorn
@@ -182,7 +193,7 @@ def serve(
     from cairn.observability.tracing import shutdown_tracing
 
     roles = parse_roles(only)
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, max_connections=max_connections, backlog=backlog)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
     _log_start(
@@ -203,6 +214,10 @@ def serve(
         # A request head is bounded before any ASGI code runs (431; see cairn.api.serving).
         http=bounded_protocol(settings.max_header_bytes, settings.max_headers),
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        # Bounded concurrency (SPEC §12 "Limits"): past max_connections open connections and
+        # tasks, uvicorn answers 503 at once instead of taking on more work and memory.
+        limit_concurrency=settings.max_connections,
+        backlog=settings.backlog,
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -36,6 +36,7 @@ from cairn.settings import Settings
 from cairn.sql.budget import ConnectionBudget
 from cairn.sql.database import Database
 from cairn.sql.factory import open_database
+from cairn.sql.postgres_connect import SessionLimits, configure_sessions
 from cairn.store import EventStore, open_store
 
 if TYPE_CHECKING:
@@ -87,6 +88,13 @@ async def bootstrap(
     """Build the container from ``settings``; a given ``store`` / ``gateway`` / ``carrier``
     replaces the one settings would build (and a given store is not closed by ``close()``)."""
     owns_store = store is None
+    configure_sessions(
+        SessionLimits(
+            settings.db_statement_timeout,
+            settings.db_lock_timeout,
+            settings.db_idle_in_transaction_timeout,
+        )
+    )
     budget = ConnectionBudget.for_url(settings.database_url, settings.db_max_connections)
     if store is None:
         store = await open_store(

@@ -189,7 +189,9 @@ class ProjectionRunner:
                 self.state = "failed"
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                await asyncio.sleep(Backoff(initial=0.2, maximum=5.0).delay(failures))
+                # At most 2 s: after a long database outage the projection is live again
+                # within seconds of the database's return (SPEC §12), not a long backoff later.
+                await asyncio.sleep(Backoff(initial=0.2, maximum=2.0).delay(failures))
                 with contextlib.suppress(Exception):
                     await self.load_position()
                 continue

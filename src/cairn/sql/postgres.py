@@ -22,8 +22,9 @@ from psycopg import AsyncPipeline
 from psycopg.rows import dict_row
 
 from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
+from cairn.sql.outage import unavailable_translated
 from cairn.sql.pool import Connection, HotConnections
-from cairn.sql.postgres_connect import open_pool
+from cairn.sql.postgres_connect import describe, open_pool
 from cairn.sql.registry import apply_postgres
 
 __all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
@@ -117,8 +118,19 @@ class PostgresDatabase(Database):
         # transactions (a live projection, a saga step) answers sooner on a hot server process.
         return HotConnections(pool, purpose="for the SQL layer")
 
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        """A lost or refused connection, a server shutting down, a statement or lock timeout
+        as :class:`~cairn.errors.StoreUnavailableError` (:mod:`cairn.sql.outage`)."""
+        return unavailable_translated(f"PostgreSQL at {describe(self._conninfo)}")
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:
+        with self._translated():
+            async with self._transaction(durable) as tx:
+                yield tx
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, durable: bool) -> AsyncIterator[Tx]:
         connections = await self._pool()
         async with connections.connection() as conn:
             try:
@@ -152,22 +164,28 @@ class PostgresDatabase(Database):
             yield tx
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        connections = await self._pool()
-        async with connections.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_pg(sql), tuple(params))
-            return await cur.fetchall()
+        with self._translated():
+            connections = await self._pool()
+            async with (
+                connections.connection() as conn,
+                conn.cursor(row_factory=dict_row) as cur,
+            ):
+                await cur.execute(_pg(sql), tuple(params))
+                return await cur.fetchall()
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        connections = await self._pool()
-        async with connections.connection() as conn:
-            # Autocommit: one statement is its own transaction, one round trip.
-            cur = await conn.execute(_pg(sql), tuple(params))
-            return cur.rowcount
+        with self._translated():
+            connections = await self._pool()
+            async with connections.connection() as conn:
+                # Autocommit: one statement is its own transaction, one round trip.
+                cur = await conn.execute(_pg(sql), tuple(params))
+                return cur.rowcount
 
     async def migrate(self, *schemas: Schema) -> list[str]:
-        connections = await self._pool()
-        async with connections.connection() as conn:
-            return await apply_postgres(conn, [s.for_dialect(self.dialect) for s in schemas])
+        with self._translated():
+            connections = await self._pool()
+            async with connections.connection() as conn:
+                return await apply_postgres(conn, [s.for_dialect(self.dialect) for s in schemas])
 
     async def close(self) -> None:
         connections, self._connections = self._connections, None

@@ -156,6 +156,11 @@ async def apply_postgres(
         if not _needs_work(migration, recorded):
             continue
         async with conn.transaction():
+            # A migration may rewrite a large table, and the second of two starting processes
+            # waits for the first one's: neither is bounded by the session limits
+            # (cairn.sql.postgres_connect), in this transaction only.
+            await conn.execute("SET LOCAL statement_timeout = 0")
+            await conn.execute("SET LOCAL lock_timeout = 0")
             # Two processes starting at once must not both run a migration: the advisory lock
             # queues the second until the first has committed, then it sees the row and skips.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cairn.schema_migrations'))")

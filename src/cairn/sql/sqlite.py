@@ -17,6 +17,7 @@ import aiosqlite
 
 from cairn.errors import StoreUnavailableError
 from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
+from cairn.sql.outage import unavailable_translated
 from cairn.sql.registry import apply_sqlite
 
 __all__ = ["SQLiteDatabase", "connect"]
@@ -131,8 +132,19 @@ class SQLiteDatabase(Database):
         self._writer = _Connection(path)
         self._reader = self._writer if path == ":memory:" else _Connection(path)
 
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        """``database is locked`` (another process held the write lock past busy_timeout) as
+        :class:`~cairn.errors.StoreUnavailableError`: a 503 to retry, not a 500."""
+        return unavailable_translated(f"SQLite database {self.path}")
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:
+        with self._translated():
+            async with self._transaction() as tx:
+                yield tx
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
         async with self._writer.lock:
             conn = await self._writer.get()
             # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write transaction
@@ -151,8 +163,9 @@ class SQLiteDatabase(Database):
         return self.transaction()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._reader.lock:
-            return await _SQLiteTx(await self._reader.get()).fetchall(sql, params)
+        with self._translated():
+            async with self._reader.lock:
+                return await _SQLiteTx(await self._reader.get()).fetchall(sql, params)
 
     async def migrate(self, *schemas: Schema) -> list[str]:
         async with self._writer.lock:

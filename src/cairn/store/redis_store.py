@@ -16,7 +16,7 @@ names the keys' prefix (default ``cairn``), so several stores can share one Redi
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
@@ -52,6 +52,8 @@ from cairn.store.upcasting import Upcasters
 from cairn.store.urls import RedisTarget, redis_target
 
 CONNECT_TIMEOUT: Final = 3.0
+#: Events per ``XRANGE`` when a forget scans ``$all`` for a subject's streams.
+_SCAN_PAGE: Final = 1000
 
 
 def _where(target: RedisTarget) -> str:
@@ -252,6 +254,22 @@ class RedisEventStore(EventStore):
     @reachable
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         return decode_entries(await self._client.xrange(self.keys.all, f"{after + 1}", "+", limit))
+
+    async def _streams_with_field_value(
+        self, types_by_field: Mapping[str, Sequence[str]], value: str
+    ) -> list[str]:
+        """A scan of ``$all`` in pages: Redis has no index on payload fields, and a forget is
+        rare enough that reading the log once beats a second copy of every subject's streams."""
+        wanted = {t: field for field, types in types_by_field.items() for t in types}
+        found: dict[str, None] = {}
+        after = 0
+        while page := await self._read_all(after, _SCAN_PAGE):
+            for event in page:
+                field = wanted.get(event.type)
+                if field is not None and event.data.get(field) == value:
+                    found.setdefault(event.stream_id)
+            after = page[-1].position
+        return list(found)
 
     @reachable
     async def wait_for_append(self, after: int, timeout: float) -> None:

@@ -58,6 +58,8 @@ class Action:
     causation_id: str | None
     #: The W3C trace context the step continues (None: a trace of its own).
     traceparent: str | None = None
+    #: Claimed when it was sent, by the worker now running it: no earlier run can exist.
+    first_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)

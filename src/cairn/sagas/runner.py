@@ -210,6 +210,11 @@ class SagaRunner(Generic[S]):
             with contextlib.suppress(Exception):
                 await lease.release()
 
+    @property
+    def owned(self) -> frozenset[int]:
+        """The partitions this runner holds the lease of now (and so follows)."""
+        return frozenset(self._held)
+
     def partition_of(self, saga_id: str) -> int:
         return partition_of(saga_id, self.partitions)
 

@@ -173,6 +173,7 @@ class Steps(Generic[S]):
                 correlation_id=action.correlation_id,
                 causation_id=action.causation_id,
                 compensation=action.compensation,
+                first_run=action.first_run,
             )
             await asyncio.wait_for(effect(context), timeout=self.policy.timeout)
             outcome = "succeeded"

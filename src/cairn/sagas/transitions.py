@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from cairn.observability.tracing import current_traceparent
@@ -208,7 +209,9 @@ class Transitions(Generic[S]):
         inserted = await repository.insert_actions(tx, sends, claimed_by=claim_for, now=now)
         if claim_for is None:
             return []
-        claimed = [s.action for s in sends if s.action.action_id in inserted]
+        claimed = [
+            replace(s.action, first_run=True) for s in sends if s.action.action_id in inserted
+        ]
         async with tx.pipelined():
             await repository.append_logs(
                 tx,

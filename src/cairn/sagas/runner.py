@@ -57,9 +57,12 @@ log = get_logger("cairn.sagas")
 
 #: The longest the runner trusts a lease without asking the database (seconds).
 LEASE_CHECK_INTERVAL: Final = 1.0
-#: The longest an idle runner sleeps before looking for work another process wrote: a step an
-#: operator reset from the CLI, an append whose notification was lost (seconds).
+#: The longest an idle runner sleeps before looking for steps and timers another process wrote
+#: (a step an operator reset from the CLI) (seconds).
 IDLE_POLL_INTERVAL: Final = 5.0
+#: The longest it waits for the store's notification of an append before reading ``$all``
+#: anyway (a notification lost while the store's listener reconnected) (seconds).
+IDLE_FOLLOW_INTERVAL: Final = 10.0
 
 S = TypeVar("S")
 
@@ -269,7 +272,7 @@ class SagaRunner(Generic[S]):
             if not batch:
                 # Woken by the store's notification of an append; the timeout only bounds how
                 # long a lost notification can delay us (each wait costs a statement).
-                await self.store.wait_for_append(position, timeout=IDLE_POLL_INTERVAL)
+                await self.store.wait_for_append(position, timeout=IDLE_FOLLOW_INTERVAL)
                 continue
             # A worker that lost its lease (e.g. its database session died) must not write
             # beside the new owner.

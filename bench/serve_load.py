@@ -1,0 +1,206 @@
+"""Sustained order rate of one ``cairn serve`` (API and workers in one process) on PostgreSQL.
+
+    .venv/bin/python -m bench serve_load [--seconds 60] [--rate R] [--trials 6]
+
+Each trial starts ``cairn serve`` on a fresh PostgreSQL database (20 products with plenty of
+stock), then an open-loop load generator (httpx, asyncio) creates and places orders at a fixed
+rate for ``--seconds``: order ``i`` is created at ``start + i / rate`` whether or not earlier
+requests have answered (so a slow server cannot slow the load down), then placed as soon as
+its create answered. A request's latency runs from the moment it was due to its answer. After
+the load, it waits up to 10 s for every saga to finish (``completed``).
+
+A rate holds when every request succeeded, HTTP p99 <= 100 ms, and every saga finished within
+10 s of the load stopping. Without ``--rate`` it searches: from 50 orders/s, x1.5 after a rate
+that held, then halfway between the best rate that held and the lowest that did not, for
+``--trials`` trials in all; the highest rate that held is the result (goal, issue 17: >= 150
+orders/s on 2 cores). With ``--rate R`` it tries that rate alone.
+
+The load generator is Python (httpx) on the same machine, so it takes CPU from the server: a
+C client (``wrk``, see ``bench/http.py``) would take less. ``uptime``'s load average is printed
+before each trial: on a shared machine, compare only runs with a similar load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.common import percentile, scratch_pg_database
+from bench.http import (
+    HEADERS,
+    ORDER,
+    PLACE,
+    _free_port,
+    _saga_backlog,
+    _start,
+    _stop,
+    _wait_ready,
+)
+
+SKUS = [f"LOAD-{i:02d}" for i in range(20)]
+SETTLE_SECONDS = 10.0
+P99_GOAL_MS = 100.0
+GOAL_RATE = 150.0
+FIRST_RATE = 50.0
+
+
+@dataclass
+class Trial:
+    rate: float
+    orders: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    sagas: int = 0
+    unfinished: int = 0
+    settle_seconds: float = 0.0
+    load: str = ""
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies_ms, 50) if self.latencies_ms else 0.0
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99) if self.latencies_ms else 0.0
+
+    @property
+    def held(self) -> bool:
+        return (
+            self.orders > 0
+            and self.errors == 0
+            and self.p99 <= P99_GOAL_MS
+            and self.unfinished == 0
+            and self.sagas == self.orders
+        )
+
+    def line(self) -> str:
+        return (
+            f"{self.rate:7.1f} orders/s: {self.orders} orders, {self.errors} errors, "
+            f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, sagas {self.sagas - self.unfinished}"
+            f"/{self.sagas} finished {self.settle_seconds:.1f} s after the load"
+            f" -> {'held' if self.held else 'did not hold'} (load average {self.load})"
+        )
+
+
+async def _products(client: httpx.AsyncClient) -> None:
+    for sku in SKUS:
+        r = await client.post(
+            "/api/v1/products",
+            headers={"Idempotency-Key": f"load-{sku}"},
+            json={
+                "sku": sku,
+                "name": sku,
+                "price": "1.00",
+                "currency": "EUR",
+                "initial_stock": 10_000_000,
+            },
+        )
+        r.raise_for_status()
+
+
+async def _drive(client: httpx.AsyncClient, trial: Trial, seconds: float) -> None:
+    """Open loop: order ``i`` is due at ``start + i / rate``."""
+    start = time.perf_counter() + 0.1
+    count = int(trial.rate * seconds)
+
+    async def one(i: int) -> None:
+        due = start + i / trial.rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        order = {**ORDER, "items": [{"sku": SKUS[i % len(SKUS)], "quantity": 1}]}
+        try:
+            created = await client.post("/api/v1/orders", json=order)
+            answered = time.perf_counter()
+            trial.latencies_ms.append((answered - due) * 1000)
+            if created.status_code != 201:
+                trial.errors += 1
+                return
+            placed = await client.post(
+                f"/api/v1/orders/{created.json()['order_id']}/place", json=PLACE
+            )
+            trial.latencies_ms.append((time.perf_counter() - answered) * 1000)
+            if placed.status_code != 202:
+                trial.errors += 1
+                return
+            trial.orders += 1
+        except httpx.HTTPError:
+            trial.errors += 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def run_trial(rate: float, seconds: float) -> Trial:
+    trial = Trial(rate, load=" ".join(f"{x:.2f}" for x in os.getloadavg()))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with scratch_pg_database("cairn_bench_serve_load") as database_url:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = _start(["serve", "--port", str(port)], database_url, Path(tmp) / "serve.log")
+            try:
+                await _wait_ready(url, proc)
+                limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+                async with httpx.AsyncClient(
+                    base_url=url, headers=HEADERS, limits=limits, timeout=30
+                ) as client:
+                    await _products(client)
+                    await _drive(client, trial, seconds)
+                stopped = time.perf_counter()
+                while True:
+                    trial.sagas, trial.unfinished = await _saga_backlog(database_url)
+                    trial.settle_seconds = time.perf_counter() - stopped
+                    if trial.unfinished == 0 or trial.settle_seconds >= SETTLE_SECONDS:
+                        break
+                    await asyncio.sleep(0.2)
+            finally:
+                _stop(proc)
+    return trial
+
+
+async def search(seconds: float, trials: int, rate: float | None) -> list[Trial]:
+    done: list[Trial] = []
+    if rate is not None:
+        trial = await run_trial(rate, seconds)
+        print(trial.line(), flush=True)
+        return [trial]
+    best, worst = 0.0, float("inf")
+    next_rate = FIRST_RATE
+    for _ in range(trials):
+        trial = await run_trial(next_rate, seconds)
+        print(trial.line(), flush=True)
+        done.append(trial)
+        if trial.held:
+            best = max(best, trial.rate)
+        else:
+            worst = min(worst, trial.rate)
+        next_rate = best * 1.5 if worst == float("inf") else (best + worst) / 2
+        if best and worst != float("inf") and worst - best < 5:
+            break
+        if not best and worst != float("inf"):
+            next_rate = worst / 2
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench serve_load")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=None, help="try this rate only")
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--quick", action="store_true", help="10 s trials")
+    args = parser.parse_args(argv or [])
+    seconds = 10.0 if args.quick else args.seconds
+    print(f"cpus: {os.cpu_count()}, {seconds:g} s per trial", flush=True)
+    trials = asyncio.run(search(seconds, args.trials, args.rate))
+    held = [t.rate for t in trials if t.held]
+    best = max(held) if held else 0.0
+    print(
+        f"highest rate that held: {best:.1f} orders/s "
+        f"(goal >= {GOAL_RATE:g}: {'met' if best >= GOAL_RATE else 'MISSED'})",
+        flush=True,
+    )
+    return 0

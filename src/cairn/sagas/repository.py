@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 from cairn.sagas.deadlines import Timer, timer_id_for
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
-from cairn.sql.database import Database, Row, Tx
+from cairn.sql.database import Database, Dialect, Row, Tx
 
 #: Where a read runs: inside a transaction, or on committed data.
 Reader: TypeAlias = Tx | Database
@@ -39,6 +39,8 @@ class Instance:
     state: dict[str, Any]
     version: int
     correlation_id: str | None
+    #: The ids of every step it ever sent (a step sent again keeps its row).
+    actions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,18 @@ class SagaRepository:
     # -- saga_instances -----------------------------------------------------------------------
 
     async def lock_instances(self, tx: Tx, saga_ids: list[str]) -> dict[str, Instance]:
-        """The rows of the sagas that exist among ``saga_ids``, locked until ``tx`` ends
-        (PostgreSQL ``FOR UPDATE``, in saga id order so two transactions never deadlock on
-        them; SQLite's ``BEGIN IMMEDIATE`` already serialises writers). One statement."""
+        """The rows of the sagas that exist among ``saga_ids``, with the ids of the steps each
+        sent so far, locked until ``tx`` ends (PostgreSQL ``FOR UPDATE``, in saga id order so
+        two transactions never deadlock on them; SQLite's ``BEGIN IMMEDIATE`` already
+        serialises writers). One statement: a transition needs no other read before its
+        writes."""
+        ids = "string_agg" if tx.dialect is Dialect.POSTGRES else "group_concat"
         rows = await tx.fetchall(
-            "SELECT saga_id, saga_key, status, state, version, correlation_id FROM saga_instances"
-            f" WHERE saga_id IN ({_marks(saga_ids)}) ORDER BY saga_id" + tx.for_update(),
+            "SELECT i.saga_id, i.saga_key, i.status, i.state, i.version, i.correlation_id,"
+            f" (SELECT {ids}(a.action_id, ',') FROM saga_actions a"
+            "  WHERE a.saga_id = i.saga_id) AS actions"
+            f" FROM saga_instances i WHERE i.saga_id IN ({_marks(saga_ids)}) ORDER BY i.saga_id"
+            + tx.for_update("i"),
             tuple(saga_ids),
         )
         return {
@@ -129,6 +137,9 @@ class SagaRepository:
                 state=json.loads(row["state"]),
                 version=int(row["version"]),
                 correlation_id=row["correlation_id"],
+                actions=frozenset(str(row["actions"]).split(","))
+                if row["actions"]
+                else frozenset(),
             )
             for row in rows
         }
@@ -289,11 +300,13 @@ class SagaRepository:
 
     async def insert_actions(
         self, tx: Tx, sends: list[NewAction], *, claimed_by: str | None, now: float
-    ) -> set[str]:
+    ) -> None:
         """Pending steps, due now, claimed by ``claimed_by`` (``None``: by nobody, so that a
         runner polls for them); one statement. A step already recorded (same deterministic id)
-        is kept as it is and left out of the ids returned: those of the rows inserted."""
-        rows = await tx.fetchall(
+        is kept as it is: leave it out (:attr:`Instance.actions`) to know which rows are new."""
+        if not sends:
+            return
+        await tx.execute(
             "INSERT INTO saga_actions (action_id, saga_id, saga_key, correlation_id,"
             " partition_no, step, kind, payload, compensation, status, attempts,"
             " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at,"
@@ -302,7 +315,7 @@ class SagaRepository:
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, NULL, ?, ?, ?)"
                 for _ in sends
             )
-            + " ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
+            + " ON CONFLICT (action_id) DO NOTHING",
             tuple(
                 value
                 for new in sends
@@ -326,7 +339,6 @@ class SagaRepository:
                 )
             ),
         )
-        return {str(r["action_id"]) for r in rows}
 
     async def cap_forward_attempts(self, tx: Tx, saga_id: str) -> None:
         """Let the attempt in flight (if any) be the last of each pending forward step."""
@@ -358,7 +370,7 @@ class SagaRepository:
             "UPDATE saga_actions SET claimed_by = ? WHERE action_id IN ("
             "SELECT action_id FROM saga_actions WHERE status = 'pending'"
             f" AND claimed_by IS NULL AND due_at <= ? AND partition_no IN ({_marks(partitions)})"
-            " ORDER BY due_at LIMIT ?" + tx.for_update() + tx.skip_locked() + ")"
+            " ORDER BY due_at LIMIT ?" + tx.skip_locked() + ")"
             f" RETURNING {_ACTION_COLUMNS}",
             (worker_id, now, *partitions, limit),
         )
@@ -399,6 +411,19 @@ class SagaRepository:
             " error = NULL, updated_at = ? WHERE action_id = ? AND status = 'pending'"
             " AND claimed_by = ?",
             (attempts, now, action_id, worker_id),
+        )
+
+    async def finish_actions(
+        self, tx: Tx, action_ids: list[str], now: float, worker_id: str
+    ) -> None:
+        """Each done after one more attempt, if ``worker_id`` still holds it (see
+        :meth:`finish_action`); one statement."""
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'done', attempts = attempts + 1,"
+            " claimed_by = NULL, error = NULL, updated_at = ?"
+            f" WHERE action_id IN ({_marks(action_ids)}) AND status = 'pending'"
+            " AND claimed_by = ?",
+            (now, *action_ids, worker_id),
         )
 
     async def reschedule_action(

@@ -55,8 +55,11 @@ __all__ = ["SagaRunner", "StepPolicy"]
 
 log = get_logger("cairn.sagas")
 
-#: The longest the runner trusts a lease without asking the database (seconds).
-LEASE_CHECK_INTERVAL: Final = 1.0
+#: The longest the runner trusts a lease without asking the database (seconds). A lease is lost
+#: when its session's connection breaks; the lease's own flag says so at once when psycopg
+#: noticed, the round trip only when the connection died silently. Idle, this is most of the
+#: runner's transactions.
+LEASE_CHECK_INTERVAL: Final = 2.0
 #: The longest an idle runner sleeps before looking for steps and timers another process wrote
 #: (a step an operator reset from the CLI) (seconds).
 IDLE_POLL_INTERVAL: Final = 5.0
@@ -101,6 +104,7 @@ class SagaRunner(Generic[S]):
         poll_interval: float = 0.05,
         batch_size: int = 200,
         max_in_flight: int = 64,
+        running_steps: int = 16,
         on_transition: Callable[[str, SagaStatus], None] | None = None,
     ) -> None:
         if partitions < 1:
@@ -155,6 +159,7 @@ class SagaRunner(Generic[S]):
             worker_id=self.worker_id,
             wake=self._wake,
             max_in_flight=max_in_flight,
+            running=running_steps,
         )
         self.operators = SagaOperators(
             db=db, repository=repository, transitions=self.transitions, wake=self._wake

@@ -12,12 +12,13 @@ What marks an input as handled, in the same transaction, depends on where it cam
 
 So an input is never applied twice nor skipped, whatever instant a crash hits.
 
-Round trips: the sagas of a whole batch are locked with one statement; every write after that is
-pipelined (PostgreSQL), and the commands sent are one multi-row ``INSERT … RETURNING`` at the
-end. A runner passes ``claim_for`` (its worker id): the commands are then inserted already
-claimed by it, and returned, so it runs them as soon as the transaction commits instead of
-polling for them (:meth:`.steps.Steps.start`). A command whose row already existed (the same
-step sent again) is not returned: it is not ours to run.
+Round trips: the sagas of a whole batch are locked with one statement, which also reads the ids
+of the steps they sent before; every write after that is pipelined with the COMMIT (PostgreSQL):
+two round trips per transaction, whatever the batch. A runner passes ``claim_for`` (its worker
+id): the commands are then inserted already claimed by it, and returned, so it runs them as soon
+as the transaction commits instead of polling for them (:meth:`.steps.Steps.start`). A command
+whose row already existed (the same step sent again) is neither inserted nor returned: it is
+not ours to run.
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ class _Saga(Generic[S]):
         self.status: str | None = None if instance is None else instance.status
         self.step = ""
         self.dirty = False
+
+
+def _new_sends(sends: list[NewAction], sagas: Mapping[str, _Saga[Any]]) -> list[NewAction]:
+    """``sends`` less the steps their saga sent before, and repeats within ``sends``."""
+    seen: set[str] = set()
+    fresh = []
+    for new in sends:
+        action_id = new.action.action_id
+        saga = sagas[new.action.saga_id]
+        known = saga.instance.actions if saga.instance is not None else frozenset()
+        if action_id not in seen and action_id not in known:
+            seen.add(action_id)
+            fresh.append(new)
+    return fresh
 
 
 class Transitions(Generic[S]):
@@ -203,30 +218,25 @@ class Transitions(Generic[S]):
             for saga_id, saga in sagas.items():
                 if saga.dirty:
                     await self._write(tx, saga_id, saga, now)
+            # A step sent again keeps its row (and whoever holds it): only new rows are ours.
+            fresh = _new_sends(sends, sagas)
+            await repository.insert_actions(tx, fresh, claimed_by=claim_for, now=now)
+            if claim_for is None:
+                await repository.append_logs(tx, lines)
+                return []
+            claimed = [replace(new.action, first_run=True) for new in fresh]
+            lines += [
+                LogLine(
+                    a.saga_id,
+                    "started",
+                    a.step,
+                    None,
+                    a.action_id,
+                    {"worker": claim_for, "attempt": 1},
+                )
+                for a in claimed
+            ]
             await repository.append_logs(tx, lines)
-        if not sends:
-            return []
-        inserted = await repository.insert_actions(tx, sends, claimed_by=claim_for, now=now)
-        if claim_for is None:
-            return []
-        claimed = [
-            replace(s.action, first_run=True) for s in sends if s.action.action_id in inserted
-        ]
-        async with tx.pipelined():
-            await repository.append_logs(
-                tx,
-                [
-                    LogLine(
-                        a.saga_id,
-                        "started",
-                        a.step,
-                        None,
-                        a.action_id,
-                        {"worker": claim_for, "attempt": 1},
-                    )
-                    for a in claimed
-                ],
-            )
         return claimed
 
     async def _apply_one(

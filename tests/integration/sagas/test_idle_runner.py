@@ -92,7 +92,14 @@ async def _without_autovacuum(url: str) -> None:
 async def test_an_idle_runner_commits_at_most_two_transactions_a_second(pg_url: str) -> None:
     await _run_idle(pg_url, 0.5)  # migrations and first start out of the way
     await _without_autovacuum(pg_url)
-    short = await _run_idle(pg_url, 0.0)
-    long = await _run_idle(pg_url, 10.0)
-    # The 10 extra seconds of idling are all that differs between the two runs.
-    assert long - short <= IDLE_BUDGET * 10, (short, long)
+    # Other sessions of the server can only add to the count (an autovacuum visit that found
+    # nothing to do): the least of a few runs is the runner's own.
+    extra: list[int] = []
+    for _ in range(3):
+        short = await _run_idle(pg_url, 0.0)
+        long = await _run_idle(pg_url, 10.0)
+        # The 10 extra seconds of idling are all that differs between the two runs.
+        extra.append(long - short)
+        if min(extra) <= IDLE_BUDGET * 10:
+            break
+    assert min(extra) <= IDLE_BUDGET * 10, extra

@@ -50,7 +50,7 @@ async def _start(db: Database, repo: SagaRepository, *sends: Send) -> None:
 
 async def _send(
     db: Database, repo: SagaRepository, *sends: Send, claimed_by: str | None = None
-) -> set[str]:
+) -> None:
     new = [
         NewAction(
             Action(
@@ -71,7 +71,7 @@ async def _send(
         for send in sends
     ]
     async with db.transaction() as tx:
-        return await repo.insert_actions(tx, new, claimed_by=claimed_by, now=100.0)
+        await repo.insert_actions(tx, new, claimed_by=claimed_by, now=100.0)
 
 
 async def test_an_instance_is_written_locked_updated_and_listed(db: Database) -> None:
@@ -125,18 +125,27 @@ async def test_a_step_is_claimed_once_and_retried_or_finished(db: Database) -> N
     assert await repo.next_due(db, [0]) is None
 
 
-async def test_a_step_sent_claimed_is_not_polled_and_a_resent_one_is_not_returned(
+async def test_a_step_sent_claimed_is_not_polled_and_sent_again_keeps_its_claim(
     db: Database,
 ) -> None:
     repo = SagaRepository()
     await _start(db, repo)
     send = Send("pay", "authorize", {"amount": 5})
-    assert await _send(db, repo, send, claimed_by=WORKER) == {command_id_for(SAGA, "pay")}
-    assert await _send(db, repo, send, claimed_by=WORKER) == set()  # already recorded
+    await _send(db, repo, send, claimed_by=WORKER)
+    await _send(db, repo, send, claimed_by="other")  # already recorded: kept as it is
     assert await repo.next_due(db, [0]) is None
     async with db.transaction() as tx:
         assert await repo.claim_due_actions(tx, [0], 1e12, 10, "other") == []
         assert await repo.claimed_attempts(tx, command_id_for(SAGA, "pay"), WORKER) == 0
+
+
+async def test_a_locked_saga_comes_with_the_ids_of_the_steps_it_sent(db: Database) -> None:
+    repo = SagaRepository()
+    await _start(db, repo, Send("pay", "authorize", {}), Send("ship", "ship", {}))
+    async with db.transaction() as tx:
+        instance = await repo.lock_instance(tx, SAGA)
+    assert instance is not None
+    assert instance.actions == {command_id_for(SAGA, "pay"), command_id_for(SAGA, "ship")}
 
 
 async def test_finishing_a_step_someone_else_took_over_changes_nothing(db: Database) -> None:

@@ -199,8 +199,9 @@ class SagaRunner(Generic[S]):
         and run due steps. Forever; cancel to stop."""
         try:
             async with asyncio.TaskGroup() as tasks:
+                self.steps.attach(tasks)
                 tasks.create_task(self._lease_loop(tasks))
-                tasks.create_task(self._pump_loop(tasks))
+                tasks.create_task(self._pump_loop())
         finally:
             await self._release_all()
 
@@ -300,12 +301,11 @@ class SagaRunner(Generic[S]):
         if due_at < self._pump_sleeps_until:
             self._wake.set()
 
-    async def _pump_loop(self, tasks: asyncio.TaskGroup) -> None:
+    async def _pump_loop(self) -> None:
         """Fire due timers and claim due steps nobody holds (retries, an operator's reset, a
         dead worker's), then sleep until the next one is due, or until woken, or at most
         :data:`IDLE_POLL_INTERVAL` (a step or timer another process wrote). Idle, that is one
         statement per interval."""
-        self.steps.attach(tasks)
         while True:
             due = math.inf
             held = sorted(self._held)

@@ -229,7 +229,12 @@ class Steps(Generic[S]):
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._succeeded.append((action, done))
         if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.ensure_future(self._record_successes())
+            recording = self._record_successes()
+            self._recorder = (
+                self._tasks.create_task(recording)
+                if self._tasks is not None
+                else asyncio.ensure_future(recording)
+            )
         await done
 
     async def _record_successes(self) -> None:
@@ -256,10 +261,12 @@ class Steps(Generic[S]):
                     )
             except Exception as exc:
                 for _, done in batch:
-                    done.set_exception(exc)
+                    if not done.done():  # its step may have been cancelled (shutdown)
+                        done.set_exception(exc)
             else:
                 for _, done in batch:
-                    done.set_result(None)
+                    if not done.done():
+                        done.set_result(None)
 
     async def _record_answer(self, action: Action, outcome: str, error: str | None) -> list[Action]:
         """A compensation's success, a retry or a failure: the steps the saga sent in answer,

@@ -63,6 +63,8 @@ LEASE_CHECK_INTERVAL: Final = 2.0
 #: The longest an idle runner sleeps before looking for steps and timers another process wrote
 #: (a step an operator reset from the CLI) (seconds).
 IDLE_POLL_INTERVAL: Final = 5.0
+#: How long the checkpoint may lag behind events that concern none of our sagas (seconds).
+CHECKPOINT_LAG: Final = 1.0
 #: The longest it waits for the store's notification of an append before reading ``$all``
 #: anyway (a notification lost while the store's listener reconnected) (seconds).
 IDLE_FOLLOW_INTERVAL: Final = 10.0
@@ -273,6 +275,7 @@ class SagaRunner(Generic[S]):
     async def _follow_once(self, p: int) -> None:
         name = self.checkpoint_name(p)
         position = await load_checkpoint(self.db, name)
+        saved_at = time.monotonic()
         while p in self._held:
             batch = await self.store.read_all(after=position, limit=self.batch_size)
             if not batch:
@@ -289,6 +292,12 @@ class SagaRunner(Generic[S]):
             # stay small enough (batch_size) to keep the write lock short. The steps it sends
             # are ours (claimed in it) and start as soon as it commits.
             ours = self.transitions.ours(p, batch)
+            if not ours and time.monotonic() - saved_at < CHECKPOINT_LAG:
+                # Nothing for our sagas (an order created, another partition's event): after a
+                # crash, reading these again changes nothing, so the checkpoint can wait.
+                position = batch[-1].position
+                continue
+            saved_at = time.monotonic()
             async with self.db.transaction() as tx:
                 actions = await self.transitions.apply_events(
                     tx, ours, name, batch[-1].position, claim_for=self.worker_id

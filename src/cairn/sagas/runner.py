@@ -17,9 +17,15 @@ Invariants (each guards against a crash at any instant):
   commits; a step is marked done only after its effect returned. A crash in between re-runs the
   effect with the same command id (``uuid5(saga_id, step)``), which the command side and the
   adapters recognise — a re-send is harmless.
-* One worker at a time per partition (a :mod:`cairn.leases` lease). Steps and timers are further
-  claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a step is claimed (``claimed_by``)
-  before it runs, so no step ever runs twice concurrently.
+* One worker at a time per partition (a :mod:`cairn.leases` lease). A step is claimed
+  (``claimed_by``) before it runs, so no step ever runs twice concurrently: by the runner whose
+  transition sent it, in that transaction (it runs the step as soon as it commits), or, for the
+  steps nobody holds (retries, an operator's reset, a dead worker's), by the pump with
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; timers are claimed the same way.
+
+Idle, the runner sleeps: the pump until the next due step or timer, the follower until the
+store's notification of an append, each with a bound (:data:`IDLE_POLL_INTERVAL`,
+:data:`IDLE_FOLLOW_INTERVAL`); the lease is asked about every :data:`LEASE_CHECK_INTERVAL`.
 """
 
 from __future__ import annotations

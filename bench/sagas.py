@@ -1,143 +1,216 @@
-"""Fulfilment saga benchmark: sagas completed per second end to end (place → confirmed), with
-p50 / p99 place → confirmed latency, on PostgreSQL and SQLite.
+"""Fulfilment saga benchmark, against DBOS Transact running the same workflow, on PostgreSQL.
 
     python -m bench sagas [--quick]
 
-Per backend: a fresh database, the command bus, the fake gateway and carrier (no latency) and
-one saga runner with default settings, all in this process. N orders of one item each, spread
-over 20 products, are created first (not measured), then placed by 8 concurrent clients as
-fast as they can; a subscriber to ``$all`` notes when each ``OrderConfirmed`` appears.
-Throughput = N / (last confirmation − first place); latency = confirmation time − the moment
-``PlaceOrder`` returned (so it includes queueing behind the burst).
+Each round, cairn and the DBOS peer (``bench/dbos_peer.py``, in a child process) run in turn,
+each on a fresh database of the same server, first one then the other (the order alternates
+from round to round, so the host's swings fall on both):
+
+* burst: N orders of one item each, spread over 20 products, created first (not measured), then
+  placed by 8 concurrent clients as fast as they can. Sagas/s = N / (last confirmation − first
+  place); latency = confirmation − the moment the place returned (so it includes queueing);
+* per saga of the burst: CPU of the client process and of the PostgreSQL backends, statements
+  and transactions (``bench/_phase_costs.py`` says how each is counted);
+* lone: orders placed one at a time, each after the previous one's confirmation: p50 and p99;
+* idle (first round): transactions/s the database commits while the runner (or DBOS) idles
+  for 10 s after the lone phase.
+
+cairn: the command bus, the fake gateway and carrier (no latency) and one saga runner with
+default settings, in this process; "confirmed" is when the ``confirm_order`` step's command
+(which records ``OrderConfirmed``) returned, as the peer's is when its last step returned. The
+lone phase starts once the runner holds its partition's lease. The figures table shows every
+round; the goals are checked on the medians of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
+import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
+from bench import dbos_peer
+from bench._phase_costs import Phase, count_statements, database_of
 from bench.common import Report, percentile, scratch_pg_database
+from cairn.observability.logging import configure_logging
 from cairn.orders.adapters import FakeCarrier, FakePaymentGateway
 from cairn.orders.bootstrap import bootstrap
 from cairn.orders.components import build_saga_runner
 from cairn.orders.domain.inventory import RegisterProduct
 from cairn.orders.domain.money import Money
 from cairn.orders.domain.orders import CreateOrder, OrderItem, PlaceOrder, ShippingAddress
+from cairn.orders.fulfilment import CONFIRM
+from cairn.sagas import StepContext
 from cairn.settings import Settings
 
 CLIENTS = 8
+IDLE_SECONDS = 10.0
+ROUNDS = 3
 #: Orders spread over 20 products (one hot SKU would measure stream contention instead).
 SKUS = [f"SKU-{i:02d}" for i in range(20)]
+COLUMNS = (
+    ("rate", "sagas/s", "{:.1f}"),
+    ("lone_p50_ms", "lone p50 ms", "{:.1f}"),
+    ("lone_p99_ms", "lone p99 ms", "{:.1f}"),
+    ("burst_p50_ms", "burst p50 ms", "{:.0f}"),
+    ("cpu_ms", "CPU ms/saga", "{:.2f}"),
+    ("client_cpu_ms", "client", "{:.2f}"),
+    ("server_cpu_ms", "server", "{:.2f}"),
+    ("statements", "stmts/saga", "{:.1f}"),
+    ("transactions", "xacts/saga", "{:.1f}"),
+    ("idle_tps", "idle xacts/s", "{:.2f}"),
+)
 
 
-async def measure(
-    url: str, orders: int, clients: int = CLIENTS, one_at_a_time: bool = False, prefix: str = ""
-) -> tuple[float, list[float]]:
-    """(sagas completed per second, place → confirmed latencies in seconds). With
-    ``one_at_a_time`` each client waits for its order's confirmation before placing the next."""
+async def measure_cairn(url: str, orders: int, lone: int, idle: float) -> dict[str, Any]:
+    """One round of cairn on the (fresh) database at ``url``: burst, lone, idle."""
+    count_statements()
     settings = Settings(database_url=url)
     gateway, carrier = FakePaymentGateway(), FakeCarrier()
     container = await bootstrap(settings, gateway=gateway, carrier=carrier)
     bus = container.command_bus
     runner = await build_saga_runner(settings, container.store, bus, gateway, carrier)
-    skus = [f"{prefix}{sku}" for sku in SKUS]
-    for sku in skus:
-        await bus.dispatch(RegisterProduct(sku, sku, Money(Decimal("12.50"), "EUR"), 1_000_000))
-    ids = [str(uuid.uuid4()) for _ in range(orders)]
-    address = ShippingAddress("1 Main St", "Paris", "75001", "FR")
-    for n, order_id in enumerate(ids):
-        await bus.dispatch(
-            CreateOrder(
-                order_id,
-                "c-1",
-                "Ada",
-                "ada@example.com",
-                "EUR",
-                address,
-                (OrderItem(skus[n % len(skus)], 1),),
-            )
-        )
-    start_position = await container.store.head_position()
-    placed: dict[str, float] = {}
     confirmed: dict[str, float] = {}
-    all_done = asyncio.Event()
+    done: dict[str, asyncio.Event] = {}
+    confirm = runner.steps.effects[CONFIRM]
 
-    cancelled: set[str] = set()
-    done = {order_id: asyncio.Event() for order_id in ids}
+    async def confirm_and_note(step: StepContext) -> None:
+        await confirm(step)
+        order_id = str(step.payload["order_id"])
+        confirmed[order_id] = time.perf_counter()
+        done[order_id].set()
 
-    async def watch() -> None:
-        async for event in container.store.subscribe(after=start_position):
-            if event.type == "OrderConfirmed":
-                confirmed[event.data["order_id"]] = time.perf_counter()
-                done[event.data["order_id"]].set()
-            elif event.type == "OrderCancelled":
-                cancelled.add(event.data["order_id"])
-                done[event.data["order_id"]].set()
-            if len(confirmed) + len(cancelled) == orders:
-                all_done.set()
-                return
+    # The bench's only hook: when the order is confirmed (no $all reader of its own to pay for).
+    runner.steps.effects[CONFIRM] = confirm_and_note
+    for sku in SKUS:
+        await bus.dispatch(RegisterProduct(sku, sku, Money(Decimal("12.50"), "EUR"), 1_000_000))
+    address = ShippingAddress("1 Main St", "Paris", "75001", "FR")
 
-    async def client(mine: list[str]) -> None:
-        for order_id in mine:
-            await bus.dispatch(PlaceOrder(order_id, "tok_ok"))
-            placed[order_id] = time.perf_counter()
-            if one_at_a_time:
-                await done[order_id].wait()
+    async def create(n: int) -> list[str]:
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+        for i, order_id in enumerate(ids):
+            done[order_id] = asyncio.Event()
+            item = OrderItem(SKUS[i % len(SKUS)], 1)
+            await bus.dispatch(
+                CreateOrder(order_id, "c-1", "Ada", "ada@example.com", "EUR", address, (item,))
+            )
+        return ids
 
-    watcher = asyncio.create_task(watch())
-    worker = asyncio.create_task(runner.run())
-    try:
+    async def place(ids: list[str], clients: int, one_at_a_time: bool) -> tuple[float, list[float]]:
+        placed: dict[str, float] = {}
+
+        async def client(mine: list[str]) -> None:
+            for order_id in mine:
+                await bus.dispatch(PlaceOrder(order_id, "tok_ok"))
+                placed[order_id] = time.perf_counter()
+                if one_at_a_time:
+                    await done[order_id].wait()
+
         first = time.perf_counter()
         await asyncio.gather(*(client(ids[i::clients]) for i in range(clients)))
-        await asyncio.wait_for(all_done.wait(), timeout=600)
-        elapsed = max(confirmed.values()) - first
-        if cancelled:
-            raise RuntimeError(f"{len(cancelled)} of {orders} orders were cancelled")
+        await asyncio.wait_for(asyncio.gather(*(done[o].wait() for o in ids)), timeout=600)
+        elapsed = max(confirmed[o] for o in ids) - first
+        return len(ids) / elapsed, [confirmed[o] - placed[o] for o in ids]
+
+    database = database_of(url)
+    worker = asyncio.create_task(runner.run())
+    try:
+        burst_ids, lone_ids = await create(orders), await create(lone)
+        while not runner.owned:  # the lease first: else the first orders wait for it
+            await asyncio.sleep(0.01)
+        phase = await Phase.start(database)
+        rate, burst = await place(burst_ids, CLIENTS, one_at_a_time=False)
+        costs = await phase.stop()
+        _, lone_latencies = await place(lone_ids, 1, one_at_a_time=True)
+        idle_tps = 0.0
+        if idle > 0:
+            phase = await Phase.start(database)
+            await asyncio.sleep(idle)
+            idle_tps = (await phase.stop()).transactions / idle
     finally:
-        for task in (watcher, worker):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
         await runner.close()
         await container.close()
-    return orders / elapsed, [confirmed[o] - placed[o] for o in ids]
+    return {
+        "rate": rate,
+        "burst_p50_ms": percentile(burst, 50) * 1000,
+        "burst_p99_ms": percentile(burst, 99) * 1000,
+        "lone_p50_ms": percentile(lone_latencies, 50) * 1000,
+        "lone_p99_ms": percentile(lone_latencies, 99) * 1000,
+        "idle_tps": idle_tps,
+        **costs.per(orders),
+    }
+
+
+async def _dbos_round(url: str, orders: int, lone: int, idle: float) -> dict[str, Any]:
+    config = {"url": url, "orders": orders, "lone": lone, "idle": idle}
+    return await asyncio.to_thread(dbos_peer.run_child, config)
+
+
+Contender = Callable[[str, int, int, float], Awaitable[dict[str, Any]]]
+CONTENDERS: dict[str, Contender] = {"cairn": measure_cairn, "dbos": _dbos_round}
+
+
+def _row(label: str, figures: dict[str, Any]) -> str:
+    cells = [fmt.format(figures[key]).rjust(max(len(title), 8)) for key, title, fmt in COLUMNS]
+    return f"{label:<14}" + "  ".join(cells)
+
+
+def _header() -> str:
+    return f"{'round':<14}" + "  ".join(title.rjust(max(len(title), 8)) for _, title, _ in COLUMNS)
 
 
 async def run(quick: bool) -> Report:
+    configure_logging("WARNING", json=False)  # a debug line per command costs the client CPU
     report = Report("sagas")
     orders = 50 if quick else 300
-    single = 10 if quick else 40
-    with tempfile.TemporaryDirectory() as tmp:
-        async with scratch_pg_database("cairn_bench_sagas") as pg_url:
-            backends = [("sqlite", f"sqlite:///{tmp}/bench.db"), ("postgres", pg_url)]
-            for name, url in backends:
-                rate, burst = await measure(url, orders)
-                _, lone = await measure(url, single, 1, one_at_a_time=True, prefix="L")
-                report.add(
-                    f"{name}: sagas completed/s",
-                    rate,
-                    "sagas/s",
-                    f"burst of {orders} orders, {CLIENTS} placing clients",
-                )
-                for phase, latencies in (("burst", burst), ("lone", lone)):
-                    detail = f"{single} orders, one at a time" if phase == "lone" else ""
-                    report.add(
-                        f"{name}: {phase} place → confirmed p50",
-                        percentile(latencies, 50) * 1000,
-                        "ms",
-                        detail,
-                    )
-                    report.add(
-                        f"{name}: {phase} place → confirmed p99",
-                        percentile(latencies, 99) * 1000,
-                        "ms",
-                    )
+    lone = 10 if quick else 40
+    rounds = 1 if quick else ROUNDS
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
+    print(_header(), flush=True)
+    for r in range(rounds):
+        names = list(CONTENDERS) if r % 2 == 0 else list(reversed(CONTENDERS))
+        for name in names:
+            async with scratch_pg_database(f"cairn_bench_sagas_{name}") as url:
+                idle = IDLE_SECONDS if r == 0 else 0.0
+                figures = await CONTENDERS[name](url, orders, lone, idle)
+            results[name].append(figures)
+            print(_row(f"{r + 1} {name}", figures), flush=True)
+    ratios = {
+        "rate": [
+            c["rate"] / d["rate"] for c, d in zip(results["cairn"], results["dbos"], strict=True)
+        ],
+        "lone": [
+            c["lone_p50_ms"] / d["lone_p50_ms"]
+            for c, d in zip(results["cairn"], results["dbos"], strict=True)
+        ],
+    }
+    for name, rows in results.items():
+        for key, title, _ in COLUMNS:
+            values = [row[key] for row in rows if key != "idle_tps" or row is rows[0]]
+            spread = f"rounds: {', '.join(f'{v:.2f}' for v in values)}"
+            report.add(f"{name}: {title} (median)", statistics.median(values), "", spread)
+    cairn = results["cairn"]
+    report.check(
+        "cairn/dbos burst sagas/s (median of rounds)", statistics.median(ratios["rate"]), 3
+    )
+    report.check(
+        "cairn/dbos lone p50 (median of rounds)", statistics.median(ratios["lone"]), 0.6, "<="
+    )
+    report.check(
+        "cairn CPU ms per saga (client+server)",
+        statistics.median(row["cpu_ms"] for row in cairn),
+        8,
+        "<=",
+    )
+    report.check("cairn idle runner transactions/s", cairn[0]["idle_tps"], 2, "<=")
     report.notes.append(
-        "one process: API-side commands, saga runner and fakes share one event loop and the "
-        "machine's 2 cores with the database"
+        f"{orders} orders per burst, {CLIENTS} placing clients; {lone} lone orders; {rounds} "
+        "rounds. One process per contender (cairn: API-side commands, runner and fakes on one "
+        "event loop), sharing the machine's cores with PostgreSQL and everything else running"
     )
     return report

@@ -125,6 +125,8 @@ def bus_dispatch(bus: CommandBus) -> Dispatch:
             causation_id=step.causation_id,
             correlation_id=step.correlation_id,
             user=f"saga:{step.saga_type}",
+            # A step's first run has no earlier delivery to look up (StepContext.first_run).
+            command_id_given=not step.first_run,
         )
         return await bus.dispatch(command, context=context)
 

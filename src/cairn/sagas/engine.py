@@ -214,6 +214,11 @@ class StepContext:
     correlation_id: str | None
     causation_id: str | None
     compensation: bool
+    #: No run of this step can have happened before: it is the worker that sent it running it
+    #: right after sending. A command it sends has no earlier delivery to be recognised (its
+    #: events' deterministic ids still make the store refuse a duplicate), so the command
+    #: side may skip looking for one. False for every re-run, retry and take-over.
+    first_run: bool = False
 
 
 #: Runs one command. Returns normally on success; raises ``TransientAdapterError`` (or times

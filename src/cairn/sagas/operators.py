@@ -99,11 +99,13 @@ class SagaOperators(Generic[S]):
                 )
             await repository.reset_failed_compensations(tx, saga_id, now)
             await repository.append_log(tx, saga_id, "retry", None, None, None, {"by": "operator"})
+            # Unclaimed (no claim_for): the runner's pump picks the steps up, wherever it runs.
             await self.transitions.apply(
                 tx,
                 saga_id,
                 instance.key,
                 Message(id=str(uuid.uuid4()), type=RETRY_REQUESTED, data={}),
+                locked={saga_id: instance},
             )
         self.wake.set()
         record = await self.get(saga_id)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from cairn.sagas.deadlines import Timer, timer_id_for
-from cairn.sagas.engine import SagaRecord, SagaStatus, Send, StepLogEntry, from_epoch
-from cairn.sql.database import Database, Row, Tx
+from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
+from cairn.sql.database import Database, Dialect, Row, Tx
 
 #: Where a read runs: inside a transaction, or on committed data.
 Reader: TypeAlias = Tx | Database
@@ -38,6 +39,8 @@ class Instance:
     state: dict[str, Any]
     version: int
     correlation_id: str | None
+    #: The ids of every step it ever sent (a step sent again keeps its row).
+    actions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +60,34 @@ class Action:
     causation_id: str | None
     #: The W3C trace context the step continues (None: a trace of its own).
     traceparent: str | None = None
+    #: Claimed when it was sent, by the worker now running it: no earlier run can exist.
+    first_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class ActionClaim:
-    """Who holds a step now, and how often it ran (read under the step's row lock)."""
+class NewAction:
+    """A step a transition sends: its row-to-be and the partition of its saga."""
 
-    status: str
-    claimed_by: str | None
-    attempts: int
+    action: Action
+    partition: int
+
+    def capped(self) -> NewAction:
+        """Its first attempt is its last (the saga started compensating: see
+        :meth:`SagaRepository.cap_forward_attempts`)."""
+        return NewAction(replace(self.action, max_attempts=1), self.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of a saga's history (kinds: :class:`~cairn.sagas.engine.StepLogEntry`)."""
+
+    saga_id: str
+    kind: str
+    step: str | None
+    message_type: str | None
+    message_id: str | None
+    detail: dict[str, Any]
+    at: float = field(default_factory=time.time)
 
 
 _ACTION_COLUMNS = (
@@ -75,7 +97,7 @@ _ACTION_COLUMNS = (
 _RECORD_COLUMNS = "saga_id, saga_type, saga_key, status, step, state, created_at, updated_at"
 
 
-def _marks(values: list[int]) -> str:
+def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
@@ -93,36 +115,38 @@ class SagaRepository:
 
     # -- saga_instances -----------------------------------------------------------------------
 
+    async def lock_instances(self, tx: Tx, saga_ids: list[str]) -> dict[str, Instance]:
+        """The rows of the sagas that exist among ``saga_ids``, with the ids of the steps each
+        sent so far, locked until ``tx`` ends (PostgreSQL ``FOR UPDATE``, in saga id order so
+        two transactions never deadlock on them; SQLite's ``BEGIN IMMEDIATE`` already
+        serialises writers). One statement: a transition needs no other read before its
+        writes."""
+        ids = "string_agg" if tx.dialect is Dialect.POSTGRES else "group_concat"
+        rows = await tx.fetchall(
+            "SELECT i.saga_id, i.saga_key, i.status, i.state, i.version, i.correlation_id,"
+            f" (SELECT {ids}(a.action_id, ',') FROM saga_actions a"
+            "  WHERE a.saga_id = i.saga_id) AS actions"
+            f" FROM saga_instances i WHERE i.saga_id IN ({_marks(saga_ids)}) ORDER BY i.saga_id"
+            + tx.for_update("i"),
+            tuple(saga_ids),
+        )
+        return {
+            str(row["saga_id"]): Instance(
+                key=str(row["saga_key"]),
+                status=str(row["status"]),
+                state=json.loads(row["state"]),
+                version=int(row["version"]),
+                correlation_id=row["correlation_id"],
+                actions=frozenset(str(row["actions"]).split(","))
+                if row["actions"]
+                else frozenset(),
+            )
+            for row in rows
+        }
+
     async def lock_instance(self, tx: Tx, saga_id: str) -> Instance | None:
-        """The saga's row, locked until ``tx`` ends (PostgreSQL ``FOR UPDATE``; SQLite's
-        ``BEGIN IMMEDIATE`` already serialises writers); ``None`` if there is no such saga."""
-        row = await tx.fetchone(
-            "SELECT saga_key, status, state, version, correlation_id FROM saga_instances"
-            " WHERE saga_id = ?" + tx.for_update(),
-            (saga_id,),
-        )
-        if row is None:
-            return None
-        return Instance(
-            key=str(row["saga_key"]),
-            status=str(row["status"]),
-            state=json.loads(row["state"]),
-            version=int(row["version"]),
-            correlation_id=row["correlation_id"],
-        )
-
-    async def lock_row(self, tx: Tx, saga_id: str) -> None:
-        """Lock the saga's row until ``tx`` ends, reading nothing (see :meth:`lock_instance`)."""
-        await tx.fetchone(
-            "SELECT version FROM saga_instances WHERE saga_id = ?" + tx.for_update(), (saga_id,)
-        )
-
-    async def find_key(self, reader: Reader, saga_id: str) -> str | None:
-        """The key of a saga (no lock), or ``None`` if there is no such saga."""
-        row = await reader.fetchone(
-            "SELECT saga_key FROM saga_instances WHERE saga_id = ?", (saga_id,)
-        )
-        return None if row is None else str(row["saga_key"])
+        """One saga's row, locked (see :meth:`lock_instances`); ``None`` if there is none."""
+        return (await self.lock_instances(tx, [saga_id])).get(saga_id)
 
     async def insert_instance(
         self,
@@ -229,17 +253,27 @@ class SagaRepository:
         detail: dict[str, Any],
     ) -> None:
         """One line of the saga's history (kinds: :class:`~cairn.sagas.engine.StepLogEntry`)."""
+        await self.append_logs(tx, [LogLine(saga_id, kind, step, message_type, message_id, detail)])
+
+    async def append_logs(self, tx: Tx, lines: list[LogLine]) -> None:
+        """Lines of history, in order, in one statement."""
+        if not lines:
+            return
         await tx.execute(
             "INSERT INTO saga_log (saga_id, at, kind, step, message_type, message_id, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                saga_id,
-                time.time(),
-                kind,
-                step,
-                message_type,
-                message_id,
-                json.dumps(detail, default=str),
+            " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in lines),
+            tuple(
+                value
+                for line in lines
+                for value in (
+                    line.saga_id,
+                    line.at,
+                    line.kind,
+                    line.step,
+                    line.message_type,
+                    line.message_id,
+                    json.dumps(line.detail, default=str),
+                )
             ),
         )
 
@@ -264,45 +298,45 @@ class SagaRepository:
 
     # -- saga_actions -------------------------------------------------------------------------
 
-    async def insert_action(
-        self,
-        tx: Tx,
-        *,
-        action_id: str,
-        saga_id: str,
-        key: str,
-        correlation_id: str | None,
-        partition: int,
-        send: Send,
-        max_attempts: int,
-        causation_id: str,
-        now: float,
-        traceparent: str | None = None,
+    async def insert_actions(
+        self, tx: Tx, sends: list[NewAction], *, claimed_by: str | None, now: float
     ) -> None:
-        """A pending step, due now. A step already recorded (same deterministic id) is kept."""
+        """Pending steps, due now, claimed by ``claimed_by`` (``None``: by nobody, so that a
+        runner polls for them); one statement. A step already recorded (same deterministic id)
+        is kept as it is: leave it out (:attr:`Instance.actions`) to know which rows are new."""
+        if not sends:
+            return
         await tx.execute(
             "INSERT INTO saga_actions (action_id, saga_id, saga_key, correlation_id,"
             " partition_no, step, kind, payload, compensation, status, attempts,"
             " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at,"
-            " traceparent)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, NULL, ?, ?, ?)"
-            " ON CONFLICT (action_id) DO NOTHING",
-            (
-                action_id,
-                saga_id,
-                key,
-                correlation_id,
-                partition,
-                send.step,
-                send.kind,
-                json.dumps(dict(send.payload)),
-                1 if send.compensation else 0,
-                max_attempts,
-                now,
-                causation_id,
-                now,
-                now,
-                traceparent,
+            " traceparent) VALUES "
+            + ", ".join(
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, NULL, ?, ?, ?)"
+                for _ in sends
+            )
+            + " ON CONFLICT (action_id) DO NOTHING",
+            tuple(
+                value
+                for new in sends
+                for value in (
+                    new.action.action_id,
+                    new.action.saga_id,
+                    new.action.key,
+                    new.action.correlation_id,
+                    new.partition,
+                    new.action.step,
+                    new.action.kind,
+                    json.dumps(new.action.payload),
+                    1 if new.action.compensation else 0,
+                    new.action.max_attempts,
+                    now,
+                    claimed_by,
+                    new.action.causation_id,
+                    now,
+                    now,
+                    new.action.traceparent,
+                )
             ),
         )
 
@@ -324,46 +358,72 @@ class SagaRepository:
             (now, now, saga_id),
         )
 
-    async def due_actions(
-        self, tx: Tx, partitions: list[int], now: float, limit: int
+    async def claim_due_actions(
+        self, tx: Tx, partitions: list[int], now: float, limit: int, worker_id: str
     ) -> list[Action]:
-        """Unclaimed pending steps of ``partitions`` due by ``now``, soonest first.
+        """Claim (for ``worker_id``) the unclaimed pending steps of ``partitions`` due by
+        ``now``, soonest first, at most ``limit``; one statement.
 
         SKIP LOCKED: a step another worker is claiming right now is left to it; the claimed_by
-        mark (:meth:`claim_action`, in the same transaction) then keeps everybody else off it
-        until it is answered."""
+        mark then keeps everybody else off it until it is answered."""
         rows = await tx.fetchall(
-            f"SELECT {_ACTION_COLUMNS} FROM saga_actions WHERE status = 'pending'"
+            "UPDATE saga_actions SET claimed_by = ? WHERE action_id IN ("
+            "SELECT action_id FROM saga_actions WHERE status = 'pending'"
             f" AND claimed_by IS NULL AND due_at <= ? AND partition_no IN ({_marks(partitions)})"
-            " ORDER BY due_at LIMIT ?" + tx.skip_locked(),
-            (now, *partitions, limit),
+            " ORDER BY due_at LIMIT ?" + tx.skip_locked() + ")"
+            f" RETURNING {_ACTION_COLUMNS}",
+            (worker_id, now, *partitions, limit),
         )
         return [_action(r) for r in rows]
 
-    async def claim_action(self, tx: Tx, action_id: str, worker_id: str) -> None:
-        await tx.execute(
-            "UPDATE saga_actions SET claimed_by = ? WHERE action_id = ?", (worker_id, action_id)
+    async def next_due(self, reader: Reader, partitions: list[int]) -> float | None:
+        """When the next unclaimed step or timer of ``partitions`` is due (epoch seconds), or
+        ``None`` when none is waiting."""
+        marks = _marks(partitions)
+        row = await reader.fetchone(
+            "SELECT min(due_at) AS due_at FROM ("
+            "SELECT min(due_at) AS due_at FROM saga_timers"
+            f" WHERE partition_no IN ({marks})"
+            " UNION ALL SELECT min(due_at) AS due_at FROM saga_actions"
+            f" WHERE status = 'pending' AND claimed_by IS NULL AND partition_no IN ({marks})"
+            ") AS due",
+            (*partitions, *partitions),
         )
+        return None if row is None or row["due_at"] is None else float(row["due_at"])
 
-    async def lock_action(self, tx: Tx, action_id: str) -> ActionClaim | None:
-        """The step's claim, locked until ``tx`` ends. Lock its saga first
-        (:meth:`lock_instance`): see :mod:`.steps`."""
+    async def claimed_attempts(self, tx: Tx, action_id: str, worker_id: str) -> int | None:
+        """How often the step ran, if ``worker_id`` still holds it (locked until ``tx`` ends);
+        ``None`` if someone else took it over or it is settled. Lock its saga first
+        (:meth:`lock_instances`): see :mod:`.steps`."""
         row = await tx.fetchone(
-            "SELECT status, claimed_by, attempts FROM saga_actions"
-            " WHERE action_id = ?" + tx.for_update(),
-            (action_id,),
+            "SELECT attempts FROM saga_actions WHERE action_id = ? AND status = 'pending'"
+            " AND claimed_by = ?" + tx.for_update(),
+            (action_id, worker_id),
         )
-        if row is None:
-            return None
-        return ActionClaim(
-            status=str(row["status"]), claimed_by=row["claimed_by"], attempts=int(row["attempts"])
-        )
+        return None if row is None else int(row["attempts"])
 
-    async def finish_action(self, tx: Tx, action_id: str, attempts: int, now: float) -> None:
+    async def finish_action(
+        self, tx: Tx, action_id: str, attempts: int, now: float, worker_id: str
+    ) -> None:
+        """Done, if ``worker_id`` still holds it (else someone took it over: theirs counts)."""
         await tx.execute(
             "UPDATE saga_actions SET status = 'done', attempts = ?, claimed_by = NULL,"
-            " error = NULL, updated_at = ? WHERE action_id = ?",
-            (attempts, now, action_id),
+            " error = NULL, updated_at = ? WHERE action_id = ? AND status = 'pending'"
+            " AND claimed_by = ?",
+            (attempts, now, action_id, worker_id),
+        )
+
+    async def finish_actions(
+        self, tx: Tx, action_ids: list[str], now: float, worker_id: str
+    ) -> None:
+        """Each done after one more attempt, if ``worker_id`` still holds it (see
+        :meth:`finish_action`); one statement."""
+        await tx.execute(
+            "UPDATE saga_actions SET status = 'done', attempts = attempts + 1,"
+            " claimed_by = NULL, error = NULL, updated_at = ?"
+            f" WHERE action_id IN ({_marks(action_ids)}) AND status = 'pending'"
+            " AND claimed_by = ?",
+            (now, *action_ids, worker_id),
         )
 
     async def reschedule_action(
@@ -422,12 +482,11 @@ class SagaRepository:
         payload: dict[str, Any],
     ) -> None:
         """Set (or move) the ``kind`` timer of a saga."""
-        timer_id = timer_id_for(saga_id, kind)
-        await tx.execute("DELETE FROM saga_timers WHERE timer_id = ?", (timer_id,))
         await tx.execute(
             "INSERT INTO saga_timers (timer_id, saga_id, partition_no, kind, due_at, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (timer_id, saga_id, partition, kind, due_at, json.dumps(payload)),
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (timer_id)"
+            " DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
+            (timer_id_for(saga_id, kind), saga_id, partition, kind, due_at, json.dumps(payload)),
         )
 
     async def cancel_timer(self, tx: Tx, *, saga_id: str, kind: str) -> None:

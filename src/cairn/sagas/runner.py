@@ -17,9 +17,15 @@ Invariants (each guards against a crash at any instant):
   commits; a step is marked done only after its effect returned. A crash in between re-runs the
   effect with the same command id (``uuid5(saga_id, step)``), which the command side and the
   adapters recognise — a re-send is harmless.
-* One worker at a time per partition (a :mod:`cairn.leases` lease). Steps and timers are further
-  claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a step is claimed (``claimed_by``)
-  before it runs, so no step ever runs twice concurrently.
+* One worker at a time per partition (a :mod:`cairn.leases` lease). A step is claimed
+  (``claimed_by``) before it runs, so no step ever runs twice concurrently: by the runner whose
+  transition sent it, in that transaction (it runs the step as soon as it commits), or, for the
+  steps nobody holds (retries, an operator's reset, a dead worker's), by the pump with
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; timers are claimed the same way.
+
+Idle, the runner sleeps: the pump until the next due step or timer, the follower until the
+store's notification of an append, each with a bound (:data:`IDLE_POLL_INTERVAL`,
+:data:`IDLE_FOLLOW_INTERVAL`); the lease is asked about every :data:`LEASE_CHECK_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import math
 import os
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from cairn.leases import Lease, Leases, lease_for
 from cairn.observability.logging import get_logger
@@ -52,6 +60,20 @@ from cairn.waiting import wait_set
 __all__ = ["SagaRunner", "StepPolicy"]
 
 log = get_logger("cairn.sagas")
+
+#: The longest the runner trusts a lease without asking the database (seconds). A lease is lost
+#: when its session's connection breaks; the lease's own flag says so at once when psycopg
+#: noticed, the round trip only when the connection died silently. Idle, this is most of the
+#: runner's transactions.
+LEASE_CHECK_INTERVAL: Final = 2.0
+#: The longest an idle runner sleeps before looking for steps and timers another process wrote
+#: (a step an operator reset from the CLI) (seconds).
+IDLE_POLL_INTERVAL: Final = 5.0
+#: How long the checkpoint may lag behind events that concern none of our sagas (seconds).
+CHECKPOINT_LAG: Final = 1.0
+#: The longest it waits for the store's notification of an append before reading ``$all``
+#: anyway (a notification lost while the store's listener reconnected) (seconds).
+IDLE_FOLLOW_INTERVAL: Final = 10.0
 
 S = TypeVar("S")
 
@@ -90,6 +112,7 @@ class SagaRunner(Generic[S]):
         poll_interval: float = 0.05,
         batch_size: int = 200,
         max_in_flight: int = 64,
+        running_steps: int = 16,
         on_transition: Callable[[str, SagaStatus], None] | None = None,
     ) -> None:
         if partitions < 1:
@@ -117,17 +140,23 @@ class SagaRunner(Generic[S]):
             for p in range(partitions)
         }
         self._held: set[int] = set()
+        self._lease_checked: dict[int, float] = {}
+        # The earliest timer this process set since the pump last looked (epoch seconds): it may
+        # not be committed yet when the pump asks the database, so the pump also wakes for it.
+        self._timer_hint = math.inf
+        self._pump_sleeps_until = math.inf
         # Set when there may be new work for the pump: a batch with our sagas committed, a step
         # finished, a partition was taken, an operator retried.
         self._wake = asyncio.Event()
         self._closed = False
-        repository = SagaRepository(key_field=definition.key_field)
+        repository = self.repository = SagaRepository(key_field=definition.key_field)
         self.transitions = Transitions(
             definition=definition,
             repository=repository,
             policy=policy,
             partitions=partitions,
             on_transition=on_transition,
+            on_timer=self._timer_set,
         )
         self.steps = Steps(
             db=db,
@@ -138,6 +167,7 @@ class SagaRunner(Generic[S]):
             worker_id=self.worker_id,
             wake=self._wake,
             max_in_flight=max_in_flight,
+            running=running_steps,
         )
         self.operators = SagaOperators(
             db=db, repository=repository, transitions=self.transitions, wake=self._wake
@@ -177,8 +207,9 @@ class SagaRunner(Generic[S]):
         and run due steps. Forever; cancel to stop."""
         try:
             async with asyncio.TaskGroup() as tasks:
+                self.steps.attach(tasks)
                 tasks.create_task(self._lease_loop(tasks))
-                tasks.create_task(self._pump_loop(tasks))
+                tasks.create_task(self._pump_loop())
         finally:
             await self._release_all()
 
@@ -196,6 +227,11 @@ class SagaRunner(Generic[S]):
             with contextlib.suppress(Exception):
                 await lease.release()
 
+    @property
+    def owned(self) -> frozenset[int]:
+        """The partitions this runner holds the lease of now (and so follows)."""
+        return frozenset(self._held)
+
     def partition_of(self, saga_id: str) -> int:
         return partition_of(saga_id, self.partitions)
 
@@ -207,18 +243,30 @@ class SagaRunner(Generic[S]):
         while True:
             for p, lease in self._leases.items():
                 if p in self._held:
-                    if not await lease.still_held():
+                    if not await self._still_held(p):
                         log.warning("saga partition %s lost its lease", p)
                         self._held.discard(p)
                     continue
                 if await lease.try_acquire():
+                    self._lease_checked[p] = time.monotonic()
                     await self.steps.take_over(p)
                     self._held.add(p)
                     tasks.create_task(self._follow(p))
                     self._wake.set()
                     # Let workers starting together interleave, so partitions spread out.
                     await asyncio.sleep(random.uniform(0.0, 0.2))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(LEASE_CHECK_INTERVAL)
+
+    async def _still_held(self, p: int) -> bool:
+        """Whether we still hold partition ``p``'s lease: asked of the database at most once
+        per :data:`LEASE_CHECK_INTERVAL` (a round trip, and a transaction on an idle server);
+        in between, the lease's own flag (a broken lease session clears it at once)."""
+        lease = self._leases[p]
+        now = time.monotonic()
+        if now - self._lease_checked.get(p, 0.0) < LEASE_CHECK_INTERVAL:
+            return lease.held
+        self._lease_checked[p] = now
+        return await lease.still_held()
 
     async def _follow(self, p: int) -> None:
         """Follow ``$all`` for partition ``p`` while we own it; a failed transaction rolls back
@@ -233,41 +281,79 @@ class SagaRunner(Generic[S]):
     async def _follow_once(self, p: int) -> None:
         name = self.checkpoint_name(p)
         position = await load_checkpoint(self.db, name)
+        saved_at = time.monotonic()
         while p in self._held:
             batch = await self.store.read_all(after=position, limit=self.batch_size)
             if not batch:
-                await self.store.wait_for_append(position, timeout=1.0)
+                # Woken by the store's notification of an append; the timeout only bounds how
+                # long a lost notification can delay us (each wait costs a statement).
+                await self.store.wait_for_append(position, timeout=IDLE_FOLLOW_INTERVAL)
                 continue
             # A worker that lost its lease (e.g. its database session died) must not write
             # beside the new owner.
-            if not await self._leases[p].still_held():
+            if not await self._still_held(p):
                 self._held.discard(p)
                 return
             # One transaction per batch, checkpoint included (Transitions.apply_events). Batches
-            # stay small enough (batch_size) to keep the write lock short.
+            # stay small enough (batch_size) to keep the write lock short. The steps it sends
+            # are ours (claimed in it) and start as soon as it commits.
             ours = self.transitions.ours(p, batch)
+            if not ours and time.monotonic() - saved_at < CHECKPOINT_LAG:
+                # Nothing for our sagas (an order created, another partition's event): after a
+                # crash, reading these again changes nothing, so the checkpoint can wait.
+                position = batch[-1].position
+                continue
+            saved_at = time.monotonic()
             async with self.db.transaction() as tx:
-                await self.transitions.apply_events(tx, ours, name, batch[-1].position)
+                actions = await self.transitions.apply_events(
+                    tx, ours, name, batch[-1].position, claim_for=self.worker_id
+                )
             position = batch[-1].position
-            if ours:
-                self._wake.set()
+            self.steps.start(actions)
 
-    async def _pump_loop(self, tasks: asyncio.TaskGroup) -> None:
+    def _timer_set(self, due_at: float) -> None:
+        self._timer_hint = min(self._timer_hint, due_at)
+        if due_at < self._pump_sleeps_until:
+            self._wake.set()
+
+    async def _pump_loop(self) -> None:
+        """Fire due timers and claim due steps nobody holds (retries, an operator's reset, a
+        dead worker's), then sleep until the next one is due, or until woken, or at most
+        :data:`IDLE_POLL_INTERVAL` (a step or timer another process wrote). Idle, that is one
+        statement per interval."""
         while True:
+            due = math.inf
             held = sorted(self._held)
             if held:
+                if self._timer_hint <= time.time():
+                    self._timer_hint = math.inf
                 try:
-                    await self._fire_timers(held)
-                    await self.steps.start_due(held, tasks)
+                    due = await self._next_due(held)
+                    if due <= time.time():
+                        await self._fire_timers(held)
+                        await self.steps.start_due(held)
+                        due = await self._next_due(held)
                 except Exception:
                     log.exception("saga timers/steps: a transaction failed; retrying")
                     await asyncio.sleep(1.0)
-            await wait_set(self._wake, self.poll_interval)
+                    continue
+            sleep = min(max(due - time.time(), self.poll_interval), IDLE_POLL_INTERVAL)
+            self._pump_sleeps_until = time.time() + sleep
+            await wait_set(self._wake, sleep)
+            self._pump_sleeps_until = math.inf
             self._wake.clear()
 
+    async def _next_due(self, held: builtins.list[int]) -> float:
+        due = await self.repository.next_due(self.db, held)
+        return min(math.inf if due is None else due, self._timer_hint)
+
     async def _fire_timers(self, held: builtins.list[int]) -> None:
-        """Fire every due timer of the ``held`` partitions, one transaction each."""
+        """Fire every due timer of the ``held`` partitions, one transaction each, and run the
+        steps they sent."""
         fired = True
         while fired:
             async with self.db.transaction() as tx:
-                fired = await self.transitions.fire_due_timer(tx, held)
+                fired, actions = await self.transitions.fire_due_timer(
+                    tx, held, claim_for=self.worker_id
+                )
+            self.steps.start(actions)

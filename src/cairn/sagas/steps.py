@@ -6,6 +6,13 @@ and executed after that transaction commits. It is claimed (``claimed_by``) befo
 no step ever runs twice concurrently, and marked done only after its effect returned: a crash in
 between re-runs the effect with the same command id (``uuid5(saga_id, step)``), which the
 command side and the adapters recognise, so a re-send is harmless.
+
+A step sent by a runner's own transition is inserted already claimed by it and handed over here
+(:meth:`Steps.start`) the moment that transaction commits; the pump (:meth:`Steps.start_due`)
+only claims the steps nobody holds: retries that came due, steps an operator reset, and those of
+a worker that died (released by :meth:`Steps.take_over`). A forward step's success is one
+pipelined transaction (a single round trip); a failure or a compensation's answer locks the saga
+first and applies the answer to it in the same transaction.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from cairn.observability.logging import get_logger
 from cairn.observability.tracing import span
 from cairn.sagas.engine import STEP_FAILED, STEP_SUCCEEDED, Effect, Message, StepContext
 from cairn.sagas.policy import StepPolicy
-from cairn.sagas.repository import Action, SagaRepository
+from cairn.sagas.repository import Action, LogLine, SagaRepository
 from cairn.sagas.transitions import Transitions
 from cairn.sql.database import Database
 
@@ -41,10 +48,14 @@ S = TypeVar("S")
 
 
 class Steps(Generic[S]):
-    """Claims and runs the due steps of the partitions a worker holds.
+    """Claims and runs the steps of the partitions a worker holds.
 
-    ``in_flight``: the ids of the steps this worker is running now; ``wake`` is set whenever a
-    step finishes (its answer may have made more work due)."""
+    ``in_flight``: the ids of the steps this worker holds now (at most ``max_in_flight`` of them
+    claimed by polling); ``running``: how many run their effect at once, the others wait their
+    turn with their timeout not started yet (more than the database pool can serve only makes
+    every effect wait for a connection, and steps on one stream conflict); ``wake`` is set when
+    the pump should look for due steps again (a retry was scheduled, or a place freed up while
+    due steps were left waiting)."""
 
     def __init__(
         self,
@@ -57,6 +68,7 @@ class Steps(Generic[S]):
         worker_id: str,
         wake: asyncio.Event,
         max_in_flight: int = 64,
+        running: int = 16,
     ) -> None:
         self.db = db
         self.repository = repository
@@ -67,6 +79,17 @@ class Steps(Generic[S]):
         self.wake = wake
         self.max_in_flight = max_in_flight
         self.in_flight: set[str] = set()
+        self._places = asyncio.Semaphore(min(running, max_in_flight))
+        #: Due steps were left unclaimed for want of room: wake the pump when a step ends.
+        self._backlog = False
+        self._tasks: asyncio.TaskGroup | None = None
+        # Forward successes waiting to be recorded, and the task recording them.
+        self._succeeded: list[tuple[Action, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Future[None] | None = None
+
+    def attach(self, tasks: asyncio.TaskGroup) -> None:
+        """Run steps in ``tasks`` (the runner's task group) from now on."""
+        self._tasks = tasks
 
     async def take_over(self, partition: int) -> None:
         """We now own ``partition``: its previous owner is gone (it held the lease until it
@@ -77,51 +100,66 @@ class Steps(Generic[S]):
                 if action_id not in self.in_flight:
                     await self.repository.release_claim(tx, action_id, now)
 
-    async def start_due(self, held: list[int], tasks: asyncio.TaskGroup) -> None:
-        """Claim the due steps of the ``held`` partitions (as many as there is room for) and
-        start running each one in ``tasks``."""
-        room = self.max_in_flight - len(self.in_flight)
-        if room <= 0:
-            return
-        repository = self.repository
-        async with self.db.transaction() as tx:
-            # SKIP LOCKED (in due_actions): a step another worker is claiming right now is left
-            # to it; the claimed_by mark then keeps everybody else off it until it is answered.
-            actions = await repository.due_actions(tx, held, time.time(), room)
-            for action in actions:
-                await repository.claim_action(tx, action.action_id, self.worker_id)
-                await repository.append_log(
-                    tx,
-                    action.saga_id,
-                    "started",
-                    action.step,
-                    None,
-                    action.action_id,
-                    {"worker": self.worker_id, "attempt": action.attempts + 1},
-                )
+    def start(self, actions: list[Action]) -> None:
+        """Run ``actions``, which this worker has claimed (their transaction committed)."""
         for action in actions:
+            if action.action_id in self.in_flight:
+                continue
             step = self._run(action)
             try:
-                tasks.create_task(step)
+                if self._tasks is None:
+                    raise RuntimeError("not running")
+                self._tasks.create_task(step)
             except RuntimeError:  # the runner is shutting down; the claim is released on
                 step.close()  # the next take-over
                 return
             self.in_flight.add(action.action_id)
 
+    async def start_due(self, held: list[int]) -> None:
+        """Claim the due steps nobody holds in the ``held`` partitions (as many as there is
+        room for) and start running each one."""
+        room = self.max_in_flight - len(self.in_flight)
+        self._backlog = room <= 0
+        if room <= 0:
+            return
+        repository = self.repository
+        async with self.db.transaction() as tx:
+            actions = await repository.claim_due_actions(
+                tx, held, time.time(), room, self.worker_id
+            )
+            async with tx.pipelined():
+                await repository.append_logs(
+                    tx,
+                    [
+                        LogLine(
+                            a.saga_id,
+                            "started",
+                            a.step,
+                            None,
+                            a.action_id,
+                            {"worker": self.worker_id, "attempt": a.attempts + 1},
+                        )
+                        for a in actions
+                    ],
+                )
+        self._backlog = len(actions) >= room
+        self.start(actions)
+
     async def _run(self, action: Action) -> None:
-        # ``saga fulfilment reserve_stock``: in the trace of the message that sent the step, so
-        # the command the effect sends (and the events it appends) are its children.
-        saga_type = self.transitions.definition.type
-        with span(
-            f"saga {saga_type} {action.kind}",
-            metadata={"traceparent": action.traceparent} if action.traceparent else {},
-            attributes={
-                "cairn.saga.type": saga_type,
-                "cairn.saga.step": action.step,
-                "cairn.saga.attempt": action.attempts + 1,
-            },
-        ) as current:
-            await self._run_in_span(action, current)
+        async with self._places:
+            # ``saga fulfilment reserve_stock``: in the trace of the message that sent the step,
+            # so the command the effect sends (and the events it appends) are its children.
+            saga_type = self.transitions.definition.type
+            with span(
+                f"saga {saga_type} {action.kind}",
+                metadata={"traceparent": action.traceparent} if action.traceparent else {},
+                attributes={
+                    "cairn.saga.type": saga_type,
+                    "cairn.saga.step": action.step,
+                    "cairn.saga.attempt": action.attempts + 1,
+                },
+            ) as current:
+                await self._run_in_span(action, current)
 
     async def _run_in_span(self, action: Action, current: Span) -> None:
         outcome: str
@@ -142,6 +180,7 @@ class Steps(Generic[S]):
                 correlation_id=action.correlation_id,
                 causation_id=action.causation_id,
                 compensation=action.compensation,
+                first_run=action.first_run,
             )
             await asyncio.wait_for(effect(context), timeout=self.policy.timeout)
             outcome = "succeeded"
@@ -160,8 +199,12 @@ class Steps(Generic[S]):
             outcome, error = "transient", f"{type(exc).__name__}: {exc}"
         if outcome != "succeeded" and current.is_recording():
             current.set_status(StatusCode.ERROR, f"{outcome}: {error}")
+        sent: list[Action] = []
         try:
-            await self._record_outcome(action, outcome, error)
+            if outcome == "succeeded" and not action.compensation:
+                await self._record_forward_success(action)
+            else:
+                sent = await self._record_answer(action, outcome, error)
         except Exception:
             # The answer could not be recorded (database hiccup): un-claim the step so it runs
             # again later; its command id makes the re-run harmless.
@@ -171,34 +214,87 @@ class Steps(Generic[S]):
                     await self.repository.unclaim_action(
                         tx, action.action_id, self.worker_id, time.time() + 1.0
                     )
+            self.wake.set()
         finally:
             self.in_flight.discard(action.action_id)
-            self.wake.set()
+            if self._backlog:
+                self.wake.set()
+        self.start(sent)
 
-    async def _record_outcome(self, action: Action, outcome: str, error: str | None) -> None:
+    async def _record_forward_success(self, action: Action) -> None:
+        """Done, with its log line. The saga hears of it through the event its command recorded
+        (no transition here), so no saga row is locked, and the successes that come in while
+        one transaction records others are recorded together in the next (group commit: one
+        round trip for a lone step, a few for a burst)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._succeeded.append((action, done))
+        if self._recorder is None or self._recorder.done():
+            recording = self._record_successes()
+            self._recorder = (
+                self._tasks.create_task(recording)
+                if self._tasks is not None
+                else asyncio.ensure_future(recording)
+            )
+        await done
+
+    async def _record_successes(self) -> None:
+        while self._succeeded:
+            batch, self._succeeded = self._succeeded, []
+            try:
+                async with self.db.transaction() as tx, tx.pipelined():
+                    await self.repository.finish_actions(
+                        tx, [a.action_id for a, _ in batch], time.time(), self.worker_id
+                    )
+                    await self.repository.append_logs(
+                        tx,
+                        [
+                            LogLine(
+                                a.saga_id,
+                                "succeeded",
+                                a.step,
+                                None,
+                                a.action_id,
+                                {"attempt": a.attempts + 1},
+                            )
+                            for a, _ in batch
+                        ],
+                    )
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():  # its step may have been cancelled (shutdown)
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _record_answer(self, action: Action, outcome: str, error: str | None) -> list[Action]:
+        """A compensation's success, a retry or a failure: the steps the saga sent in answer,
+        claimed for this worker."""
         now = time.time()
         repository = self.repository
         async with self.db.transaction() as tx:
-            # Lock order is always saga row, then its step rows (as in Transitions.apply): the
-            # reverse order deadlocks against a transition of the same saga on PostgreSQL.
-            await repository.lock_row(tx, action.saga_id)
-            claim = await repository.lock_action(tx, action.action_id)
-            if claim is None or claim.status != "pending" or claim.claimed_by != self.worker_id:
-                return  # someone else took it over (we lost our lease): their answer counts
-            attempts = claim.attempts + 1
+            # Lock order is always saga row, then its step rows (as in Transitions.apply_all):
+            # the reverse order deadlocks against a transition of the same saga on PostgreSQL.
+            locked = await repository.lock_instances(tx, [action.saga_id])
+            ran = await repository.claimed_attempts(tx, action.action_id, self.worker_id)
+            if ran is None:
+                return []  # someone else took it over (we lost our lease): their answer counts
+            attempts = ran + 1
             if outcome == "succeeded":
-                await repository.finish_action(tx, action.action_id, attempts, now)
-                await repository.append_log(
-                    tx,
-                    action.saga_id,
-                    "succeeded",
-                    action.step,
-                    None,
-                    action.action_id,
-                    {"attempt": attempts},
-                )
-                if not action.compensation:
-                    return  # a forward step's outcome reaches the saga as the event it recorded
+                async with tx.pipelined():
+                    await repository.finish_action(
+                        tx, action.action_id, attempts, now, self.worker_id
+                    )
+                    await repository.append_log(
+                        tx,
+                        action.saga_id,
+                        "succeeded",
+                        action.step,
+                        None,
+                        action.action_id,
+                        {"attempt": attempts},
+                    )
                 answer = Message(
                     id=str(uuid.uuid5(uuid.UUID(action.action_id), "succeeded")),
                     type=STEP_SUCCEEDED,
@@ -209,37 +305,46 @@ class Steps(Generic[S]):
                         "attempts": attempts,
                     },
                 )
-                await self.transitions.apply(tx, action.saga_id, action.key, answer)
-                return
+                return await self.transitions.apply(
+                    tx,
+                    action.saga_id,
+                    action.key,
+                    answer,
+                    claim_for=self.worker_id,
+                    locked=locked,
+                )
             limit = action.max_attempts
             if outcome == "contention":
                 attempts -= 1
             if outcome == "contention" or (outcome == "transient" and attempts < limit):
                 delay = self.policy.delay(attempts) if outcome == "transient" else 0.0
                 delay = delay or random.uniform(0.005, 0.05)
-                await repository.reschedule_action(
-                    tx, action.action_id, attempts, now + delay, error, now
-                )
+                async with tx.pipelined():
+                    await repository.reschedule_action(
+                        tx, action.action_id, attempts, now + delay, error, now
+                    )
+                    await repository.append_log(
+                        tx,
+                        action.saga_id,
+                        "retrying",
+                        action.step,
+                        None,
+                        action.action_id,
+                        {"attempt": attempts, "error": error, "retry_in": round(delay, 3)},
+                    )
+                self.wake.set()  # the pump sleeps until the retry is due
+                return []
+            async with tx.pipelined():
+                await repository.fail_action(tx, action.action_id, attempts, error, now)
                 await repository.append_log(
                     tx,
                     action.saga_id,
-                    "retrying",
+                    "failed",
                     action.step,
                     None,
                     action.action_id,
-                    {"attempt": attempts, "error": error, "retry_in": round(delay, 3)},
+                    {"attempt": attempts, "error": error},
                 )
-                return
-            await repository.fail_action(tx, action.action_id, attempts, error, now)
-            await repository.append_log(
-                tx,
-                action.saga_id,
-                "failed",
-                action.step,
-                None,
-                action.action_id,
-                {"attempt": attempts, "error": error},
-            )
             failure = Message(
                 id=str(uuid.uuid5(uuid.UUID(action.action_id), f"failed:{attempts}")),
                 type=STEP_FAILED,
@@ -251,4 +356,6 @@ class Steps(Generic[S]):
                     "attempts": attempts,
                 },
             )
-            await self.transitions.apply(tx, action.saga_id, action.key, failure)
+            return await self.transitions.apply(
+                tx, action.saga_id, action.key, failure, claim_for=self.worker_id, locked=locked
+            )

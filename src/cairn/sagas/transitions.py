@@ -1,5 +1,5 @@
-"""Handling one input of a saga: load its state, ``definition.handle`` it, and record the new
-state, the step-log lines, the commands to send and the deadline, inside the caller's
+"""Handling the inputs of sagas: load their state, ``definition.handle`` each input, and record
+the new state, the step-log lines, the commands to send and the deadline, inside the caller's
 transaction, together with the record that the input was handled.
 
 What marks an input as handled, in the same transaction, depends on where it came from:
@@ -11,14 +11,23 @@ What marks an input as handled, in the same transaction, depends on where it cam
   (:mod:`.steps`); an operator's retry: the reset step rows (:mod:`.operators`).
 
 So an input is never applied twice nor skipped, whatever instant a crash hits.
+
+Round trips: the sagas of a whole batch are locked with one statement, which also reads the ids
+of the steps they sent before; every write after that is pipelined with the COMMIT (PostgreSQL):
+two round trips per transaction, whatever the batch. A runner passes ``claim_for`` (its worker
+id): the commands are then inserted already claimed by it, and returned, so it runs them as soon
+as the transaction commits instead of polling for them (:meth:`.steps.Steps.start`). A command
+whose row already existed (the same step sent again) is neither inserted nor returned: it is
+not ours to run.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Generic, NamedTuple, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from cairn.observability.tracing import current_traceparent
 from cairn.sagas import deadlines
@@ -32,7 +41,7 @@ from cairn.sagas.engine import (
     saga_id_for,
 )
 from cairn.sagas.policy import StepPolicy
-from cairn.sagas.repository import SagaRepository
+from cairn.sagas.repository import Action, Instance, LogLine, NewAction, SagaRepository
 from cairn.sql.checkpoints import save_checkpoint
 from cairn.sql.database import Tx
 from cairn.store.base import RecordedEvent
@@ -41,7 +50,7 @@ S = TypeVar("S")
 
 
 class Routed(NamedTuple):
-    """An event of ``$all`` for one saga."""
+    """An input for one saga (an event of ``$all``, or a message of the engine)."""
 
     saga_id: str
     key: str
@@ -51,6 +60,34 @@ class Routed(NamedTuple):
 def partition_of(saga_id: str, partitions: int) -> int:
     """The partition a saga belongs to (of ``partitions``); every worker must agree."""
     return uuid.UUID(saga_id).int % partitions
+
+
+class _Saga(Generic[S]):
+    """One saga's state while a transaction's inputs are applied to it, and what to write."""
+
+    def __init__(self, key: str, instance: Instance | None) -> None:
+        self.key = key
+        self.instance = instance
+        self.state: S | None = None
+        self.version = 0 if instance is None else instance.version
+        self.correlation_id = None if instance is None else instance.correlation_id
+        self.status: str | None = None if instance is None else instance.status
+        self.step = ""
+        self.dirty = False
+
+
+def _new_sends(sends: list[NewAction], sagas: Mapping[str, _Saga[Any]]) -> list[NewAction]:
+    """``sends`` less the steps their saga sent before, and repeats within ``sends``."""
+    seen: set[str] = set()
+    fresh = []
+    for new in sends:
+        action_id = new.action.action_id
+        saga = sagas[new.action.saga_id]
+        known = saga.instance.actions if saga.instance is not None else frozenset()
+        if action_id not in seen and action_id not in known:
+            seen.add(action_id)
+            fresh.append(new)
+    return fresh
 
 
 class Transitions(Generic[S]):
@@ -64,12 +101,15 @@ class Transitions(Generic[S]):
         policy: StepPolicy,
         partitions: int,
         on_transition: Callable[[str, SagaStatus], None] | None = None,
+        on_timer: Callable[[float], None] | None = None,
     ) -> None:
         self.definition = definition
         self.repository = repository
         self.policy = policy
         self.partitions = partitions
         self.on_transition = on_transition
+        #: Told the due time of every timer set (the runner's pump sleeps until the next one).
+        self.on_timer = on_timer
 
     def ours(self, partition: int, batch: Sequence[RecordedEvent]) -> list[Routed]:
         """The events of ``batch`` that concern sagas of ``partition``, with their saga (pure:
@@ -86,33 +126,38 @@ class Transitions(Generic[S]):
         return routed
 
     async def apply_events(
-        self, tx: Tx, routed: Sequence[Routed], checkpoint: str, position: int
-    ) -> None:
+        self,
+        tx: Tx,
+        routed: Sequence[Routed],
+        checkpoint: str,
+        position: int,
+        *,
+        claim_for: str | None = None,
+    ) -> list[Action]:
         """Apply ``routed`` (:meth:`ours` of a batch), then save the batch's last ``position``
-        as ``checkpoint``, all in ``tx``.
+        as ``checkpoint``, all in ``tx``; the steps sent and claimed for ``claim_for``.
 
         One transaction per batch: every transition of the batch and the checkpoint after it
         commit together (all or nothing), so a crash re-reads the whole batch and nothing is
         applied twice."""
-        for saga_id, key, message in routed:
-            await self.apply(tx, saga_id, key, message)
+        actions = await self.apply_all(tx, routed, claim_for=claim_for) if routed else []
         # Pipelined (PostgreSQL): the checkpoint needs no answer, so it rides along with the
         # COMMIT instead of costing a round trip of its own; an error still fails the commit.
         async with tx.pipelined():
             await save_checkpoint(tx, checkpoint, position)
+        return actions
 
-    async def fire_due_timer(self, tx: Tx, partitions: list[int]) -> bool:
+    async def fire_due_timer(
+        self, tx: Tx, partitions: list[int], *, claim_for: str | None = None
+    ) -> tuple[bool, list[Action]]:
         """Deliver the next due timer of ``partitions`` to its saga in ``tx``, deleting its row
-        there too (so it fires once); ``False`` when none is due."""
-        repository = self.repository
-        timer = await repository.claim_due_timer(tx, now=time.time(), partitions=partitions)
+        there too (so it fires once): whether one was due, and the steps it sent."""
+        timer = await self.repository.claim_due_timer(tx, now=time.time(), partitions=partitions)
         if timer is None:
-            return False
-        key = await repository.find_key(tx, timer.saga_id)
-        if key is None:
-            return True
-        await repository.append_log(
-            tx,
+            return False, []
+        message_type = DEADLINE_EXPIRED if timer.kind == deadlines.DEADLINE else timer.kind
+        message = Message(id=timer.timer_id, type=message_type, data=timer.payload)
+        line = LogLine(
             timer.saga_id,
             "timer",
             None,
@@ -120,120 +165,208 @@ class Transitions(Generic[S]):
             timer.timer_id,
             {"due_at": from_epoch(timer.due_at).isoformat()},
         )
-        message_type = DEADLINE_EXPIRED if timer.kind == deadlines.DEADLINE else timer.kind
-        await self.apply(
-            tx,
-            timer.saga_id,
-            key,
-            Message(id=timer.timer_id, type=message_type, data=timer.payload),
+        # The key is the saga's own (a timer only exists for a saga that exists).
+        actions = await self.apply_all(
+            tx, [Routed(timer.saga_id, "", message)], claim_for=claim_for, first_lines=[line]
         )
-        return True
+        return True, actions
 
-    async def apply(self, tx: Tx, saga_id: str, key: str, message: Message) -> None:
+    async def apply(
+        self,
+        tx: Tx,
+        saga_id: str,
+        key: str,
+        message: Message,
+        *,
+        claim_for: str | None = None,
+        locked: Mapping[str, Instance | None] | None = None,
+    ) -> list[Action]:
         """Apply one message to one saga inside ``tx`` (the caller records the input as handled
-        in the same transaction)."""
-        definition, repository = self.definition, self.repository
-        # Row lock (PostgreSQL): two transitions of one saga never interleave; the second waits
-        # and then sees the first one's state.
-        instance = await repository.lock_instance(tx, saga_id)
+        in the same transaction); the steps it sent and claimed for ``claim_for``."""
+        return await self.apply_all(
+            tx, [Routed(saga_id, key, message)], claim_for=claim_for, locked=locked
+        )
+
+    async def apply_all(
+        self,
+        tx: Tx,
+        routed: Sequence[Routed],
+        *,
+        claim_for: str | None = None,
+        locked: Mapping[str, Instance | None] | None = None,
+        first_lines: Sequence[LogLine] = (),
+    ) -> list[Action]:
+        """Apply each input of ``routed`` in order, inside ``tx``. ``locked``: the sagas the
+        caller already locked (:meth:`.repository.SagaRepository.lock_instances`); the others
+        are locked here, all in one statement. ``first_lines``: log lines that go before."""
+        repository = self.repository
+        instances = dict(locked or {})
+        missing = sorted({r.saga_id for r in routed} - instances.keys())
+        if missing:
+            instances.update(await repository.lock_instances(tx, missing))
         now = time.time()
-        if instance is None:
-            if not definition.starts(message):
-                return
-            state = definition.initial_state()
-            version = 0
-            correlation = message.metadata.get("correlation_id") or message.id
-            correlation_id: str | None = str(correlation)
-            before = None
-        else:
-            state = definition.load(instance.state)
-            version = instance.version
-            correlation_id = instance.correlation_id
-            before = instance.status
-        transition = definition.handle(state, message)
-        state, sends = transition.state, transition.sends
-        status = definition.status(state)
-        step = definition.step(state)
+        sagas: dict[str, _Saga[S]] = {}
+        lines = list(first_lines)
+        sends: list[NewAction] = []
+        async with tx.pipelined():
+            for saga_id, key, message in routed:
+                saga = sagas.get(saga_id)
+                if saga is None:
+                    instance = instances.get(saga_id)
+                    saga = sagas[saga_id] = _Saga(instance.key if instance else key, instance)
+                await self._apply_one(tx, saga_id, saga, message, now, lines, sends)
+            for saga_id, saga in sagas.items():
+                if saga.dirty:
+                    await self._write(tx, saga_id, saga, now)
+            # A step sent again keeps its row (and whoever holds it): only new rows are ours.
+            fresh = _new_sends(sends, sagas)
+            await repository.insert_actions(tx, fresh, claimed_by=claim_for, now=now)
+            if claim_for is None:
+                await repository.append_logs(tx, lines)
+                return []
+            claimed = [replace(new.action, first_run=True) for new in fresh]
+            lines += [
+                LogLine(
+                    a.saga_id,
+                    "started",
+                    a.step,
+                    None,
+                    a.action_id,
+                    {"worker": claim_for, "attempt": 1},
+                )
+                for a in claimed
+            ]
+            await repository.append_logs(tx, lines)
+        return claimed
+
+    async def _apply_one(
+        self,
+        tx: Tx,
+        saga_id: str,
+        saga: _Saga[S],
+        message: Message,
+        now: float,
+        lines: list[LogLine],
+        sends: list[NewAction],
+    ) -> None:
+        definition, repository = self.definition, self.repository
+        if saga.state is None:
+            if saga.instance is None:
+                if not definition.starts(message):
+                    return
+                saga.state = definition.initial_state()
+                correlation = message.metadata.get("correlation_id") or message.id
+                saga.correlation_id = str(correlation)
+            else:
+                saga.state = definition.load(saga.instance.state)
+        before = saga.status
+        transition = definition.handle(saga.state, message)
+        saga.state = transition.state
+        status = definition.status(saga.state)
+        saga.step = definition.step(saga.state)
+        saga.status = status.value
+        saga.dirty = True
         partition = partition_of(saga_id, self.partitions)
-        encoded = definition.dump(state)
-        if instance is None:
-            await repository.insert_instance(
-                tx,
-                saga_id=saga_id,
-                saga_type=definition.type,
-                key=key,
-                partition=partition,
-                status=status,
-                step=step,
-                state=encoded,
-                correlation_id=correlation_id,
-                now=now,
-            )
-            await repository.schedule_timer(
-                tx,
-                saga_id=saga_id,
-                partition=partition,
-                kind=deadlines.DEADLINE,
-                due_at=now + self.policy.deadline,
-                payload={},
-            )
-        else:
-            await repository.update_instance(
-                tx,
-                saga_id=saga_id,
-                status=status,
-                step=step,
-                state=encoded,
-                version=version + 1,
-                now=now,
-            )
-        if status is not SagaStatus.RUNNING:
-            await repository.cancel_timer(tx, saga_id=saga_id, kind=deadlines.DEADLINE)
         if status is SagaStatus.COMPENSATING and before != status.value:
             # Forward steps are no longer wanted: let the attempt in flight (if any) be their
             # last, so compensation waits for at most one step timeout, not every retry.
             await repository.cap_forward_attempts(tx, saga_id)
-        await repository.append_log(
-            tx,
-            saga_id,
-            "received",
-            step,
-            message.type,
-            message.id,
-            {
-                "status": status.value,
-                **({"from": before} if before and before != status.value else {}),
-            },
+            for i, new in enumerate(sends):
+                if new.action.saga_id == saga_id and not new.action.compensation:
+                    sends[i] = new.capped()
+        lines.append(
+            LogLine(
+                saga_id,
+                "received",
+                saga.step,
+                message.type,
+                message.id,
+                {
+                    "status": status.value,
+                    **({"from": before} if before and before != status.value else {}),
+                },
+            )
         )
         # The steps continue the trace of what sent them: the event's, or (a step's answer)
         # the active step span's.
         parent = message.metadata.get("traceparent")
         traceparent = parent if isinstance(parent, str) else current_traceparent()
-        for send in sends:
+        for send in transition.sends:
             action_id = command_id_for(saga_id, send.step)
-            await repository.insert_action(
-                tx,
+            action = Action(
                 action_id=action_id,
                 saga_id=saga_id,
-                key=key,
-                correlation_id=correlation_id,
-                partition=partition,
-                send=send,
+                key=saga.key,
+                correlation_id=saga.correlation_id,
+                step=send.step,
+                kind=send.kind,
+                payload=dict(send.payload),
+                compensation=send.compensation,
+                attempts=0,
                 max_attempts=(
                     self.policy.compensation_attempts if send.compensation else self.policy.attempts
                 ),
                 causation_id=message.id,
-                now=now,
                 traceparent=traceparent,
             )
-            await repository.append_log(
-                tx,
-                saga_id,
-                "sent",
-                send.step,
-                send.kind,
-                action_id,
-                {"payload": dict(send.payload), "compensation": send.compensation},
+            sends.append(NewAction(action, partition))
+            lines.append(
+                LogLine(
+                    saga_id,
+                    "sent",
+                    send.step,
+                    send.kind,
+                    action_id,
+                    {"payload": dict(send.payload), "compensation": send.compensation},
+                )
             )
         if self.on_transition is not None and before != status.value:
             self.on_transition(definition.type, status)
+
+    async def _write(self, tx: Tx, saga_id: str, saga: _Saga[S], now: float) -> None:
+        """The saga's row after this transaction's inputs, and its deadline: set when the saga
+        starts, cancelled when it stops running."""
+        repository = self.repository
+        assert saga.state is not None
+        assert saga.status is not None
+        status = SagaStatus(saga.status)
+        encoded: dict[str, Any] = self.definition.dump(saga.state)
+        partition = partition_of(saga_id, self.partitions)
+        was_running = saga.instance is None or saga.instance.status == SagaStatus.RUNNING.value
+        if saga.instance is None:
+            await repository.insert_instance(
+                tx,
+                saga_id=saga_id,
+                saga_type=self.definition.type,
+                key=saga.key,
+                partition=partition,
+                status=status,
+                step=saga.step,
+                state=encoded,
+                correlation_id=saga.correlation_id,
+                now=now,
+            )
+            if status is SagaStatus.RUNNING:
+                due_at = now + self.policy.deadline
+                if self.on_timer is not None:
+                    self.on_timer(due_at)
+                await repository.schedule_timer(
+                    tx,
+                    saga_id=saga_id,
+                    partition=partition,
+                    kind=deadlines.DEADLINE,
+                    due_at=due_at,
+                    payload={},
+                )
+            return
+        await repository.update_instance(
+            tx,
+            saga_id=saga_id,
+            status=status,
+            step=saga.step,
+            state=encoded,
+            version=saga.version + 1,
+            now=now,
+        )
+        if was_running and status is not SagaStatus.RUNNING:
+            await repository.cancel_timer(tx, saga_id=saga_id, kind=deadlines.DEADLINE)

@@ -9,7 +9,7 @@ import pytest
 
 from cairn.sagas import SagaStatus, Send, command_id_for, saga_id_for
 from cairn.sagas.deadlines import DEADLINE
-from cairn.sagas.repository import SagaRepository
+from cairn.sagas.repository import Action, NewAction, SagaRepository
 from cairn.sagas.schema import SAGAS
 from cairn.sql.checkpoints import CHECKPOINTS
 from cairn.sql.database import Database
@@ -44,19 +44,34 @@ async def _start(db: Database, repo: SagaRepository, *sends: Send) -> None:
             correlation_id="c-1",
             now=100.0,
         )
-        for send in sends:
-            await repo.insert_action(
-                tx,
+    if sends:
+        await _send(db, repo, *sends)
+
+
+async def _send(
+    db: Database, repo: SagaRepository, *sends: Send, claimed_by: str | None = None
+) -> None:
+    new = [
+        NewAction(
+            Action(
                 action_id=command_id_for(SAGA, send.step),
                 saga_id=SAGA,
                 key="k-1",
                 correlation_id="c-1",
-                partition=0,
-                send=send,
+                step=send.step,
+                kind=send.kind,
+                payload=dict(send.payload),
+                compensation=send.compensation,
+                attempts=0,
                 max_attempts=3,
                 causation_id="m-1",
-                now=100.0,
-            )
+            ),
+            0,
+        )
+        for send in sends
+    ]
+    async with db.transaction() as tx:
+        await repo.insert_actions(tx, new, claimed_by=claimed_by, now=100.0)
 
 
 async def test_an_instance_is_written_locked_updated_and_listed(db: Database) -> None:
@@ -83,8 +98,8 @@ async def test_an_instance_is_written_locked_updated_and_listed(db: Database) ->
     assert await repo.records(db, SagaStatus.COMPLETED, 10) == [record]
     assert await repo.records(db, SagaStatus.FAILED, 10) == []
     assert await repo.count_by_status(db) == {"completed": 1}
-    assert await repo.find_key(db, SAGA) == "k-1"
-    assert await repo.find_key(db, saga_id_for("demo", "nobody")) is None
+    async with db.transaction() as tx:
+        assert await repo.lock_instances(tx, [saga_id_for("demo", "nobody")]) == {}
 
 
 async def test_a_step_is_claimed_once_and_retried_or_finished(db: Database) -> None:
@@ -92,22 +107,55 @@ async def test_a_step_is_claimed_once_and_retried_or_finished(db: Database) -> N
     send = Send("pay", "authorize", {"amount": 5})
     await _start(db, repo, send, send)  # the same step twice: one row
     async with db.transaction() as tx:
-        [action] = await repo.due_actions(tx, [0], now=200.0, limit=10)
+        [action] = await repo.claim_due_actions(tx, [0], 200.0, 10, WORKER)
         assert (action.step, action.payload, action.attempts) == ("pay", {"amount": 5}, 0)
-        await repo.claim_action(tx, action.action_id, WORKER)
     async with db.transaction() as tx:
-        assert await repo.due_actions(tx, [0], now=200.0, limit=10) == []  # claimed
+        assert await repo.claim_due_actions(tx, [0], 200.0, 10, "other") == []  # claimed
         assert await repo.claimed_actions(tx, 0) == [action.action_id]
-        claim = await repo.lock_action(tx, action.action_id)
-        assert claim is not None
-        assert (claim.claimed_by, claim.attempts) == (WORKER, 0)
+        assert await repo.claimed_attempts(tx, action.action_id, "other") is None
+        assert await repo.claimed_attempts(tx, action.action_id, WORKER) == 0
         await repo.reschedule_action(tx, action.action_id, 1, 300.0, "busy", 200.0)
+    assert await repo.next_due(db, [0]) == 300.0
     async with db.transaction() as tx:
-        assert await repo.due_actions(tx, [0], now=299.0, limit=10) == []  # not due yet
-        [again] = await repo.due_actions(tx, [0], now=300.0, limit=10)
+        assert await repo.claim_due_actions(tx, [0], 299.0, 10, WORKER) == []  # not due yet
+        [again] = await repo.claim_due_actions(tx, [0], 300.0, 10, WORKER)
         assert again.attempts == 1
-        await repo.finish_action(tx, action.action_id, 2, 300.0)
-        assert await repo.due_actions(tx, [0], now=1e12, limit=10) == []
+        await repo.finish_action(tx, action.action_id, 2, 300.0, WORKER)
+        assert await repo.claim_due_actions(tx, [0], 1e12, 10, WORKER) == []
+    assert await repo.next_due(db, [0]) is None
+
+
+async def test_a_step_sent_claimed_is_not_polled_and_sent_again_keeps_its_claim(
+    db: Database,
+) -> None:
+    repo = SagaRepository()
+    await _start(db, repo)
+    send = Send("pay", "authorize", {"amount": 5})
+    await _send(db, repo, send, claimed_by=WORKER)
+    await _send(db, repo, send, claimed_by="other")  # already recorded: kept as it is
+    assert await repo.next_due(db, [0]) is None
+    async with db.transaction() as tx:
+        assert await repo.claim_due_actions(tx, [0], 1e12, 10, "other") == []
+        assert await repo.claimed_attempts(tx, command_id_for(SAGA, "pay"), WORKER) == 0
+
+
+async def test_a_locked_saga_comes_with_the_ids_of_the_steps_it_sent(db: Database) -> None:
+    repo = SagaRepository()
+    await _start(db, repo, Send("pay", "authorize", {}), Send("ship", "ship", {}))
+    async with db.transaction() as tx:
+        instance = await repo.lock_instance(tx, SAGA)
+    assert instance is not None
+    assert instance.actions == {command_id_for(SAGA, "pay"), command_id_for(SAGA, "ship")}
+
+
+async def test_finishing_a_step_someone_else_took_over_changes_nothing(db: Database) -> None:
+    repo = SagaRepository()
+    await _start(db, repo)
+    await _send(db, repo, Send("pay", "authorize", {}), claimed_by="other")
+    action_id = command_id_for(SAGA, "pay")
+    async with db.transaction() as tx:
+        await repo.finish_action(tx, action_id, 1, 200.0, WORKER)
+        assert await repo.claimed_attempts(tx, action_id, "other") == 0
 
 
 async def test_a_failed_compensation_is_reset_by_a_retry(db: Database) -> None:
@@ -116,9 +164,9 @@ async def test_a_failed_compensation_is_reset_by_a_retry(db: Database) -> None:
     action_id = command_id_for(SAGA, "void")
     async with db.transaction() as tx:
         await repo.fail_action(tx, action_id, 3, "gateway down", 200.0)
-        assert await repo.due_actions(tx, [0], now=1e12, limit=10) == []
+        assert await repo.claim_due_actions(tx, [0], 1e12, 10, WORKER) == []
         await repo.reset_failed_compensations(tx, SAGA, 400.0)
-        [action] = await repo.due_actions(tx, [0], now=400.0, limit=10)
+        [action] = await repo.claim_due_actions(tx, [0], 400.0, 10, WORKER)
         assert (action.action_id, action.attempts, action.compensation) == (action_id, 0, True)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import strawberry
 
-from cairn.api import services
+from cairn.api import order_commands, services
 from cairn.api.auth import require_same_customer
 from cairn.api.graphql.context import GraphQLContext, context_of
 from cairn.api.graphql.types import (
@@ -85,22 +85,7 @@ class Mutation:
         body = validated(CreateOrderRequest, raw)
         principal = context.principal
         require_same_customer(principal, body.customer_id)
-        address = body.shipping_address
-        command = orders.CreateOrder(
-            order_id=body.order_id or str(uuid.uuid4()),
-            customer_id=body.customer_id,
-            customer_name=body.customer_name,
-            customer_email=body.customer_email,
-            currency=body.currency,
-            shipping_address=orders.ShippingAddress(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                postal_code=address.postal_code,
-                country=address.country.upper(),
-            ),
-            items=tuple(orders.OrderItem(i.sku, i.quantity) for i in body.items),
-        )
+        command = order_commands.create_order(body, body.order_id or str(uuid.uuid4()))
         result = await _send(context, command, new_stream=body.order_id is None)
         created = _result(command.order_id, result)
         created.order_number = next(
@@ -120,9 +105,7 @@ class Mutation:
         context = context_of(info)
         body = validated(AddItemRequest, {"sku": str(sku), "quantity": quantity}, "arguments")
         target = await _visible_order(context, order_id)
-        result = await _send(
-            context, orders.AddItem(order_id=target, sku=body.sku, quantity=body.quantity)
-        )
+        result = await _send(context, order_commands.add_item(target, body.sku, body.quantity))
         return _result(target, result)
 
     @strawberry.mutation(description="Place a draft order; fulfilment goes on asynchronously")
@@ -132,7 +115,7 @@ class Mutation:
         context = context_of(info)
         body = validated(PlaceOrderRequest, {"payment_method": payment_method}, "arguments")
         target = await _visible_order(context, order_id)
-        command = orders.PlaceOrder(order_id=target, payment_method=body.payment_method)
+        command = order_commands.place_order(target, body.payment_method)
         return _result(target, await _send(context, command))
 
     @strawberry.mutation(description="Cancel a draft, placed or confirmed order")

@@ -7,20 +7,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from e2e_server import (
     ADMIN,
+    CAIRN,
     CUSTOMER_1,
     MUG,
     OPERATOR,
     Server,
+    cairn_env,
     free_port,
     order_body,
     wait_for,
@@ -160,3 +165,23 @@ def test_the_apis_health_shows_the_relay_of_the_worker_by_its_checkpoint(split: 
     assert relay["message"] == f"runs in another process; checkpoint at {relay['position']}, " + (
         "0 events behind"
     )
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [CAIRN, "worker", "--metrics-port", str(port)],
+            cwd=tmp_path,
+            env=cairn_env(f"sqlite:///{tmp_path}/cairn.db"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert f"cannot listen on 127.0.0.1:{port} for /metrics" in last
+    assert last.endswith("[app.port_unavailable]")

@@ -31,6 +31,7 @@ from cairn.api.auth import Authenticator, Role, build_authenticator, require_rol
 from cairn.api.problems import ProblemError, problem_response
 from cairn.api.runtime import stop_workers
 from cairn.api.status import component_snapshot
+from cairn.errors import ApplicationError
 from cairn.gc_tuning import settle_heap
 from cairn.observability.logging import get_logger
 from cairn.observability.metrics import CONTENT_TYPE, Metrics
@@ -119,9 +120,9 @@ async def run_workers(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await workers.start()
-        if listener is not None:
+        if listener is not None:  # first: a port in use stops the process before any work
             await listener.start()
+        await workers.start()
         settle_heap()
         await stop.wait()
     finally:
@@ -141,9 +142,16 @@ class WorkerListener:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # Bound here, not by uvicorn: a port in use is an OSError for the caller, where
+        # Bound here, not by uvicorn: a port in use is one clear error for the caller, where
         # uvicorn would log it and raise SystemExit inside its task.
-        sock = socket.create_server((self._host, self._port))
+        try:
+            sock = socket.create_server((self._host, self._port))
+        except OSError as exc:
+            raise ApplicationError(
+                "app.port_unavailable",
+                f"cannot listen on {self._host}:{self._port} for /metrics "
+                f"(CAIRN_WORKER_METRICS_PORT): {exc.strerror or exc}",
+            ) from exc
         self._task = asyncio.create_task(self._server.serve([sock]), name="cairn:worker-http")
         while not self._server.started and not self._task.done():
             await asyncio.sleep(0.02)

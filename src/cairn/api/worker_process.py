@@ -30,7 +30,7 @@ from starlette.routing import Route
 from cairn.api.auth import Authenticator, Role, build_authenticator, require_role
 from cairn.api.problems import ProblemError, problem_response
 from cairn.api.runtime import stop_workers
-from cairn.api.status import component_snapshot
+from cairn.api.status import PROBE_TIMEOUT, component_snapshot
 from cairn.errors import ApplicationError
 from cairn.gc_tuning import settle_heap
 from cairn.observability.logging import get_logger
@@ -40,7 +40,7 @@ from cairn.orders.components import OrderComponents
 from cairn.settings import Settings
 from cairn.workers import Workers
 
-_log = get_logger("cairn.worker_http")
+_log = get_logger("cairn.worker")
 
 #: How long ``stop()`` waits for open scrapes before closing the listener anyway.
 STOP_TIMEOUT = 5.0
@@ -69,7 +69,7 @@ def worker_app(
     async def readyz(request: Request) -> Response:
         """200 while every worker runs and the event store answers (503 otherwise)."""
         try:
-            await asyncio.wait_for(container.store.head_position(), timeout=2.0)
+            await asyncio.wait_for(container.store.head_position(), timeout=PROBE_TIMEOUT)
             store = "ok"
         except Exception:
             store = "down"

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     port: int = 8000
     #: ``cairn serve`` also serves gRPC (``cairn.v1``, docs/grpc.md) on this port when set.
     grpc_port: int | None = Field(default=None, ge=0, le=65_535)
+    #: ``cairn worker`` serves /metrics, /healthz and /readyz on this port (on ``host``); 0: off.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65_535)
     #: gRPC calls in progress at once (live subscriptions included); one more is refused with
     #: RESOURCE_EXHAUSTED, so clients cannot hold unbounded streams and buffers.
     grpc_max_concurrent_calls: int = Field(default=1000, ge=1)

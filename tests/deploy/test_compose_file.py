@@ -184,13 +184,24 @@ def test_prometheus_loads_the_shipped_rules_and_scrapes_with_the_token() -> None
     rule_glob = re.escape(config["rule_files"][0]).replace(r"\*", "[^/]*")
     assert re.fullmatch(rule_glob, mounts["./deploy/prometheus/alerts.yml"])
     assert mounts["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
-    (job,) = config["scrape_configs"]
-    assert job["static_configs"][0]["targets"] == ["api:8000"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["cairn"]["static_configs"][0]["targets"] == ["api:8000"]
     (secret,) = prometheus["secrets"]
-    assert job["authorization"]["credentials_file"] == f"/run/secrets/{secret['target']}"
+    for job in jobs.values():
+        assert job["authorization"]["credentials_file"] == f"/run/secrets/{secret['target']}"
     token = (ROOT / spec["secrets"][secret["source"]]["file"]).read_text().strip()
     tokens = dict(t.split("=", 1) for t in _environment("api")["CAIRN_TOKENS"].split(","))
     assert tokens[token] == "admin"  # /metrics needs an admin token
+
+
+def test_prometheus_scrapes_every_worker_on_its_metrics_port() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "cairn-worker"]
+    (lookup,) = job["dns_sd_configs"]
+    assert lookup["names"] == ["worker"]
+    env = _environment("worker")
+    assert str(lookup["port"]) == env["CAIRN_WORKER_METRICS_PORT"]
+    assert env["CAIRN_HOST"] == "0.0.0.0"
 
 
 def test_local_overrides_are_git_ignored() -> None:

@@ -115,8 +115,20 @@ def test_api_probes_and_command() -> None:
 def test_worker_command_and_process_probe() -> None:
     container = _container("cairn-worker")
     assert container["args"] == ["worker"]
-    assert "ports" not in container
     assert "exec" in container["livenessProbe"]
+
+
+def test_worker_exports_metrics_on_its_declared_and_annotated_port() -> None:
+    container = _container("cairn-worker")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    (declared,) = container["ports"]
+    assert declared["name"] == "metrics"
+    assert str(declared["containerPort"]) == env["CAIRN_WORKER_METRICS_PORT"]
+    template = k8s_resource("Deployment", "cairn-worker")["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == env["CAIRN_WORKER_METRICS_PORT"]
+    assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_migrate_job() -> None:

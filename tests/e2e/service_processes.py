@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from e2e_server import CAIRN, Server, cairn_env
@@ -24,13 +25,16 @@ class Service(Server):
 class Worker:
     """One ``cairn worker`` process."""
 
-    def __init__(self, database_url: str, workdir: Path, *args: str) -> None:
+    def __init__(
+        self, database_url: str, workdir: Path, *args: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        """``env``: more CAIRN_* settings."""
         self.log_path = workdir / f"worker-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [CAIRN, "worker", *args],
             cwd=workdir,
-            env=cairn_env(database_url, **SMALL),
+            env=cairn_env(database_url, **SMALL, **(env or {})),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

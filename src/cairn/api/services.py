@@ -61,6 +61,15 @@ async def relay_status(runtime: Runtime) -> dict[str, Any] | None:
         return {"status": "not_running", "broker": runtime.settings.broker_url.split("://")[0]}
     status = await relay.status()
     data = status.as_dict()
+    if runtime.workers is None:
+        # Built for the operator routes, run by a ``cairn worker`` elsewhere: what is true here
+        # is its durable checkpoint (position, lag), not this unstarted copy's "stopped".
+        data.update(state="not_in_this_process", status="ok")
+        data["message"] = (
+            f"runs in another process; checkpoint at {status.position}, "
+            f"{status.lag_events} events behind"
+        )
+        return data
     data["status"] = "ok" if status.state in ("running", "standby") else "degraded"
     return data
 

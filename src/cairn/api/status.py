@@ -21,9 +21,12 @@ from urllib.parse import urlsplit
 from cairn import __version__
 from cairn.api import services
 from cairn.api.runtime import Runtime
+from cairn.breakers import BreakerStatus
 from cairn.observability.metrics import ComponentSnapshot, ProjectionSample, sagas_by_status
+from cairn.orders.components import OrderComponents
 from cairn.projections import ProjectionStatus
 from cairn.projections.states import ACTIVE_STATES, INACTIVE_STATES
+from cairn.store.base import EventStore
 
 _T = TypeVar("_T")
 PROBE_TIMEOUT = 2.0
@@ -219,14 +222,33 @@ def _message(name: str, component: dict[str, Any]) -> str:
 
 
 async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:
-    snap = ComponentSnapshot()
+    return await component_snapshot(
+        runtime.store,
+        runtime.components,
+        services.breaker_statuses(runtime),
+        relay_here=runtime.workers is not None,
+    )
+
+
+async def component_snapshot(
+    store: EventStore,
+    components: OrderComponents | None,
+    breakers: list[BreakerStatus],
+    *,
+    relay_here: bool,
+) -> ComponentSnapshot:
+    """What ``/metrics`` shows of the components, read now; shared by ``cairn serve`` and the
+    listener of ``cairn worker`` (:mod:`cairn.api.worker_http`). ``relay_here``: whether this
+    process runs its relay (a --no-workers process has one it never started: no state then)."""
+    snap = ComponentSnapshot(breakers=breakers)
     try:
-        snap.head_position = await _bounded(runtime.store.head_position)
+        snap.head_position = await _bounded(store.head_position)
     except Exception:
         snap.store_up = False
-    try:
-        for p in await projections_status(runtime):
-            snap.projections.append(
+    projections = components.projections if components is not None else None
+    if projections is not None:
+        with contextlib.suppress(Exception):
+            snap.projections = [
                 ProjectionSample(
                     name=p.name,
                     position=p.position,
@@ -236,22 +258,18 @@ async def metrics_snapshot(runtime: Runtime) -> ComponentSnapshot:
                     parked=p.parked,
                     running=p.state in ACTIVE_STATES,
                 )
-            )
-    except Exception:
-        pass
+                for p in await _bounded(projections.status)
+            ]
+    sagas = components.sagas if components is not None else None
     with contextlib.suppress(Exception):
-        snap.sagas_by_status = sagas_by_status(await saga_counts(runtime))
-    try:
-        relay = await relay_status(runtime)
-        if relay:
-            if relay.get("position") is not None:
-                snap.relay_position = int(relay["position"])
-            if relay.get("lag_events") is not None:
-                snap.relay_lag_events = int(relay["lag_events"])
-            # Only where the relay runs: a --no-workers process has a relay it never started.
-            if relay.get("state") is not None and runtime.workers is not None:
-                snap.relay_state = str(relay["state"])
-    except Exception:
-        pass
-    snap.breakers = services.breaker_statuses(runtime)
+        counts = await _bounded(sagas.counts) if sagas is not None else {}
+        snap.sagas_by_status = sagas_by_status(counts)
+    relay = components.relay if components is not None else None
+    if relay is not None:
+        with contextlib.suppress(Exception):
+            relayed = await _bounded(relay.status)
+            snap.relay_position = relayed.position
+            snap.relay_lag_events = relayed.lag_events
+            if relay_here:
+                snap.relay_state = relayed.state
     return snap

@@ -277,40 +277,42 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Port of /metrics, /healthz, /readyz (CAIRN_WORKER_METRICS_PORT; 0 off)."
+        ),
+    ] = None,
 ) -> None:
     """Run the workers alone (projections, sagas and deadlines, relay), for scale-out."""
     from cairn.observability.logging import configure_logging
     from cairn.observability.tracing import configure_tracing, shutdown_tracing
-    from cairn.workers import Workers, parse_worker_kinds
+    from cairn.workers import parse_worker_kinds
 
     kinds = parse_worker_kinds(only)
-    settings = _settings()
+    settings = _settings(worker_metrics_port=metrics_port)
     configure_logging(settings.log_level, json=settings.log_json)
     configure_tracing()
     _log_start("worker_starting", settings, only=sorted(kinds))
 
     async def run() -> None:
-        from cairn.api.runtime import close_container, stop_workers
-        from cairn.gc_tuning import settle_heap
+        from cairn.api.runtime import close_container
+        from cairn.api.worker_process import run_workers
+        from cairn.observability.metrics import Metrics
         from cairn.orders.components import build_components
 
-        container = await _open_container(settings)
+        container, metrics = await _open_container(settings), Metrics()
         try:
-            components = await _bounded(build_components(settings, container, only=kinds))
+            hook = metrics.observe_saga_transition
+            components = await _bounded(
+                build_components(settings, container, only=kinds, on_saga_transition=hook)
+            )
             if not components.items():  # only the relay was asked for, and no broker is set
                 await components.close()
                 raise CairnError("nothing to run: the relay needs CAIRN_BROKER_URL")
-            workers = Workers(components.items())
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             try:
-                await workers.start()
-                settle_heap()
-                await stop.wait()
+                await run_workers(settings, container, components, metrics)
             finally:
-                await stop_workers(workers)
                 await components.close()
         finally:
             await close_container(container)

@@ -280,12 +280,14 @@ class Relay:
 
     async def status(self) -> RelayStatus:
         """Current state and lag. Lag is measured against the store; if the store cannot be
-        read, the lag fields are 0 and ``last_error`` says why."""
+        read, the lag fields are 0 and ``last_error`` says why. A relay that does not own the
+        lease (standing by, or built and never run in this process) shows the owner's position:
+        the durable checkpoint."""
         lag_events = 0
         lag_seconds = 0.0
         last_error = self._last_error
         position = self._position
-        if not self.lease.held and self._state == "standby":
+        if not self.lease.held and self._state in ("standby", "stopped"):
             with contextlib.suppress(Exception):
                 position = await self.checkpoints.load(self.name)
         try:

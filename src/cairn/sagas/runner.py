@@ -140,6 +140,9 @@ class SagaRunner(Generic[S]):
             for p in range(partitions)
         }
         self._held: set[int] = set()
+        # Each held partition's one follower. A lease lost and retaken gets a new follower only
+        # once the old one has stopped (it may be waiting for an append, or mid-batch).
+        self._followers: dict[int, asyncio.Task[None]] = {}
         self._lease_checked: dict[int, float] = {}
         # The earliest timer this process set since the pump last looked (epoch seconds): it may
         # not be committed yet when the pump asks the database, so the pump also wakes for it.
@@ -223,6 +226,7 @@ class SagaRunner(Generic[S]):
 
     async def _release_all(self) -> None:
         self._held.clear()
+        self._followers.clear()
         for lease in self._leases.values():
             with contextlib.suppress(Exception):
                 await lease.release()
@@ -246,16 +250,32 @@ class SagaRunner(Generic[S]):
                     if not await self._still_held(p):
                         log.warning("saga partition %s lost its lease", p)
                         self._held.discard(p)
+                        if p in self._followers:
+                            self._followers[p].cancel()
                     continue
                 if await lease.try_acquire():
+                    await self._stop_follower(p)
                     self._lease_checked[p] = time.monotonic()
                     await self.steps.take_over(p)
                     self._held.add(p)
-                    tasks.create_task(self._follow(p))
+                    self._followers[p] = tasks.create_task(self._follow(p))
                     self._wake.set()
                     # Let workers starting together interleave, so partitions spread out.
                     await asyncio.sleep(random.uniform(0.0, 0.2))
             await asyncio.sleep(LEASE_CHECK_INTERVAL)
+
+    async def _stop_follower(self, p: int) -> None:
+        """Cancel partition ``p``'s follower and wait until it has stopped: what it applies
+        after a lease was lost it would apply again beside (and behind) the next follower."""
+        task = self._followers.pop(p, None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])  # (does not re-raise the task's cancellation here)
+
+    def _following(self, p: int) -> bool:
+        """Whether the current task is the follower of ``p`` now: not once the lease was lost,
+        even when it is held again (the check a follower that survived its cancellation sees)."""
+        return p in self._held and self._followers.get(p) is asyncio.current_task()
 
     async def _still_held(self, p: int) -> bool:
         """Whether we still hold partition ``p``'s lease: asked of the database at most once
@@ -271,7 +291,7 @@ class SagaRunner(Generic[S]):
     async def _follow(self, p: int) -> None:
         """Follow ``$all`` for partition ``p`` while we own it; a failed transaction rolls back
         and is retried from the last checkpoint."""
-        while p in self._held:
+        while self._following(p):
             try:
                 await self._follow_once(p)
             except Exception:
@@ -282,7 +302,7 @@ class SagaRunner(Generic[S]):
         name = self.checkpoint_name(p)
         position = await load_checkpoint(self.db, name)
         saved_at = time.monotonic()
-        while p in self._held:
+        while self._following(p):
             batch = await self.store.read_all(after=position, limit=self.batch_size)
             if not batch:
                 # Woken by the store's notification of an append; the timeout only bounds how
@@ -290,7 +310,9 @@ class SagaRunner(Generic[S]):
                 await self.store.wait_for_append(position, timeout=IDLE_FOLLOW_INTERVAL)
                 continue
             # A worker that lost its lease (e.g. its database session died) must not write
-            # beside the new owner.
+            # beside the new owner, nor a follower replaced here after its lease was lost.
+            if not self._following(p):
+                return
             if not await self._still_held(p):
                 self._held.discard(p)
                 return

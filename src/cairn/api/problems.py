@@ -104,11 +104,11 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -140,7 +140,7 @@ def problem_response(
         body["correlation_id"] = cid
     for key, value in (extra or {}).items():
         if key not in body:
-            body[key] = _jsonable(value)
+            body[key] = jsonable(value)
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         status_code=status,

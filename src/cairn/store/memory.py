@@ -27,6 +27,7 @@ from cairn.store.base import (
 )
 from cairn.store.encoding import encode_json
 from cairn.store.personal import KeyStore, MemoryKeyStore
+from cairn.store.subject_streams import streams_with_field_value
 from cairn.store.transfer import (
     StoreState,
     StoreTransfer,
@@ -161,13 +162,7 @@ class MemoryEventStore(EventStore):
     async def _streams_with_field_value(
         self, types_by_field: Mapping[str, Sequence[str]], value: str
     ) -> list[str]:
-        wanted = {t: field for field, types in types_by_field.items() for t in types}
-        found: dict[str, None] = {}
-        for event in self._log:
-            field = wanted.get(event.type)
-            if field is not None and event.data.get(field) == value:
-                found.setdefault(event.stream_id)
-        return list(found)
+        return streams_with_field_value(self._log, types_by_field, value)
 
     def transfer(self) -> StoreTransfer:
         return _MemoryTransfer(self)

@@ -47,6 +47,7 @@ from cairn.store.redis_keys import RedisKeys, decode_entries, json_string, reach
 from cairn.store.redis_scripts import APPEND, SAVE_SNAPSHOT
 from cairn.store.redis_subject_keys import RedisKeyStore
 from cairn.store.redis_transfer import RedisTransfer
+from cairn.store.subject_streams import streams_with_field_value
 from cairn.store.transfer import StoreTransfer
 from cairn.store.upcasting import Upcasters
 from cairn.store.urls import RedisTarget, redis_target
@@ -260,14 +261,10 @@ class RedisEventStore(EventStore):
     ) -> list[str]:
         """A scan of ``$all`` in pages: Redis has no index on payload fields, and a forget is
         rare enough that reading the log once beats a second copy of every subject's streams."""
-        wanted = {t: field for field, types in types_by_field.items() for t in types}
         found: dict[str, None] = {}
         after = 0
         while page := await self._read_all(after, _SCAN_PAGE):
-            for event in page:
-                field = wanted.get(event.type)
-                if field is not None and event.data.get(field) == value:
-                    found.setdefault(event.stream_id)
+            found.update(dict.fromkeys(streams_with_field_value(page, types_by_field, value)))
             after = page[-1].position
         return list(found)
 

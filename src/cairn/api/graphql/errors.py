@@ -15,7 +15,7 @@ anything else                           INTERNAL_SERVER_ERROR, its message hidde
 
 from __future__ import annotations
 
-from cairn.api.problems import _jsonable, status_of
+from cairn.api.problems import jsonable, status_of
 from cairn.errors import CairnError
 from cairn.observability.logging import get_logger
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -39,7 +39,7 @@ def label(error: GraphQLError) -> None:
         extensions["code"] = original.code
         extensions["status"] = status_of(original)
         for key, value in original.details.items():
-            extensions.setdefault(key, _jsonable(value))
+            extensions.setdefault(key, jsonable(value))
     elif error.message.startswith(BAD_VARIABLE) and not error.path:
         # The request's data, not its document, is wrong: REST's code for a field of the
         # wrong type or out of range, so that the same bad input gets the same code.

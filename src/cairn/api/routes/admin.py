@@ -29,7 +29,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _event(e: RecordedEvent) -> dict[str, Any]:
+def event_json(e: RecordedEvent) -> dict[str, Any]:
     return {
         "id": str(e.id),
         "stream_id": e.stream_id,
@@ -56,7 +56,7 @@ async def all_events(
     """The ``$all`` log after a position; page on with ``next_after``."""
     events = await runtime.store.read_all(after=after, limit=limit)
     next_after = events[-1].position if events else after
-    return JSONResponse({"events": [_event(e) for e in events], "next_after": next_after})
+    return JSONResponse({"events": [event_json(e) for e in events], "next_after": next_after})
 
 
 @router.get("/streams/{stream_id}", responses=_RESPONSES)
@@ -79,7 +79,7 @@ async def stream(
             "stream_id": stream_id,
             "version": info.version,
             "deleted": info.deleted,
-            "events": [_event(e) for e in events],
+            "events": [event_json(e) for e in events],
         },
         headers={"ETag": f'"{info.version}"'},
     )

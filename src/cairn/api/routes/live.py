@@ -22,7 +22,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from cairn.api.deps import Admin, RuntimeDep
-from cairn.api.routes.admin import _event
+from cairn.api.routes.admin import event_json
 from cairn.api.schemas import MAX_INT
 from cairn.store.base import EventStore, RecordedEvent
 
@@ -36,7 +36,7 @@ _SEP = "\n"
 
 
 def _message(event: RecordedEvent) -> ServerSentEvent:
-    data = json.dumps(_event(event), separators=(",", ":"), default=str)
+    data = json.dumps(event_json(event), separators=(",", ":"), default=str)
     return ServerSentEvent(data=data, event=event.type, id=str(event.position), sep=_SEP)
 
 

@@ -119,14 +119,18 @@ def bus_dispatch(bus: CommandBus) -> Dispatch:
     """Adapt the command bus to the effects' ``dispatch(command, step)``: the step's
     deterministic id becomes the command id; causation and correlation follow the saga."""
 
-    async def dispatch(command: object, step: StepContext) -> CommandResult:
+    async def dispatch(
+        command: object, step: StepContext, *, new_stream: bool = False
+    ) -> CommandResult:
         context = CommandContext(
             command_id=step.command_id,
             causation_id=step.causation_id,
             correlation_id=step.correlation_id,
             user=f"saga:{step.saga_type}",
-            # A step's first run has no earlier delivery to look up (StepContext.first_run).
+            # A step's first run has no earlier delivery to look up (StepContext.first_run),
+            # nor a stream of its own making to read.
             command_id_given=not step.first_run,
+            new_stream=new_stream and step.first_run,
         )
         return await bus.dispatch(command, context=context)
 

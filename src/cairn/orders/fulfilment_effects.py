@@ -8,9 +8,9 @@ same command id, so a re-run after a crash is recognised at both ends.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from cairn.errors import DomainError, PermanentAdapterError
 from cairn.orders import fulfilment as f
@@ -30,8 +30,18 @@ from cairn.orders.domain.shipping import CancelShipment, CreateShipment
 from cairn.sagas.engine import Effect, StepContext
 from cairn.store.base import EventStore
 
-#: Sends one domain command on behalf of a step (command id = ``step.command_id``).
-Dispatch = Callable[[object, StepContext], Awaitable[Any]]
+
+class Dispatch(Protocol):
+    """Sends one domain command on behalf of a step (command id = ``step.command_id``).
+
+    ``new_stream``: the command starts its aggregate's stream (a payment, a shipment), so on
+    the step's first run the handler decides on the initial state without reading the stream
+    first; should the stream exist after all, the append's expected version refuses it and
+    the handler reads and decides again (:func:`cairn.application.handlers.handle`)."""
+
+    def __call__(
+        self, command: object, step: StepContext, *, new_stream: bool = False
+    ) -> Awaitable[Any]: ...
 
 
 class FulfilmentEffects:
@@ -85,7 +95,7 @@ class FulfilmentEffects:
             authorization_id=answer.authorization_id if answer.approved else None,
             decline_reason=None if answer.approved else (answer.reason or "declined"),
         )
-        await self._dispatch(command, step)
+        await self._dispatch(command, step, new_stream=True)
 
     async def create_shipment(self, step: StepContext) -> None:
         order_id = str(step.payload["order_id"])
@@ -96,7 +106,9 @@ class FulfilmentEffects:
             address=await self._shipping_address(order_id),
         )
         await self._dispatch(
-            CreateShipment(order_id, booking.carrier, booking.tracking_number), step
+            CreateShipment(order_id, booking.carrier, booking.tracking_number),
+            step,
+            new_stream=True,
         )
 
     async def _shipping_address(self, order_id: str) -> Mapping[str, Any]:

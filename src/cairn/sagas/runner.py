@@ -24,8 +24,9 @@ Invariants (each guards against a crash at any instant):
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; timers are claimed the same way.
 
 Idle, the runner sleeps: the pump until the next due step or timer, the follower until the
-store's notification of an append, each with a bound (:data:`IDLE_POLL_INTERVAL`,
-:data:`IDLE_FOLLOW_INTERVAL`); the lease is asked about every :data:`LEASE_CHECK_INTERVAL`.
+store's notification of an append (:meth:`~cairn.store.base.EventStore.follow`), each with a
+bound (:data:`IDLE_POLL_INTERVAL`, :data:`IDLE_FOLLOW_INTERVAL`); the lease is asked about
+every :data:`LEASE_CHECK_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -302,36 +303,32 @@ class SagaRunner(Generic[S]):
         name = self.checkpoint_name(p)
         position = await load_checkpoint(self.db, name)
         saved_at = time.monotonic()
-        while self._following(p):
-            batch = await self.store.read_all(after=position, limit=self.batch_size)
-            if not batch:
-                # Woken by the store's notification of an append; the timeout only bounds how
-                # long a lost notification can delay us (each wait costs a statement).
-                await self.store.wait_for_append(position, timeout=IDLE_FOLLOW_INTERVAL)
-                continue
-            # A worker that lost its lease (e.g. its database session died) must not write
-            # beside the new owner, nor a follower replaced here after its lease was lost.
-            if not self._following(p):
-                return
-            if not await self._still_held(p):
-                self._held.discard(p)
-                return
-            # One transaction per batch, checkpoint included (Transitions.apply_events). Batches
-            # stay small enough (batch_size) to keep the write lock short. The steps it sends
-            # are ours (claimed in it) and start as soon as it commits.
-            ours = self.transitions.ours(p, batch)
-            if not ours and time.monotonic() - saved_at < CHECKPOINT_LAG:
-                # Nothing for our sagas (an order created, another partition's event): after a
-                # crash, reading these again changes nothing, so the checkpoint can wait.
-                position = batch[-1].position
-                continue
-            saved_at = time.monotonic()
-            async with self.db.transaction() as tx:
-                actions = await self.transitions.apply_events(
-                    tx, ours, name, batch[-1].position, claim_for=self.worker_id
-                )
-            position = batch[-1].position
-            self.steps.start(actions)
+        # Woken by the store's notification of an append; IDLE_FOLLOW_INTERVAL only bounds how
+        # long a lost notification can delay us (each look costs a statement).
+        batches = self.store.follow(position, batch_size=self.batch_size, idle=IDLE_FOLLOW_INTERVAL)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                # A worker that lost its lease (e.g. its database session died) must not write
+                # beside the new owner, nor a follower replaced here after its lease was lost.
+                if not self._following(p):
+                    return
+                if not await self._still_held(p):
+                    self._held.discard(p)
+                    return
+                # One transaction per batch, checkpoint included (Transitions.apply_events).
+                # Batches stay small enough (batch_size) to keep the write lock short. The steps
+                # it sends are ours (claimed in it) and start as soon as it commits.
+                ours = self.transitions.ours(p, batch)
+                if not ours and time.monotonic() - saved_at < CHECKPOINT_LAG:
+                    # Nothing for our sagas (an order created, another partition's event): after
+                    # a crash, reading these again changes nothing, so the checkpoint can wait.
+                    continue
+                saved_at = time.monotonic()
+                async with self.db.transaction() as tx:
+                    actions = await self.transitions.apply_events(
+                        tx, ours, name, batch[-1].position, claim_for=self.worker_id
+                    )
+                self.steps.start(actions)
 
     def _timer_set(self, due_at: float) -> None:
         self._timer_hint = min(self._timer_hint, due_at)

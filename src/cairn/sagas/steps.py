@@ -11,8 +11,8 @@ A step sent by a runner's own transition is inserted already claimed by it and h
 (:meth:`Steps.start`) the moment that transaction commits; the pump (:meth:`Steps.start_due`)
 only claims the steps nobody holds: retries that came due, steps an operator reset, and those of
 a worker that died (released by :meth:`Steps.take_over`). A forward step's success is one
-pipelined transaction (a single round trip); a failure or a compensation's answer locks the saga
-first and applies the answer to it in the same transaction.
+statement on PostgreSQL (:meth:`.repository.SagaRepository.record_successes`); a failure or a
+compensation's answer locks the saga first and applies the answer to it in the same transaction.
 """
 
 from __future__ import annotations
@@ -241,24 +241,9 @@ class Steps(Generic[S]):
         while self._succeeded:
             batch, self._succeeded = self._succeeded, []
             try:
-                async with self.db.transaction() as tx, tx.pipelined():
-                    await self.repository.finish_actions(
-                        tx, [a.action_id for a, _ in batch], time.time(), self.worker_id
-                    )
-                    await self.repository.append_logs(
-                        tx,
-                        [
-                            LogLine(
-                                a.saga_id,
-                                "succeeded",
-                                a.step,
-                                None,
-                                a.action_id,
-                                {"attempt": a.attempts + 1},
-                            )
-                            for a, _ in batch
-                        ],
-                    )
+                await self.repository.record_successes(
+                    self.db, [a.action_id for a, _ in batch], time.time(), self.worker_id
+                )
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():  # its step may have been cancelled (shutdown)

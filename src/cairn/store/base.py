@@ -8,12 +8,21 @@ backend can forget it and no stored event is ever rewritten.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import re
 import uuid
 from abc import abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,6 +34,11 @@ from cairn.errors import (
     RetentionRefusedError,
 )
 from cairn.observability.tracing import span
+
+# Re-exported: the records are part of the store's interface.
+from cairn.store.records import HorizonStatus as HorizonStatus
+from cairn.store.records import Snapshot as Snapshot
+from cairn.store.records import StreamInfo as StreamInfo
 from cairn.store.upcasting import Upcasters
 
 if TYPE_CHECKING:
@@ -215,46 +229,6 @@ class AppendResult:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """A stream's lifecycle settings."""
-
-    stream_id: str
-    version: int
-    deleted: bool = False
-    truncate_before: int = 0
-    max_age_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A cached fold of a stream up to ``version``. An optimisation only: deleting every
-    snapshot must change no result, so the store may drop them at will."""
-
-    stream_id: str
-    version: int
-    state: dict[str, Any]
-    #: Identifies the state's shape; a snapshot whose ``schema`` the loader does not expect is
-    #: ignored and the stream folded from the start.
-    schema: str
-    recorded_at: datetime
-
-
-@dataclass(slots=True)
-class HorizonStatus:
-    """How far readers of ``$all`` are being held back by uncommitted writers.
-
-    ``head`` is the highest position any reader can see; ``lag_events`` counts committed events
-    above the first position readers may not pass yet; ``oldest_writer_seconds`` is the age of the
-    oldest open write transaction (0 where writes are serialised and the question cannot arise).
-    """
-
-    head: int = 0
-    lag_events: int = 0
-    oldest_writer_seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 _CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -312,7 +286,8 @@ def recorded_as_sent(
     )
 
 
-def _page(after: object, limit: object) -> tuple[int, int]:
+def checked_page(after: object, limit: object) -> tuple[int, int]:
+    """``(after, limit)`` of a page of ``$all``; :class:`InvalidEventError` names a bad one."""
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise InvalidEventError(f"after must be an integer >= 0, got {after!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -492,14 +467,14 @@ class EventStore(Closing):
         events"). Events of soft-deleted streams stay in ``$all``: projections must still see
         the history they already folded.
         """
-        return await self.present(await self._read_all(*_page(after, limit)))
+        return await self.present(await self._read_all(*checked_page(after, limit)))
 
     @abstractmethod
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...
 
     async def read_stored(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """``read_all`` as stored: personal fields still sealed, payloads not upcast (export)."""
-        return await self._read_all(*_page(after, limit))
+        return await self._read_all(*checked_page(after, limit))
 
     @abstractmethod
     def transfer(self) -> StoreTransfer:
@@ -517,14 +492,28 @@ class EventStore(Closing):
         self, after: int = 0, *, batch_size: int = 1000
     ) -> AsyncIterator[RecordedEvent]:
         """Catch up from ``after``, then follow the log live, forever (cancel to stop)."""
+        async with contextlib.aclosing(self.follow(after, batch_size=batch_size)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def follow(
+        self, after: int = 0, *, batch_size: int = 1000, idle: float | None = None
+    ) -> AsyncGenerator[list[RecordedEvent], None]:
+        """``$all`` after ``after`` in batches (never empty) as :meth:`read_all` returns them,
+        live, forever (cancel to stop). After a batch shorter than ``batch_size`` it waits for
+        an append, at most ``idle`` seconds (default ``poll_interval * 20``): a live follower
+        reads once per append it hears of. Backends with a wake-up channel override it so that
+        the wait needs no read of its own."""
         position = after
+        wait = self.poll_interval * 20 if idle is None else idle
         while True:
             batch = await self.read_all(after=position, limit=batch_size)
-            for event in batch:
-                yield event
-                position = event.position
+            if batch:
+                yield batch
+                position = batch[-1].position
             if len(batch) < batch_size:
-                await self.wait_for_append(position, timeout=self.poll_interval * 20)
+                await self.wait_for_append(position, timeout=wait)
 
     async def wait_for_append(self, after: int, timeout: float) -> None:
         """Return when events beyond ``after`` may exist, or after ``timeout``.

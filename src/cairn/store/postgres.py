@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Self
 
@@ -58,6 +58,7 @@ from cairn.store.base import (
     RecordedEvent,
     Snapshot,
     StreamInfo,
+    checked_page,
     recorded_as_sent,
 )
 from cairn.store.encoding import encode_batch, encode_json, from_micros
@@ -262,24 +263,25 @@ class PostgresEventStore(EventStore):
         events, _ = await self._reader.read_all_proven(after, limit)
         return events
 
-    async def subscribe(
-        self, after: int = 0, *, batch_size: int = 1000
-    ) -> AsyncIterator[RecordedEvent]:
+    async def follow(
+        self, after: int = 0, *, batch_size: int = 1000, idle: float | None = None
+    ) -> AsyncGenerator[list[RecordedEvent], None]:
+        position, _ = checked_page(after, batch_size)
         await self._wakeup.ensure_listener()
-        position = after
+        wait = self.poll_interval * 20 if idle is None else idle
         while True:
             # Take the wake-up handle before reading, so an append that commits between the
-            # read and the wait still wakes us.
+            # read and the wait (or while the caller handles the batch) still wakes us: no
+            # read to find out whether there is something to read.
             waiter = self._wakeup.waiter
             batch, blocked = await self._reader.read_all_proven(position, batch_size)
-            for event in await self.present(batch):
-                yield event
-                position = event.position
+            if batch:
+                yield await self.present(batch)
+                position = batch[-1].position
             if len(batch) < batch_size:
                 # Blocked behind an open writer: its end may not be announced (a rollback by
                 # another client), so look again soon.
-                timeout = self.poll_interval if blocked else self.poll_interval * 20
-                await wait_set(waiter, timeout)
+                await wait_set(waiter, self.poll_interval if blocked else wait)
 
     async def wait_for_append(self, after: int, timeout: float) -> None:
         await self._wakeup.ensure_listener()

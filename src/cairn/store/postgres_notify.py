@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from typing import Final
 
@@ -24,9 +25,10 @@ from cairn.waiting import wait_set
 
 CHANNEL: Final = "cairn_events"
 #: Listener connections are dedicated: their last (and only) statement stays ``LISTEN …``.
+#: Our own listener does not count: this process's waiters were woken without a NOTIFY.
 _LISTENERS_SQL: Final = (
     "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-    "AND state = 'idle' AND query = %s)"
+    "AND state = 'idle' AND query = %s AND pid <> %s)"
 )
 
 
@@ -48,10 +50,15 @@ class Wakeup:
         self._connection = connection
         self._reconnect_delay = reconnect_delay
         self.waiter = asyncio.Event()
+        # Our NOTIFYs carry it, so our own listener knows them: signal() already woke this
+        # process, and a second wake would cost each follower an empty read.
+        self._token = uuid.uuid4().hex
         self._notify_pending = asyncio.Event()
         self._notifier: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listener_ready: asyncio.Event | None = None
+        #: The backend of our own LISTEN connection (0: none).
+        self._listener_pid = 0
         self._closed = False
 
     def _wake_here(self) -> None:
@@ -97,12 +104,14 @@ class Wakeup:
                         # A NOTIFY nobody listens to is a wasted statement per append window.
                         # A subscriber that starts between checks is served by its safety-net
                         # re-read (poll_interval * 20) until the next check.
-                        cur = await conn.execute(_LISTENERS_SQL, (f"LISTEN {CHANNEL}",))
+                        cur = await conn.execute(
+                            _LISTENERS_SQL, (f"LISTEN {CHANNEL}", self._listener_pid)
+                        )
                         row = await cur.fetchone()
                         listeners = bool(row and row[0])
                         listeners_checked = loop.time()
                     if listeners:
-                        await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._token))
             await asyncio.sleep(self.notify_interval)
 
     async def ensure_listener(self) -> None:
@@ -120,11 +129,14 @@ class Wakeup:
                 conn = await connect(self._conninfo)
                 try:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listener_pid = conn.info.backend_pid
                     if self._listener_ready is not None:
                         self._listener_ready.set()
-                    async for _ in conn.notifies():
-                        self._wake_here()
+                    async for notification in conn.notifies():
+                        if notification.payload != self._token:
+                            self._wake_here()
                 finally:
+                    self._listener_pid = 0
                     await conn.close()
             except (psycopg.Error, StoreUnavailableError):
                 if self._listener_ready is not None:

@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 from cairn.sagas.deadlines import Timer, timer_id_for
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
-from cairn.sql.database import Database, Dialect, Row, Tx
+from cairn.sql.database import Database, Dialect, Row, Tx, in_list, insert_rows
 
 #: Where a read runs: inside a transaction, or on committed data.
 Reader: TypeAlias = Tx | Database
@@ -94,6 +94,36 @@ _ACTION_COLUMNS = (
     "action_id, saga_id, saga_key, correlation_id, step, kind, payload, compensation,"
     " attempts, max_attempts, causation_id, traceparent"
 )
+_LOG_COLUMNS = (
+    ("saga_id", "text"),
+    ("at", "float8"),
+    ("kind", "text"),
+    ("step", "text"),
+    ("message_type", "text"),
+    ("message_id", "text"),
+    ("detail", "text"),
+)
+_NEW_ACTION_COLUMNS = (
+    ("action_id", "text"),
+    ("saga_id", "text"),
+    ("saga_key", "text"),
+    ("correlation_id", "text"),
+    ("partition_no", "int4"),
+    ("step", "text"),
+    ("kind", "text"),
+    ("payload", "text"),
+    ("compensation", "int4"),
+    ("status", "text"),
+    ("attempts", "int4"),
+    ("max_attempts", "int4"),
+    ("due_at", "float8"),
+    ("claimed_by", "text"),
+    ("causation_id", "text"),
+    ("error", "text"),
+    ("created_at", "float8"),
+    ("updated_at", "float8"),
+    ("traceparent", "text"),
+)
 _RECORD_COLUMNS = "saga_id, saga_type, saga_key, status, step, state, created_at, updated_at"
 
 
@@ -122,13 +152,13 @@ class SagaRepository:
         serialises writers). One statement: a transition needs no other read before its
         writes."""
         ids = "string_agg" if tx.dialect is Dialect.POSTGRES else "group_concat"
+        among, params = in_list(tx.dialect, "i.saga_id", saga_ids)
         rows = await tx.fetchall(
             "SELECT i.saga_id, i.saga_key, i.status, i.state, i.version, i.correlation_id,"
             f" (SELECT {ids}(a.action_id, ',') FROM saga_actions a"
             "  WHERE a.saga_id = i.saga_id) AS actions"
-            f" FROM saga_instances i WHERE i.saga_id IN ({_marks(saga_ids)}) ORDER BY i.saga_id"
-            + tx.for_update("i"),
-            tuple(saga_ids),
+            f" FROM saga_instances i WHERE {among} ORDER BY i.saga_id" + tx.for_update("i"),
+            params,
         )
         return {
             str(row["saga_id"]): Instance(
@@ -260,21 +290,23 @@ class SagaRepository:
         if not lines:
             return
         await tx.execute(
-            "INSERT INTO saga_log (saga_id, at, kind, step, message_type, message_id, detail)"
-            " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in lines),
-            tuple(
-                value
-                for line in lines
-                for value in (
-                    line.saga_id,
-                    line.at,
-                    line.kind,
-                    line.step,
-                    line.message_type,
-                    line.message_id,
-                    json.dumps(line.detail, default=str),
-                )
-            ),
+            *insert_rows(
+                tx.dialect,
+                "saga_log",
+                _LOG_COLUMNS,
+                [
+                    (
+                        line.saga_id,
+                        line.at,
+                        line.kind,
+                        line.step,
+                        line.message_type,
+                        line.message_id,
+                        json.dumps(line.detail, default=str),
+                    )
+                    for line in lines
+                ],
+            )
         )
 
     async def history(self, reader: Reader, saga_id: str) -> list[StepLogEntry]:
@@ -306,20 +338,12 @@ class SagaRepository:
         is kept as it is: leave it out (:attr:`Instance.actions`) to know which rows are new."""
         if not sends:
             return
-        await tx.execute(
-            "INSERT INTO saga_actions (action_id, saga_id, saga_key, correlation_id,"
-            " partition_no, step, kind, payload, compensation, status, attempts,"
-            " max_attempts, due_at, claimed_by, causation_id, error, created_at, updated_at,"
-            " traceparent) VALUES "
-            + ", ".join(
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, NULL, ?, ?, ?)"
-                for _ in sends
-            )
-            + " ON CONFLICT (action_id) DO NOTHING",
-            tuple(
-                value
-                for new in sends
-                for value in (
+        insert, params = insert_rows(
+            tx.dialect,
+            "saga_actions",
+            _NEW_ACTION_COLUMNS,
+            [
+                (
                     new.action.action_id,
                     new.action.saga_id,
                     new.action.key,
@@ -329,16 +353,21 @@ class SagaRepository:
                     new.action.kind,
                     json.dumps(new.action.payload),
                     1 if new.action.compensation else 0,
+                    "pending",
+                    0,
                     new.action.max_attempts,
                     now,
                     claimed_by,
                     new.action.causation_id,
+                    None,
                     now,
                     now,
                     new.action.traceparent,
                 )
-            ),
+                for new in sends
+            ],
         )
+        await tx.execute(insert + " ON CONFLICT (action_id) DO NOTHING", params)
 
     async def cap_forward_attempts(self, tx: Tx, saga_id: str) -> None:
         """Let the attempt in flight (if any) be the last of each pending forward step."""
@@ -413,46 +442,35 @@ class SagaRepository:
             (attempts, now, action_id, worker_id),
         )
 
-    async def finish_actions(
-        self, tx: Tx, action_ids: list[str], now: float, worker_id: str
-    ) -> None:
-        """Each done after one more attempt, if ``worker_id`` still holds it (see
-        :meth:`finish_action`); one statement."""
-        await tx.execute(
-            "UPDATE saga_actions SET status = 'done', attempts = attempts + 1,"
-            " claimed_by = NULL, error = NULL, updated_at = ?"
-            f" WHERE action_id IN ({_marks(action_ids)}) AND status = 'pending'"
-            " AND claimed_by = ?",
-            (now, *action_ids, worker_id),
-        )
-
     async def record_successes(
         self, db: Database, action_ids: list[str], now: float, worker_id: str
     ) -> None:
-        """Forward steps done (:meth:`finish_actions`), each with its ``succeeded`` line, in one
-        transaction. On PostgreSQL that is one statement, and so one round trip and no
-        BEGIN/COMMIT: the lines are written from the rows the update changed (a step another
-        worker took over is neither finished nor logged here)."""
+        """Forward steps done after one more attempt, if ``worker_id`` still holds them, each
+        with its ``succeeded`` line, in one transaction: on PostgreSQL one statement (one round
+        trip, no BEGIN/COMMIT). A step another worker took over is neither finished nor logged."""
+        among, ids = in_list(db.dialect, "action_id", action_ids)
+        held = f" WHERE {among} AND status = 'pending' AND claimed_by = ?"
+        finish = (
+            "UPDATE saga_actions SET status = 'done', attempts = attempts + 1,"
+            " claimed_by = NULL, error = NULL, updated_at = ?" + held
+        )
         if db.dialect is Dialect.POSTGRES:
             await db.execute(
-                "WITH done AS (UPDATE saga_actions SET status = 'done',"
-                " attempts = attempts + 1, claimed_by = NULL, error = NULL, updated_at = ?"
-                f" WHERE action_id IN ({_marks(action_ids)}) AND status = 'pending'"
-                " AND claimed_by = ? RETURNING saga_id, step, action_id, attempts)"
+                f"WITH done AS ({finish} RETURNING saga_id, step, action_id, attempts)"
                 " INSERT INTO saga_log (saga_id, at, kind, step, message_type, message_id, detail)"
                 " SELECT saga_id, ?, 'succeeded', step, NULL, action_id,"
                 " '{\"attempt\": ' || attempts || '}' FROM done ORDER BY action_id",
-                (now, *action_ids, worker_id, now),
+                (now, *ids, worker_id, now),
             )
             return
         async with db.transaction() as tx:
             rows = await tx.fetchall(
                 "SELECT saga_id, step, action_id, attempts FROM saga_actions"
-                f" WHERE action_id IN ({_marks(action_ids)}) AND status = 'pending'"
-                " AND claimed_by = ? ORDER BY action_id",
-                (*action_ids, worker_id),
+                + held
+                + " ORDER BY action_id",
+                (*ids, worker_id),
             )
-            await self.finish_actions(tx, action_ids, now, worker_id)
+            await tx.execute(finish, (now, *ids, worker_id))
             await self.append_logs(
                 tx,
                 [

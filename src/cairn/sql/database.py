@@ -25,7 +25,18 @@ from cairn.sql.registry import MigrationSet
 Row = dict[str, Any]
 Params = Sequence[Any]
 
-__all__ = ["Database", "Dialect", "Params", "Row", "Schema", "Tx", "for_update", "skip_locked"]
+__all__ = [
+    "Database",
+    "Dialect",
+    "Params",
+    "Row",
+    "Schema",
+    "Tx",
+    "for_update",
+    "in_list",
+    "insert_rows",
+    "skip_locked",
+]
 
 
 class Dialect(enum.Enum):
@@ -46,6 +57,44 @@ def skip_locked(dialect: Dialect) -> str:
     steps) each take different ones instead of waiting for each other; nothing on SQLite (one
     writer at a time, so there is nothing to skip)."""
     return " FOR UPDATE SKIP LOCKED" if dialect is Dialect.POSTGRES else ""
+
+
+def in_list(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """``column`` is one of ``values``, as a condition and its parameters.
+
+    PostgreSQL: ``column = ANY(?)`` with one array parameter, so the statement's text is the
+    same whatever the count: psycopg parses it once (it re-parses any statement of more than 50
+    parameters on every execution) and the server runs it prepared. SQLite: ``IN (?, …)``."""
+    if dialect is Dialect.POSTGRES:
+        return f"{column} = ANY(?)", (list(values),)
+    return f"{column} IN ({', '.join('?' for _ in values)})", tuple(values)
+
+
+def insert_rows(
+    dialect: Dialect,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> tuple[str, tuple[Any, ...]]:
+    """A multi-row ``INSERT INTO table`` of ``rows`` (in order), as a statement and its
+    parameters; ``columns`` are (name, PostgreSQL type) pairs.
+
+    PostgreSQL: one array per column, unnested in order (one statement text whatever the row
+    count: see :func:`in_list`); the caller may append ``ON CONFLICT …``. SQLite: ``VALUES``."""
+    names = ", ".join(name for name, _ in columns)
+    if dialect is Dialect.POSTGRES:
+        arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        picked = ", ".join(f"u.{name}" for name, _ in columns)
+        return (
+            f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays})"
+            f" WITH ORDINALITY AS u({names}, n) ORDER BY u.n",
+            tuple([row[i] for row in rows] for i in range(len(columns))),
+        )
+    marks = "(" + ", ".join("?" for _ in columns) + ")"
+    return (
+        f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in rows)}",
+        tuple(value for row in rows for value in row),
+    )
 
 
 class Tx(ABC):

@@ -19,6 +19,7 @@ from cairn.orders.cache import OrderCache
 from cairn.orders.fulfilment import Fulfilment, FulfilmentSaga
 from cairn.orders.fulfilment_effects import Dispatch, FulfilmentEffects
 from cairn.orders.read_models import default_models
+from cairn.orders.repositories import ORDER
 from cairn.orders.views import ReadModelQueries
 from cairn.projections import ProjectionEngine, ReadModel, RunnerConfig
 from cairn.projections.schema import PROJECTIONS
@@ -165,7 +166,11 @@ async def build_saga_runner(
             await db.close()
         raise
     effects = FulfilmentEffects(
-        dispatch=bus_dispatch(bus), store=store, gateway=gateway, carrier=carrier
+        dispatch=bus_dispatch(bus),
+        store=store,
+        gateway=gateway,
+        carrier=carrier,
+        orders=bus.repositories.for_category(ORDER.category),
     )
     return SagaRunner(
         db=db,

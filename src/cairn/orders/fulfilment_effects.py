@@ -8,10 +8,12 @@ same command id, so a re-run after a crash is recognised at both ends.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
+from cairn.application.repository import Repository
 from cairn.errors import DomainError, PermanentAdapterError
 from cairn.orders import fulfilment as f
 from cairn.orders.adapters.carrier import Carrier
@@ -19,7 +21,7 @@ from cairn.orders.adapters.payment_gateway import PaymentGateway
 from cairn.orders.domain.ids import payment_id_for, shipment_id_for
 from cairn.orders.domain.inventory import CommitStock, ReleaseStock, ReserveStock
 from cairn.orders.domain.money import Money
-from cairn.orders.domain.orders import CancelOrder, ConfirmOrder
+from cairn.orders.domain.orders import CancelOrder, ConfirmOrder, OrderDetails
 from cairn.orders.domain.payments import (
     AuthorizePayment,
     CapturePayment,
@@ -52,9 +54,11 @@ class FulfilmentEffects:
         store: EventStore,
         gateway: PaymentGateway,
         carrier: Carrier,
+        orders: Repository[Any, Any, Any] | None = None,
     ) -> None:
         self._dispatch = dispatch
         self._store = store
+        self._orders = orders
         self._gateway = gateway
         self._carrier = carrier
 
@@ -112,6 +116,15 @@ class FulfilmentEffects:
         )
 
     async def _shipping_address(self, order_id: str) -> Mapping[str, Any]:
+        """The address the order was created with. An address never changes, so the order's
+        state cached in this process (the command side's, just used to place it) serves
+        without a read; else the order's first event is read and opened. Forgetting the
+        customer evicts the cached state in the forgetting process (:mod:`.forgetting`)."""
+        orders = self._orders
+        cached = orders.peek(orders.aggregate.stream_id(order_id)) if orders is not None else None
+        details = getattr(cached.state, "order", None) if cached is not None else None
+        if isinstance(details, OrderDetails):
+            return dataclasses.asdict(details.shipping_address)
         for event in await self._store.read_stream(f"order-{order_id}", to_version=1):
             if event.type == "OrderCreated":
                 address = event.data.get("shipping_address")

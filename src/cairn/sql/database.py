@@ -59,13 +59,17 @@ def skip_locked(dialect: Dialect) -> str:
     return " FOR UPDATE SKIP LOCKED" if dialect is Dialect.POSTGRES else ""
 
 
-def in_list(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-    """``column`` is one of ``values``, as a condition and its parameters.
+#: psycopg caches the parse of a statement of at most this many parameters (and prepares it on
+#: the server after a few runs); a longer one it parses again on every execution.
+_CACHED_PARAMETERS = 50
 
-    PostgreSQL: ``column = ANY(?)`` with one array parameter, so the statement's text is the
-    same whatever the count: psycopg parses it once (it re-parses any statement of more than 50
-    parameters on every execution) and the server runs it prepared. SQLite: ``IN (?, …)``."""
-    if dialect is Dialect.POSTGRES:
+
+def in_list(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """``column`` is one of ``values``, as a condition and its parameters: ``IN (?, …)``, or
+    on PostgreSQL beyond :data:`_CACHED_PARAMETERS` values ``column = ANY(?)`` with one array
+    parameter (one statement text whatever the count; an array costs more to send than a
+    few parameters, so short lists keep ``IN``)."""
+    if dialect is Dialect.POSTGRES and len(values) > _CACHED_PARAMETERS:
         return f"{column} = ANY(?)", (list(values),)
     return f"{column} IN ({', '.join('?' for _ in values)})", tuple(values)
 
@@ -79,10 +83,10 @@ def insert_rows(
     """A multi-row ``INSERT INTO table`` of ``rows`` (in order), as a statement and its
     parameters; ``columns`` are (name, PostgreSQL type) pairs.
 
-    PostgreSQL: one array per column, unnested in order (one statement text whatever the row
-    count: see :func:`in_list`); the caller may append ``ON CONFLICT …``. SQLite: ``VALUES``."""
+    ``VALUES``, or on PostgreSQL beyond :data:`_CACHED_PARAMETERS` parameters one array per
+    column, unnested in order (see :func:`in_list`). The caller may append ``ON CONFLICT …``."""
     names = ", ".join(name for name, _ in columns)
-    if dialect is Dialect.POSTGRES:
+    if dialect is Dialect.POSTGRES and len(rows) * len(columns) > _CACHED_PARAMETERS:
         arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
         picked = ", ".join(f"u.{name}" for name, _ in columns)
         return (

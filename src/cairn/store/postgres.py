@@ -68,6 +68,7 @@ from cairn.store.postgres_notify import Wakeup
 from cairn.store.postgres_read import STREAM_VERSION, PostgresReader, read_positions
 from cairn.store.postgres_schema import prepare_schema
 from cairn.store.postgres_transfer import PostgresTransfer
+from cairn.store.recent_appends import RecentAppends
 from cairn.store.subject_keys import PostgresKeyStore
 from cairn.store.transfer import StoreTransfer
 from cairn.store.upcasting import Upcasters
@@ -127,6 +128,7 @@ class PostgresEventStore(EventStore):
         self.conninfo = conninfo
         self._connections = HotConnections(pool, purpose=f"at {describe(conninfo)}")
         self._reader = PostgresReader(self._connection)
+        self._recent = RecentAppends()
         # The listener's reconnect pause follows poll_interval, even one changed after opening.
         self._wakeup = Wakeup(
             conninfo, self._connection, reconnect_delay=lambda: self.poll_interval * 20
@@ -210,10 +212,9 @@ class PostgresEventStore(EventStore):
         if retry:
             return AppendResult(version, positions[-1], tuple(stored))
         assert recorded_at is not None
-        self._wakeup.signal()
         # jsonb gives back the values we sent (key order aside, which a dict comparison
         # ignores), so our own text decodes to what a read would return; decoded on first use.
-        return AppendResult(
+        result = AppendResult(
             version,
             positions[-1],
             decode=lambda: recorded_as_sent(
@@ -226,6 +227,10 @@ class PostgresEventStore(EventStore):
                 schema_versions=versions,
             ),
         )
+        # Before the wake-up: a follower woken by it finds the events here.
+        self._recent.record(positions, result)
+        self._wakeup.signal()
+        return result
 
     def _translate(
         self, exc: psycopg.Error, stream_id: str, expected: ExpectedVersion
@@ -266,18 +271,35 @@ class PostgresEventStore(EventStore):
     async def follow(
         self, after: int = 0, *, batch_size: int = 1000, idle: float | None = None
     ) -> AsyncGenerator[list[RecordedEvent], None]:
+        """See :meth:`EventStore.follow`. Events this process appended that continue the
+        position are taken from :class:`~cairn.store.recent_appends.RecentAppends` instead of
+        the database; after such a run it reads the database again only if another process
+        may have appended meanwhile (a notification came, or none can come), so a follower of
+        this process's own appends costs no read per append."""
         position, _ = checked_page(after, batch_size)
         await self._wakeup.ensure_listener()
+        wakeup = self._wakeup
         wait = self.poll_interval * 20 if idle is None else idle
+        # The count of other processes' notifications when the last read that found the end of
+        # the log (no hole, short page) began: unchanged since, nobody else appended unread.
+        caught_up_at: int | None = None
         while True:
-            # Take the wake-up handle before reading, so an append that commits between the
-            # read and the wait (or while the caller handles the batch) still wakes us: no
-            # read to find out whether there is something to read.
-            waiter = self._wakeup.waiter
+            # Take the wake-up handle before looking, so an append that commits between the
+            # look and the wait (or while the caller handles the batch) still wakes us.
+            waiter = wakeup.waiter
+            recent = self._recent.run_after(position, batch_size)
+            if recent:
+                yield await self.present(recent)
+                position = recent[-1].position
+                if len(recent) < batch_size and caught_up_at == wakeup.foreign and wakeup.listening:
+                    await wait_set(waiter, wait)
+                continue
+            foreign = wakeup.foreign
             batch, blocked = await self._reader.read_all_proven(position, batch_size)
             if batch:
                 yield await self.present(batch)
                 position = batch[-1].position
+            caught_up_at = foreign if len(batch) < batch_size and not blocked else None
             if len(batch) < batch_size:
                 # Blocked behind an open writer: its end may not be announced (a rollback by
                 # another client), so look again soon.

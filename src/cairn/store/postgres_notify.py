@@ -59,6 +59,8 @@ class Wakeup:
         self._listener_ready: asyncio.Event | None = None
         #: The backend of our own LISTEN connection (0: none).
         self._listener_pid = 0
+        #: How many notifications from other processes (or other stores of this one) arrived.
+        self.foreign = 0
         self._closed = False
 
     def _wake_here(self) -> None:
@@ -114,6 +116,12 @@ class Wakeup:
                         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._token))
             await asyncio.sleep(self.notify_interval)
 
+    @property
+    def listening(self) -> bool:
+        """Whether other processes' appends are being heard now (else only polling finds
+        them)."""
+        return self._listener_pid != 0
+
     async def ensure_listener(self) -> None:
         """Start LISTENing (once) for appends by other processes."""
         if self._listener is not None and not self._listener.done():
@@ -134,6 +142,7 @@ class Wakeup:
                         self._listener_ready.set()
                     async for notification in conn.notifies():
                         if notification.payload != self._token:
+                            self.foreign += 1
                             self._wake_here()
                 finally:
                     self._listener_pid = 0

@@ -43,3 +43,22 @@ async def test_live_event_arrives_quickly(store: EventStore) -> None:
     await store.append("a-1", [NewEvent("X", {})])
     await asyncio.wait_for(task, 5)
     assert loop.time() - start < 0.5
+
+
+async def test_follow_yields_batches_in_order_never_empty(store: EventStore) -> None:
+    await store.append("a-1", [NewEvent("X", {"n": n}) for n in range(1, 6)])
+    batches: list[list[RecordedEvent]] = []
+
+    async def follow() -> None:
+        async for batch in store.follow(0, batch_size=2, idle=0.05):
+            batches.append(batch)
+            if batch[-1].position == 6:
+                return
+
+    task = asyncio.create_task(follow())
+    await asyncio.sleep(0.2)  # idle past several waits: an idle wait yields nothing
+    await store.append("a-2", [NewEvent("X", {"n": 6})])
+    await asyncio.wait_for(task, 5)
+    assert all(batches)
+    assert all(len(b) <= 2 for b in batches)
+    assert [e.position for b in batches for e in b] == [1, 2, 3, 4, 5, 6]

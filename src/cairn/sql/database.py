@@ -91,7 +91,7 @@ def insert_rows(
         picked = ", ".join(f"u.{name}" for name, _ in columns)
         return (
             f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays})"
-            f" WITH ORDINALITY AS u({names}, n) ORDER BY u.n",
+            f" WITH ORDINALITY AS u({names}, cairn_row) ORDER BY u.cairn_row",
             tuple([row[i] for row in rows] for i in range(len(columns))),
         )
     marks = "(" + ", ".join("?" for _ in columns) + ")"

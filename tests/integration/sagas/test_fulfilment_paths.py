@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
 from saga_harness import FAST, backend_url, running
 
+from cairn.errors import DomainError
 from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, TransientAdapterError
-from cairn.sagas import StepPolicy
+from cairn.orders.fulfilment import CREATE_SHIPMENT
+from cairn.sagas import StepContext, StepPolicy
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 
@@ -190,3 +193,44 @@ async def test_operators_list_sagas_by_status_with_a_limit(url: str) -> None:
         assert len(await w.runner.list("completed", limit=2)) == 2
         assert await w.runner.list("failed") == []
         assert len(await w.runner.list(limit=1000)) == 3
+
+
+class _AddressBook(FakeCarrier):
+    """A carrier that remembers the address of every booking."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: list[dict[str, Any]] = []
+
+    async def create_shipment(self, **booking: Any) -> Any:
+        self.addresses.append(dict(booking["address"]))
+        return await super().create_shipment(**booking)
+
+
+async def test_the_shipment_goes_to_the_created_address_whether_the_order_is_cached_or_not(
+    url: str,
+) -> None:
+    carrier = _AddressBook()
+    async with running(url, carrier=carrier) as w:
+        await w.product("MUG", 10)
+        first = await w.order({"MUG": 1})  # this process placed it: its state is cached
+        await w.wait(first, "completed")
+        orders = w.container.command_bus.repositories.for_category("order")
+        orders.forget()
+        created = (await w.store.read_stream(f"order-{first}", to_version=1))[0]
+        step = StepContext(
+            saga_id="s-1",
+            saga_type="fulfilment",
+            key=first,
+            step="ship-again",
+            kind=CREATE_SHIPMENT,
+            payload={"order_id": first},
+            command_id=str(uuid.uuid4()),
+            attempt=1,
+            correlation_id=None,
+            causation_id=None,
+            compensation=False,
+        )
+        with pytest.raises(DomainError):  # the shipment exists: the booking is what we check
+            await w.runner.steps.effects[CREATE_SHIPMENT](step)
+    assert carrier.addresses == [created.data["shipping_address"]] * 2

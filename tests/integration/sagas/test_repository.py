@@ -9,7 +9,7 @@ import pytest
 
 from cairn.sagas import SagaStatus, Send, command_id_for, saga_id_for
 from cairn.sagas.deadlines import DEADLINE
-from cairn.sagas.repository import Action, NewAction, SagaRepository
+from cairn.sagas.repository import Action, LogLine, NewAction, SagaRepository
 from cairn.sagas.schema import SAGAS
 from cairn.sql.checkpoints import CHECKPOINTS
 from cairn.sql.database import Database
@@ -203,3 +203,40 @@ async def test_the_log_reads_back_oldest_first(db: Database) -> None:
         ("sent", "pay", "a-1"),
     ]
     assert entries[0].detail == detail
+
+
+async def test_recorded_successes_finish_and_log_only_the_steps_the_worker_holds(
+    db: Database,
+) -> None:
+    repo = SagaRepository()
+    await _start(db, repo)
+    await _send(db, repo, Send("pay", "authorize", {}), Send("ship", "ship", {}), claimed_by=WORKER)
+    await _send(db, repo, Send("mail", "mail", {}), claimed_by="other")
+    ours = [command_id_for(SAGA, "pay"), command_id_for(SAGA, "ship")]
+    theirs = command_id_for(SAGA, "mail")
+    await repo.record_successes(db, [*ours, theirs], 200.0, WORKER)
+    async with db.transaction() as tx:
+        assert [await repo.claimed_attempts(tx, a, WORKER) for a in ours] == [None, None]
+        assert await repo.claimed_attempts(tx, theirs, "other") == 0  # untouched
+        assert await repo.claim_due_actions(tx, [0], 1e12, 10, WORKER) == []  # done, not due
+    entries = await repo.history(db, SAGA)
+    succeeded = [(e.kind, e.message_id, e.detail) for e in entries]
+    assert sorted(succeeded) == sorted(("succeeded", a, {"attempt": 1}) for a in ours)
+
+
+async def test_many_steps_at_once_are_sent_and_logged_in_order(db: Database) -> None:
+    # Beyond 50 parameters the PostgreSQL statements switch to arrays (cairn.sql.database).
+    repo = SagaRepository()
+    await _start(db, repo)
+    sends = [Send(f"step-{i:02d}", "authorize", {"i": i}) for i in range(30)]
+    await _send(db, repo, *sends, claimed_by=WORKER)
+    async with db.transaction() as tx:
+        instance = await repo.lock_instance(tx, SAGA)
+        await repo.append_logs(
+            tx,
+            [LogLine(SAGA, "sent", s.step, "authorize", f"a-{i}", {}) for i, s in enumerate(sends)],
+        )
+    assert instance is not None
+    assert instance.actions == {command_id_for(SAGA, s.step) for s in sends}
+    entries = await repo.history(db, SAGA)
+    assert [e.step for e in entries] == [s.step for s in sends]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cairn.sql.database import Database, Dialect
+from cairn.sql.database import Database, Dialect, in_list, insert_rows
 from cairn.sql.factory import open_database
 
 
@@ -142,3 +142,18 @@ async def test_for_update_and_skip_locked_are_empty_on_sqlite(sqlite_url: str) -
     db = open_database(sqlite_url)
     assert (db.for_update(), db.skip_locked()) == ("", "")
     assert db.for_update(of="v") == ""
+
+
+@pytest.mark.parametrize("count", [3, 40])  # 6 and 80 parameters: IN/VALUES, then arrays
+async def test_insert_rows_and_in_list_keep_order_and_match_whatever_the_count(
+    db: Database, count: int
+) -> None:
+    rows = [(f"r-{i:03d}", count - i) for i in range(count)]
+    insert, params = insert_rows(db.dialect, "things", (("id", "text"), ("n", "int4")), rows)
+    async with db.transaction() as tx:
+        await tx.execute(insert, params)
+        again, params = insert_rows(db.dialect, "things", (("id", "text"), ("n", "int4")), rows)
+        await tx.execute(again + " ON CONFLICT (id) DO NOTHING", params)
+    among, ids = in_list(db.dialect, "id", [r[0] for r in rows[::2]] + ["missing"])
+    found = await db.fetchall(f"SELECT id, n FROM things WHERE {among} ORDER BY id", ids)
+    assert [(r["id"], r["n"]) for r in found] == rows[::2]

@@ -225,7 +225,7 @@ async def test_recorded_successes_finish_and_log_only_the_steps_the_worker_holds
 
 
 async def test_many_steps_at_once_are_sent_and_logged_in_order(db: Database) -> None:
-    # Beyond 50 parameters the PostgreSQL statements switch to arrays (cairn.sql.database).
+    # Beyond 80 parameters the PostgreSQL statements switch to arrays (cairn.sql.database).
     repo = SagaRepository()
     await _start(db, repo)
     sends = [Send(f"step-{i:02d}", "authorize", {"i": i}) for i in range(30)]

@@ -144,7 +144,7 @@ async def test_for_update_and_skip_locked_are_empty_on_sqlite(sqlite_url: str) -
     assert db.for_update(of="v") == ""
 
 
-@pytest.mark.parametrize("count", [3, 40])  # 6 and 80 parameters: IN/VALUES, then arrays
+@pytest.mark.parametrize("count", [3, 200])  # IN and VALUES, then arrays (PostgreSQL)
 async def test_insert_rows_and_in_list_keep_order_and_match_whatever_the_count(
     db: Database, count: int
 ) -> None:

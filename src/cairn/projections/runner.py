@@ -198,7 +198,10 @@ class ProjectionRunner:
             if processed < self._last_limit:
                 self.state = "running"
                 # Returns at once if the log already grew past us (no empty read needed).
-                await self.store.wait_for_append(self.position, timeout=self.checkpoint_wait())
+                if processed:
+                    await self.reader.wait_for_append(self.position, self.checkpoint_wait())
+                else:
+                    await self.store.wait_for_append(self.position, self.checkpoint_wait())
                 idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
                 if idle_check_due and not await self._lease_ok():
                     raise LeaseLostError

@@ -182,7 +182,9 @@ class Steps(Generic[S]):
                 compensation=action.compensation,
                 first_run=action.first_run,
             )
-            await asyncio.wait_for(effect(context), timeout=self.policy.timeout)
+            # A deadline on this task, not wait_for's task per step.
+            async with asyncio.timeout(self.policy.timeout):
+                await effect(context)
             outcome = "succeeded"
         except TimeoutError:
             outcome, error = "transient", f"no answer within {self.policy.timeout:g}s"

@@ -54,7 +54,7 @@ class FulfilmentEffects:
         store: EventStore,
         gateway: PaymentGateway,
         carrier: Carrier,
-        orders: Repository[Any, Any, Any] | None = None,
+        orders: Repository[Any, Any, Any],
     ) -> None:
         self._dispatch = dispatch
         self._store = store
@@ -120,12 +120,12 @@ class FulfilmentEffects:
         state cached in this process (the command side's, just used to place it) serves
         without a read; else the order's first event is read and opened. Forgetting the
         customer evicts the cached state in the forgetting process (:mod:`.forgetting`)."""
-        orders = self._orders
-        cached = orders.peek(orders.aggregate.stream_id(order_id)) if orders is not None else None
+        stream_id = self._orders.aggregate.stream_id(order_id)
+        cached = self._orders.peek(stream_id)
         details = getattr(cached.state, "order", None) if cached is not None else None
         if isinstance(details, OrderDetails):
             return dataclasses.asdict(details.shipping_address)
-        for event in await self._store.read_stream(f"order-{order_id}", to_version=1):
+        for event in await self._store.read_stream(stream_id, to_version=1):
             if event.type == "OrderCreated":
                 address = event.data.get("shipping_address")
                 if isinstance(address, Mapping):

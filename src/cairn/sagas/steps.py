@@ -258,7 +258,18 @@ class Steps(Generic[S]):
     async def _record_answer(self, action: Action, outcome: str, error: str | None) -> list[Action]:
         """A compensation's success, a retry or a failure: the steps the saga sent in answer,
         claimed for this worker."""
-        now = time.time()
+        sent, rescheduled = await self._answer(action, outcome, error, time.time())
+        if rescheduled:
+            # After the commit: a pump woken before it looks for due steps, does not see this
+            # one, and sleeps its idle bound (5 s) before looking again.
+            self.wake.set()
+        return sent
+
+    async def _answer(
+        self, action: Action, outcome: str, error: str | None, now: float
+    ) -> tuple[list[Action], bool]:
+        """The steps sent in answer, and whether the step was rescheduled (a retry), in one
+        transaction."""
         repository = self.repository
         async with self.db.transaction() as tx:
             # Lock order is always saga row, then its step rows (as in Transitions.apply_all):
@@ -266,7 +277,7 @@ class Steps(Generic[S]):
             locked = await repository.lock_instances(tx, [action.saga_id])
             ran = await repository.claimed_attempts(tx, action.action_id, self.worker_id)
             if ran is None:
-                return []  # someone else took it over (we lost our lease): their answer counts
+                return [], False  # someone else took it over (lost lease): their answer counts
             attempts = ran + 1
             if outcome == "succeeded":
                 async with tx.pipelined():
@@ -292,7 +303,7 @@ class Steps(Generic[S]):
                         "attempts": attempts,
                     },
                 )
-                return await self.transitions.apply(
+                sent = await self.transitions.apply(
                     tx,
                     action.saga_id,
                     action.key,
@@ -300,6 +311,7 @@ class Steps(Generic[S]):
                     claim_for=self.worker_id,
                     locked=locked,
                 )
+                return sent, False
             limit = action.max_attempts
             if outcome == "contention":
                 attempts -= 1
@@ -319,8 +331,7 @@ class Steps(Generic[S]):
                         action.action_id,
                         {"attempt": attempts, "error": error, "retry_in": round(delay, 3)},
                     )
-                self.wake.set()  # the pump sleeps until the retry is due
-                return []
+                return [], True
             async with tx.pipelined():
                 await repository.fail_action(tx, action.action_id, attempts, error, now)
                 await repository.append_log(
@@ -343,6 +354,7 @@ class Steps(Generic[S]):
                     "attempts": attempts,
                 },
             )
-            return await self.transitions.apply(
+            sent = await self.transitions.apply(
                 tx, action.saga_id, action.key, failure, claim_for=self.worker_id, locked=locked
             )
+            return sent, False

@@ -13,6 +13,7 @@ from cairn.errors import DomainError
 from cairn.orders.adapters import FakeCarrier, FakePaymentGateway, TransientAdapterError
 from cairn.orders.fulfilment import CREATE_SHIPMENT
 from cairn.sagas import StepContext, StepPolicy
+from cairn.sagas import runner as saga_runner
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 
@@ -234,3 +235,16 @@ async def test_the_shipment_goes_to_the_created_address_whether_the_order_is_cac
         with pytest.raises(DomainError):  # the shipment exists: the booking is what we check
             await w.runner.steps.effects[CREATE_SHIPMENT](step)
     assert carrier.addresses == [created.data["shipping_address"]] * 2
+
+
+async def test_a_retried_step_runs_when_due_not_at_the_pumps_idle_bound(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pump must be woken after the retry's row commits: woken before, it finds nothing
+    # due and sleeps its idle bound, here far beyond the harness's wait.
+    monkeypatch.setattr(saga_runner, "IDLE_POLL_INTERVAL", 60.0)
+    async with running(url) as w:
+        await w.product("MUG", 10)
+        order = await w.order({"MUG": 1}, token="tok_flaky")
+        saga = await w.wait(order, "completed", timeout=10)
+        assert saga.data["outcome"] == "confirmed"

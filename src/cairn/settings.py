@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     breaker_reset_seconds: float = Field(default=5.0, gt=0)
 
     projection_batch_size: int = Field(default=500, ge=1)
+    #: At most one live batch transaction per projection per this many seconds (see
+    #: ``RunnerConfig.live_interval``): fewer, larger transactions under load; 0 turns it off.
+    projection_live_interval: float = Field(default=0.05, ge=0, le=5)
     log_level: str = "INFO"
     log_json: bool = True
 

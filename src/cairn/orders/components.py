@@ -81,7 +81,10 @@ def build_projections(
     if isinstance(settings_or_url, Settings):
         url = settings_or_url.database_url
         redis_url = redis_url or settings_or_url.redis_url
-        config = config or RunnerConfig(batch_size=settings_or_url.projection_batch_size)
+        config = config or RunnerConfig(
+            batch_size=settings_or_url.projection_batch_size,
+            live_interval=settings_or_url.projection_live_interval,
+        )
     else:
         url = settings_or_url
     models = list(models) if models is not None else default_models()

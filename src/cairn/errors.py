@@ -7,6 +7,7 @@ how a transport answers it: the HTTP API maps each class to a status in one tabl
     CairnError                      code
     ├── StoreError                  store.*
     │   ├── ConcurrencyError        store.concurrency          bad expected_version, writes nothing
+    │   ├── StaleRowError           store.stale_row            a guarded row changed, writes nothing
     │   ├── InvalidEventError       store.invalid_event        empty batch, non-JSON payload…
     │   ├── InvalidStreamIdError    store.invalid_stream_id    empty, overlong or control characters
     │   ├── InvalidExpectedVersion  store.invalid_expected_version
@@ -88,6 +89,13 @@ class ConcurrencyError(StoreError):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+
+class StaleRowError(StoreError):
+    """A write guarded by the version a process last wrote found another version: someone else
+    changed the row since. The transaction was rolled back; read the row again and retry."""
+
+    code = "store.stale_row"
 
 
 class InvalidEventError(StoreError):

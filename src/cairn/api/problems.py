@@ -51,6 +51,7 @@ STATUS: Final[Mapping[type[CairnError], int]] = {
     # store
     e.StoreError: 500,
     e.ConcurrencyError: 409,  # 412 when the request carried If-Match (see _on_cairn_error)
+    e.StaleRowError: 409,  # another writer changed a row meanwhile: retrying may succeed
     e.InvalidEventError: 400,
     e.InvalidStreamIdError: 400,
     e.InvalidExpectedVersion: 400,

@@ -24,23 +24,11 @@ from typing import Any, TypeAlias
 
 from cairn.sagas.deadlines import Timer, timer_id_for
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
+from cairn.sagas.instances import Instance as Instance
 from cairn.sql.database import Database, Dialect, Row, Tx, in_list, insert_rows
 
 #: Where a read runs: inside a transaction, or on committed data.
 Reader: TypeAlias = Tx | Database
-
-
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """A saga's row as a transition needs it."""
-
-    key: str
-    status: str
-    state: dict[str, Any]
-    version: int
-    correlation_id: str | None
-    #: The ids of every step it ever sent (a step sent again keeps its row).
-    actions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +161,15 @@ class SagaRepository:
             )
             for row in rows
         }
+
+    async def check_versions(self, tx: Tx, versions: dict[str, int]) -> None:
+        """Lock the rows of ``versions`` (saga id → expected version, 0: no row) and fail the
+        transaction with :class:`~cairn.errors.StaleRowError` at commit if one differs
+        (PostgreSQL only: :mod:`.instances`). Sent without waiting: a write, for the pipeline."""
+        ids = sorted(versions)
+        await tx.execute(
+            "SELECT cairn_saga_versions(?::text[], ?::integer[])", (ids, [versions[i] for i in ids])
+        )
 
     async def lock_instance(self, tx: Tx, saga_id: str) -> Instance | None:
         """One saga's row, locked (see :meth:`lock_instances`); ``None`` if there is none."""

@@ -44,14 +44,15 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Final, Generic, TypeVar
 
+from cairn.errors import StaleRowError
 from cairn.leases import Lease, Leases, lease_for
 from cairn.observability.logging import get_logger
 from cairn.sagas.engine import Effect, SagaDefinition, SagaRecord, SagaStatus, StepLogEntry
 from cairn.sagas.operators import DEFAULT_LIST_LIMIT, SagaOperators
 from cairn.sagas.policy import StepPolicy
-from cairn.sagas.repository import SagaRepository
+from cairn.sagas.repository import Action, SagaRepository
 from cairn.sagas.steps import Steps
-from cairn.sagas.transitions import Transitions, partition_of
+from cairn.sagas.transitions import Routed, Transitions, partition_of
 from cairn.sql.checkpoints import load_checkpoint
 from cairn.sql.database import Database
 from cairn.store.base import EventStore
@@ -324,11 +325,25 @@ class SagaRunner(Generic[S]):
                     # a crash, reading these again changes nothing, so the checkpoint can wait.
                     continue
                 saved_at = time.monotonic()
-                async with self.db.transaction() as tx:
-                    actions = await self.transitions.apply_events(
-                        tx, ours, name, batch[-1].position, claim_for=self.worker_id
-                    )
+                actions = await self._transition(ours, name, batch[-1].position)
                 self.steps.start(actions)
+
+    async def _transition(
+        self, ours: builtins.list[Routed], checkpoint: str, position: int
+    ) -> builtins.list[Action]:
+        """One batch's transaction; once more at once if a saga's row changed under what this
+        process remembered of it (the retry reads the row: :mod:`cairn.sagas.instances`)."""
+        try:
+            async with self.db.transaction() as tx:
+                return await self.transitions.apply_events(
+                    tx, ours, checkpoint, position, claim_for=self.worker_id
+                )
+        except StaleRowError as exc:
+            log.info("saga partition checkpoint %s: %s; reading it again", checkpoint, exc)
+        async with self.db.transaction() as tx:
+            return await self.transitions.apply_events(
+                tx, ours, checkpoint, position, claim_for=self.worker_id
+            )
 
     def _timer_set(self, due_at: float) -> None:
         self._timer_hint = min(self._timer_hint, due_at)

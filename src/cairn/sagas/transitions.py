@@ -40,13 +40,18 @@ from cairn.sagas.engine import (
     from_epoch,
     saga_id_for,
 )
+from cairn.sagas.instances import Instance, KnownInstances
 from cairn.sagas.policy import StepPolicy
-from cairn.sagas.repository import Action, Instance, LogLine, NewAction, SagaRepository
+from cairn.sagas.repository import Action, LogLine, NewAction, SagaRepository
 from cairn.sql.checkpoints import save_checkpoint
-from cairn.sql.database import Tx
+from cairn.sql.database import Dialect, Tx
 from cairn.store.base import RecordedEvent
 
 S = TypeVar("S")
+
+
+#: A saga in one of these receives more inputs: worth remembering (:mod:`.instances`).
+_UNFINISHED = frozenset({SagaStatus.RUNNING.value, SagaStatus.COMPENSATING.value})
 
 
 class Routed(NamedTuple):
@@ -110,6 +115,8 @@ class Transitions(Generic[S]):
         self.on_transition = on_transition
         #: Told the due time of every timer set (the runner's pump sleeps until the next one).
         self.on_timer = on_timer
+        #: The rows this process committed last: read from here, not from the database.
+        self.known = KnownInstances()
 
     def ours(self, partition: int, batch: Sequence[RecordedEvent]) -> list[Routed]:
         """The events of ``batch`` that concern sagas of ``partition``, with their saga (pure:
@@ -202,24 +209,31 @@ class Transitions(Generic[S]):
         repository = self.repository
         instances = dict(locked or {})
         missing = sorted({r.saga_id for r in routed} - instances.keys())
-        if missing:
-            instances.update(await repository.lock_instances(tx, missing))
+        expected = self._from_memory(tx, routed, missing, instances)
+        if len(expected) < len(missing):
+            unknown = [saga_id for saga_id in missing if saga_id not in expected]
+            instances.update(await repository.lock_instances(tx, unknown))
         now = time.time()
         sagas: dict[str, _Saga[S]] = {}
         lines = list(first_lines)
         sends: list[NewAction] = []
         async with tx.pipelined():
+            if expected:
+                await repository.check_versions(tx, expected)
             for saga_id, key, message in routed:
                 saga = sagas.get(saga_id)
                 if saga is None:
                     instance = instances.get(saga_id)
                     saga = sagas[saga_id] = _Saga(instance.key if instance else key, instance)
                 await self._apply_one(tx, saga_id, saga, message, now, lines, sends)
+            written: dict[str, dict[str, Any]] = {}
             for saga_id, saga in sagas.items():
                 if saga.dirty:
-                    await self._write(tx, saga_id, saga, now)
+                    written[saga_id] = await self._write(tx, saga_id, saga, now)
             # A step sent again keeps its row (and whoever holds it): only new rows are ours.
             fresh = _new_sends(sends, sagas)
+            if tx.dialect is Dialect.POSTGRES:
+                tx.after_commit(lambda: self._remember(sagas, written, fresh))
             await repository.insert_actions(tx, fresh, claimed_by=claim_for, now=now)
             if claim_for is None:
                 await repository.append_logs(tx, lines)
@@ -238,6 +252,62 @@ class Transitions(Generic[S]):
             ]
             await repository.append_logs(tx, lines)
         return claimed
+
+    def _from_memory(
+        self,
+        tx: Tx,
+        routed: Sequence[Routed],
+        missing: Sequence[str],
+        instances: dict[str, Instance | None],
+    ) -> dict[str, int]:
+        """Which of the ``missing`` sagas this transaction may write without reading them
+        (PostgreSQL: :mod:`.instances`), with the version each must be at (0: no row yet, for a
+        saga this input starts); their rows, where known, go into ``instances``."""
+        if tx.dialect is not Dialect.POSTGRES:
+            return {}
+        first: dict[str, Message] = {}
+        for saga_id, _, message in routed:
+            first.setdefault(saga_id, message)
+        expected: dict[str, int] = {}
+        for saga_id in missing:
+            instance = self.known.take(saga_id)
+            if instance is not None:
+                instances[saga_id] = instance
+                expected[saga_id] = instance.version
+            elif not self.known.doubted(saga_id) and self.definition.starts(first[saga_id]):
+                self.known.doubt(saga_id)
+                expected[saga_id] = 0
+        return expected
+
+    def _remember(
+        self,
+        sagas: Mapping[str, _Saga[S]],
+        written: Mapping[str, dict[str, Any]],
+        fresh: Sequence[NewAction],
+    ) -> None:
+        """After the commit: the rows as this transaction left them (see :mod:`.instances`)."""
+        sent: dict[str, set[str]] = {}
+        for new in fresh:
+            sent.setdefault(new.action.saga_id, set()).add(new.action.action_id)
+        for saga_id, saga in sagas.items():
+            before = saga.instance
+            state = written.get(saga_id)
+            if state is None:
+                if before is not None:  # read (and locked) but not changed
+                    self.known.remember(saga_id, before, running=True)
+                continue
+            actions = before.actions if before is not None else frozenset()
+            assert saga.status is not None
+            row = Instance(
+                key=saga.key,
+                status=saga.status,
+                state=state,
+                version=saga.version + 1 if before is not None else 1,
+                correlation_id=saga.correlation_id,
+                actions=actions | sent.get(saga_id, set()),
+            )
+            running = saga.status in _UNFINISHED
+            self.known.remember(saga_id, row, running=running)
 
     async def _apply_one(
         self,
@@ -323,9 +393,9 @@ class Transitions(Generic[S]):
         if self.on_transition is not None and before != status.value:
             self.on_transition(definition.type, status)
 
-    async def _write(self, tx: Tx, saga_id: str, saga: _Saga[S], now: float) -> None:
+    async def _write(self, tx: Tx, saga_id: str, saga: _Saga[S], now: float) -> dict[str, Any]:
         """The saga's row after this transaction's inputs, and its deadline: set when the saga
-        starts, cancelled when it stops running."""
+        starts, cancelled when it stops running; the state as written."""
         repository = self.repository
         assert saga.state is not None
         assert saga.status is not None
@@ -358,7 +428,7 @@ class Transitions(Generic[S]):
                     due_at=due_at,
                     payload={},
                 )
-            return
+            return encoded
         await repository.update_instance(
             tx,
             saga_id=saga_id,
@@ -370,3 +440,4 @@ class Transitions(Generic[S]):
         )
         if was_running and status is not SagaStatus.RUNNING:
             await repository.cancel_timer(tx, saga_id=saga_id, kind=deadlines.DEADLINE)
+        return encoded

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +106,21 @@ class Tx(ABC):
     """One open transaction: committed when its block ends, rolled back if the block raises."""
 
     dialect: Dialect
+    _after_commit: list[Callable[[], None]] | None = None
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed: never if it rolls back, nor
+        when the commit's outcome is unknown (a connection lost during COMMIT). For what a
+        process may only believe about the database once it is true there (a cache)."""
+        if self._after_commit is None:
+            self._after_commit = []
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """Run the :meth:`after_commit` callbacks (by the :class:`Database` that committed)."""
+        callbacks, self._after_commit = self._after_commit or [], None
+        for callback in callbacks:
+            callback()
 
     @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import AsyncPipeline
 from psycopg.rows import dict_row
 
+from cairn.errors import StaleRowError
 from cairn.sql.database import Database, Dialect, Params, Row, Schema, Tx
 from cairn.sql.outage import unavailable_translated
 from cairn.sql.pool import Connection, HotConnections
@@ -31,6 +32,9 @@ __all__ = ["SCHEMA_LOCK_KEY", "PostgresDatabase"]
 
 #: The advisory lock every schema transaction takes (any 64-bit constant, stable forever).
 SCHEMA_LOCK_KEY = 872163510051
+#: The SQLSTATE a version guard raises (e.g. ``cairn_saga_versions``): a
+#: :class:`~cairn.errors.StaleRowError`.
+STALE_ROW = "CA412"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -140,7 +144,8 @@ class PostgresDatabase(Database):
                         # This transaction only: see Database.transaction. A pool shared with
                         # saga state must not turn it on per connection.
                         await conn.execute("SET LOCAL synchronous_commit = off")
-                    yield _PostgresTx(conn, pipeline)
+                    tx = _PostgresTx(conn, pipeline)
+                    yield tx
                     await conn.execute("COMMIT")
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -152,7 +157,10 @@ class PostgresDatabase(Database):
                     # the pool replaces it. Rare: only a failed statement gets here.
                     with contextlib.suppress(Exception):
                         await conn.close()
+                if isinstance(exc, psycopg.Error) and exc.sqlstate == STALE_ROW:
+                    raise StaleRowError(exc.diag.message_primary or "a row changed") from None
                 raise
+            tx.committed()
 
     @contextlib.asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[Tx]:

@@ -150,13 +150,15 @@ class SQLiteDatabase(Database):
             # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write transaction
             # never fails half-way with SQLITE_BUSY when another connection writes.
             await conn.execute("BEGIN IMMEDIATE")
+            tx = _SQLiteTx(conn)
             try:
-                yield _SQLiteTx(conn)
+                yield tx
             except BaseException:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(conn.execute("ROLLBACK"))
                 raise
             await conn.execute("COMMIT")
+            tx.committed()
 
     def schema_transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         # BEGIN IMMEDIATE holds the file's write lock: concurrent creators take turns already.

@@ -55,6 +55,32 @@ async def test_a_failing_statement_rolls_back_the_whole_transaction(db: Database
     assert await db.fetchone("SELECT n FROM things WHERE id = ?", ("a",)) == {"n": 1}
 
 
+async def test_after_commit_callbacks_run_once_the_transaction_committed(db: Database) -> None:
+    seen: list[str] = []
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 1))
+        tx.after_commit(lambda: seen.append("committed"))
+        assert seen == []
+    assert seen == ["committed"]
+
+
+async def test_after_commit_callbacks_never_run_for_a_rolled_back_transaction(
+    db: Database,
+) -> None:
+    seen: list[str] = []
+    await db.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 1))
+
+    async def collide() -> None:
+        async with db.transaction() as tx:
+            tx.after_commit(lambda: seen.append("committed"))
+            async with tx.pipelined():
+                await tx.execute("INSERT INTO things (id, n) VALUES (?, ?)", ("a", 2))
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await collide()
+    assert seen == []
+
+
 async def test_execute_returns_the_number_of_rows_changed(db: Database) -> None:
     async with db.transaction(durable=False) as tx:
         await tx.executemany(

@@ -440,11 +440,13 @@ class SagaRepository:
         )
 
     async def record_successes(
-        self, db: Database, action_ids: list[str], now: float, worker_id: str
+        self, db: Reader, action_ids: list[str], now: float, worker_id: str
     ) -> None:
         """Forward steps done after one more attempt, if ``worker_id`` still holds them, each
         with its ``succeeded`` line, in one transaction: on PostgreSQL one statement (one round
-        trip, no BEGIN/COMMIT). A step another worker took over is neither finished nor logged."""
+        trip, no BEGIN/COMMIT; or a write of the caller's transaction ``db``, pipelinable). A
+        step another worker took over is neither finished nor logged. SQLite: a
+        :class:`Database` (its own transaction)."""
         among, ids = in_list(db.dialect, "action_id", action_ids)
         held = f" WHERE {among} AND status = 'pending' AND claimed_by = ?"
         finish = (
@@ -460,6 +462,7 @@ class SagaRepository:
                 (now, *ids, worker_id, now),
             )
             return
+        assert isinstance(db, Database)
         async with db.transaction() as tx:
             rows = await tx.fetchall(
                 "SELECT saga_id, step, action_id, attempts FROM saga_actions"

@@ -331,19 +331,28 @@ class SagaRunner(Generic[S]):
     async def _transition(
         self, ours: builtins.list[Routed], checkpoint: str, position: int
     ) -> builtins.list[Action]:
-        """One batch's transaction; once more at once if a saga's row changed under what this
-        process remembered of it (the retry reads the row: :mod:`cairn.sagas.instances`)."""
+        """One batch's transaction, which also records the forward successes waiting to be
+        (:meth:`.steps.Steps.take_successes`); once more at once if a saga's row changed under
+        what this process remembered of it (the retry reads the row: :mod:`.instances`)."""
+        successes = self.steps.take_successes()
+        done = [action.action_id for action, _ in successes]
+        committed = False
         try:
-            async with self.db.transaction() as tx:
-                return await self.transitions.apply_events(
-                    tx, ours, checkpoint, position, claim_for=self.worker_id
-                )
-        except StaleRowError as exc:
-            log.info("saga partition checkpoint %s: %s; reading it again", checkpoint, exc)
-        async with self.db.transaction() as tx:
-            return await self.transitions.apply_events(
-                tx, ours, checkpoint, position, claim_for=self.worker_id
-            )
+            try:
+                async with self.db.transaction() as tx:
+                    actions = await self.transitions.apply_events(
+                        tx, ours, checkpoint, position, claim_for=self.worker_id, successes=done
+                    )
+            except StaleRowError as exc:
+                log.info("saga partition checkpoint %s: %s; reading it again", checkpoint, exc)
+                async with self.db.transaction() as tx:
+                    actions = await self.transitions.apply_events(
+                        tx, ours, checkpoint, position, claim_for=self.worker_id, successes=done
+                    )
+            committed = True
+        finally:
+            self.steps.settle_successes(successes, committed=committed)
+        return actions
 
     def _timer_set(self, due_at: float) -> None:
         self._timer_hint = min(self._timer_hint, due_at)

@@ -40,11 +40,19 @@ from cairn.sagas.engine import STEP_FAILED, STEP_SUCCEEDED, Effect, Message, Ste
 from cairn.sagas.policy import StepPolicy
 from cairn.sagas.repository import Action, LogLine, SagaRepository
 from cairn.sagas.transitions import Transitions
-from cairn.sql.database import Database
+from cairn.sql.database import Database, Dialect
 
 log = get_logger("cairn.sagas")
 
 S = TypeVar("S")
+
+#: A forward step that succeeded, and the future its task awaits until the success is recorded.
+Success = tuple[Action, asyncio.Future[None]]
+
+#: Seconds a forward success waits to be recorded by the runner's next transition (PostgreSQL)
+#: before it is recorded on its own: the transition that handles the step's event usually comes
+#: within a millisecond; a burst keeps transitions coming.
+FOLD_WINDOW = 0.02
 
 
 class Steps(Generic[S]):
@@ -84,7 +92,7 @@ class Steps(Generic[S]):
         self._backlog = False
         self._tasks: asyncio.TaskGroup | None = None
         # Forward successes waiting to be recorded, and the task recording them.
-        self._succeeded: list[tuple[Action, asyncio.Future[None]]] = []
+        self._succeeded: list[Success] = []
         self._recorder: asyncio.Future[None] | None = None
 
     def attach(self, tasks: asyncio.TaskGroup) -> None:
@@ -146,20 +154,19 @@ class Steps(Generic[S]):
         self.start(actions)
 
     async def _run(self, action: Action) -> None:
-        async with self._places:
-            # ``saga fulfilment reserve_stock``: in the trace of the message that sent the step,
-            # so the command the effect sends (and the events it appends) are its children.
-            saga_type = self.transitions.definition.type
-            with span(
-                f"saga {saga_type} {action.kind}",
-                metadata={"traceparent": action.traceparent} if action.traceparent else {},
-                attributes={
-                    "cairn.saga.type": saga_type,
-                    "cairn.saga.step": action.step,
-                    "cairn.saga.attempt": action.attempts + 1,
-                },
-            ) as current:
-                await self._run_in_span(action, current)
+        # ``saga fulfilment reserve_stock``: in the trace of the message that sent the step,
+        # so the command the effect sends (and the events it appends) are its children.
+        saga_type = self.transitions.definition.type
+        with span(
+            f"saga {saga_type} {action.kind}",
+            metadata={"traceparent": action.traceparent} if action.traceparent else {},
+            attributes={
+                "cairn.saga.type": saga_type,
+                "cairn.saga.step": action.step,
+                "cairn.saga.attempt": action.attempts + 1,
+            },
+        ) as current:
+            await self._run_in_span(action, current)
 
     async def _run_in_span(self, action: Action, current: Span) -> None:
         outcome: str
@@ -182,8 +189,9 @@ class Steps(Generic[S]):
                 compensation=action.compensation,
                 first_run=action.first_run,
             )
-            # A deadline on this task, not wait_for's task per step.
-            async with asyncio.timeout(self.policy.timeout):
+            # Its turn first (``running``), then a deadline on this task (not wait_for's task
+            # per step); recording the outcome afterwards takes no turn.
+            async with self._places, asyncio.timeout(self.policy.timeout):
                 await effect(context)
             outcome = "succeeded"
         except TimeoutError:
@@ -225,21 +233,52 @@ class Steps(Generic[S]):
 
     async def _record_forward_success(self, action: Action) -> None:
         """Done, with its log line. The saga hears of it through the event its command recorded
-        (no transition here), so no saga row is locked, and the successes that come in while
-        one transaction records others are recorded together in the next (group commit: one
-        round trip for a lone step, a few for a burst)."""
+        (no transition here), so no saga row is locked. On PostgreSQL the runner's next
+        transition usually records it with its own writes (:meth:`take_successes`: the event
+        the step's command appended is on its way to that transition); what is still waiting
+        :data:`FOLD_WINDOW` later is recorded on its own, the successes that come in meanwhile
+        together (group commit)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._succeeded.append((action, done))
-        if self._recorder is None or self._recorder.done():
-            recording = self._record_successes()
-            self._recorder = (
-                self._tasks.create_task(recording)
-                if self._tasks is not None
-                else asyncio.ensure_future(recording)
-            )
+        self._ensure_recorder()
         await done
 
+    def _ensure_recorder(self) -> None:
+        if self._recorder is None or self._recorder.done():
+            recording = self._record_successes()
+            try:
+                self._recorder = (
+                    self._tasks.create_task(recording)
+                    if self._tasks is not None
+                    else asyncio.ensure_future(recording)
+                )
+            except RuntimeError:  # the runner is shutting down: the steps stay claimed and
+                recording.close()  # run again after the next take-over (their ids dedupe)
+
+    def take_successes(self) -> list[Success]:
+        """The forward successes waiting to be recorded, for a transaction of the runner to
+        record with its own writes (PostgreSQL; none on SQLite, where recording is a
+        transaction of its own anyway). Hand them back with :meth:`settle_successes`."""
+        if self.db.dialect is not Dialect.POSTGRES:
+            return []
+        taken, self._succeeded = self._succeeded, []
+        return taken
+
+    def settle_successes(self, taken: list[Success], *, committed: bool) -> None:
+        """After the transaction that recorded ``taken``: done if it ``committed``, else they
+        wait to be recorded again."""
+        if not committed:
+            self._succeeded = taken + self._succeeded
+            if taken:
+                self._ensure_recorder()
+            return
+        for _, done in taken:
+            if not done.done():  # its step may have been cancelled (shutdown)
+                done.set_result(None)
+
     async def _record_successes(self) -> None:
+        if self.db.dialect is Dialect.POSTGRES:
+            await asyncio.sleep(FOLD_WINDOW)  # the next transition may take them first
         while self._succeeded:
             batch, self._succeeded = self._succeeded, []
             try:

@@ -140,13 +140,19 @@ class Transitions(Generic[S]):
         position: int,
         *,
         claim_for: str | None = None,
+        successes: Sequence[str] = (),
     ) -> list[Action]:
         """Apply ``routed`` (:meth:`ours` of a batch), then save the batch's last ``position``
         as ``checkpoint``, all in ``tx``; the steps sent and claimed for ``claim_for``.
+        ``successes``: forward steps of ``claim_for`` that succeeded, recorded first (their
+        lines come before those of the events they caused; PostgreSQL).
 
         One transaction per batch: every transition of the batch and the checkpoint after it
         commit together (all or nothing), so a crash re-reads the whole batch and nothing is
         applied twice."""
+        if successes and claim_for is not None:
+            async with tx.pipelined():
+                await self.repository.record_successes(tx, list(successes), time.time(), claim_for)
         actions = await self.apply_all(tx, routed, claim_for=claim_for) if routed else []
         # Pipelined (PostgreSQL): the checkpoint needs no answer, so it rides along with the
         # COMMIT instead of costing a round trip of its own; an error still fails the commit.

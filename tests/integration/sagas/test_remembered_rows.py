@@ -1,15 +1,18 @@
 """On PostgreSQL a runner remembers the saga rows it committed and writes a transition without
 reading them first (a version guard rides with the writes); a row someone else changed
-meanwhile is read again, and the saga goes on from what was really stored."""
+meanwhile is read again, and the saga goes on from what was really stored. A forward step's
+success rides with the transition that handles the event its command recorded."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from saga_harness import running
 
 from cairn.orders.adapters import FakePaymentGateway
 from cairn.orders.adapters.payment_gateway import Authorization
+from cairn.sagas.engine import StepLogEntry
 from cairn.sagas.instances import Instance
 from cairn.sql.database import Database, Tx
 
@@ -74,3 +77,68 @@ async def test_a_row_another_process_changed_is_read_again_and_the_saga_complete
         assert record.data["outcome"] == "confirmed"
         assert await w.order_status(order) == "confirmed"
         assert reads == [[record.saga_id]]  # the transition after the payment, once
+
+
+def record_where_successes_go(world: Any) -> list[str]:
+    """For every recording of forward successes from now on: "transition" when it was one of
+    the writes of a transaction, "alone" when it was a statement of its own."""
+    repository = world.runner.steps.repository
+    where: list[str] = []
+    record_successes = repository.record_successes
+
+    async def recording(db: Database | Tx, action_ids: list[str], now: float, worker: str) -> None:
+        where.append("transition" if isinstance(db, Tx) else "alone")
+        await record_successes(db, action_ids, now, worker)
+
+    repository.record_successes = recording
+    return where
+
+
+async def test_a_forward_steps_success_is_recorded_by_the_transition_its_event_causes(
+    pg_url: str,
+) -> None:
+    async with running(pg_url) as w:
+        await w.product("MUG", 10)
+        where = record_where_successes_go(w)
+
+        order = await w.order({"MUG": 1})
+        record = await w.wait(order, "completed")
+        history = await w.runner.history(record.saga_id)
+
+    assert where == ["transition"] * 4  # reserve, authorize, ship, confirm
+    assert _each_success_is_logged_before_the_event_it_caused(history)
+
+
+def _each_success_is_logged_before_the_event_it_caused(history: list[StepLogEntry]) -> bool:
+    """The step that ran before each ``received`` line (but the first, the order placed) has
+    its ``succeeded`` line earlier in the history."""
+    succeeded = 0
+    received = 0
+    for entry in history:
+        if entry.kind == "succeeded":
+            succeeded += 1
+        elif entry.kind == "received":
+            if received > 0 and succeeded < received:
+                return False
+            received += 1
+    return succeeded == received - 1 == 4
+
+
+async def test_a_runner_stopped_while_a_transition_records_successes_stops(pg_url: str) -> None:
+    async with asyncio.timeout(30):  # a runner that swallowed its cancellation never returns
+        async with running(pg_url) as w:
+            await w.product("MUG", 10)
+            transitions = w.runner.transitions
+            apply_events = transitions.apply_events
+            carrying = asyncio.Event()
+
+            async def stuck_with_successes(tx: Tx, *args: Any, **kwargs: Any) -> Any:
+                if kwargs.get("successes"):
+                    carrying.set()
+                    await asyncio.Event().wait()  # in flight until the runner is stopped
+                return await apply_events(tx, *args, **kwargs)
+
+            transitions.apply_events = stuck_with_successes  # type: ignore[method-assign]
+            await w.order({"MUG": 1})
+            await asyncio.wait_for(carrying.wait(), timeout=10)
+        # leaving ``running`` cancelled the runner and waited for it to stop

@@ -11,7 +11,8 @@ A step sent by a runner's own transition is inserted already claimed by it and h
 (:meth:`Steps.start`) the moment that transaction commits; the pump (:meth:`Steps.start_due`)
 only claims the steps nobody holds: retries that came due, steps an operator reset, and those of
 a worker that died (released by :meth:`Steps.take_over`). A forward step's success is one
-statement on PostgreSQL (:meth:`.repository.SagaRepository.record_successes`); a failure or a
+statement on PostgreSQL (:meth:`.repository.SagaRepository.record_successes`), usually one of
+the writes of the runner's next transition (:meth:`Steps.take_successes`); a failure or a
 compensation's answer locks the saga first and applies the answer to it in the same transaction.
 """
 

@@ -36,6 +36,7 @@ from bench import dbos_peer
 from bench._phase_costs import Phase, count_statements, database_of
 from bench.common import Report, percentile, scratch_pg_database
 from cairn.observability.logging import configure_logging
+from cairn.observability.tracing import configure_tracing
 from cairn.orders.adapters import FakeCarrier, FakePaymentGateway
 from cairn.orders.bootstrap import bootstrap
 from cairn.orders.components import build_saga_runner
@@ -166,6 +167,9 @@ def _header() -> str:
 
 async def run(quick: bool) -> Report:
     configure_logging("WARNING", json=False)  # a debug line per command costs the client CPU
+    # As `cairn worker` and `cairn serve` start: the tracer the OTEL_* variables describe (with
+    # no exporter, no inner spans are made; the trace context is still passed on).
+    configure_tracing()
     report = Report("sagas")
     orders = 50 if quick else 300
     lone = 10 if quick else 40

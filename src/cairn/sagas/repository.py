@@ -283,28 +283,27 @@ class SagaRepository:
         await self.append_logs(tx, [LogLine(saga_id, kind, step, message_type, message_id, detail)])
 
     async def append_logs(self, tx: Tx, lines: list[LogLine]) -> None:
-        """Lines of history, in order, in one statement."""
+        """Lines of history, in order, in one statement (or a few: :func:`insert_rows`)."""
         if not lines:
             return
-        await tx.execute(
-            *insert_rows(
-                tx.dialect,
-                "saga_log",
-                _LOG_COLUMNS,
-                [
-                    (
-                        line.saga_id,
-                        line.at,
-                        line.kind,
-                        line.step,
-                        line.message_type,
-                        line.message_id,
-                        json.dumps(line.detail, default=str),
-                    )
-                    for line in lines
-                ],
-            )
-        )
+        for statement in insert_rows(
+            tx.dialect,
+            "saga_log",
+            _LOG_COLUMNS,
+            [
+                (
+                    line.saga_id,
+                    line.at,
+                    line.kind,
+                    line.step,
+                    line.message_type,
+                    line.message_id,
+                    json.dumps(line.detail, default=str),
+                )
+                for line in lines
+            ],
+        ):
+            await tx.execute(*statement)
 
     async def history(self, reader: Reader, saga_id: str) -> list[StepLogEntry]:
         """The saga's log, oldest first (ids grow with every insert)."""
@@ -331,11 +330,12 @@ class SagaRepository:
         self, tx: Tx, sends: list[NewAction], *, claimed_by: str | None, now: float
     ) -> None:
         """Pending steps, due now, claimed by ``claimed_by`` (``None``: by nobody, so that a
-        runner polls for them); one statement. A step already recorded (same deterministic id)
-        is kept as it is: leave it out (:attr:`Instance.actions`) to know which rows are new."""
+        runner polls for them); one statement (or a few). A step already recorded (same
+        deterministic id) is kept as it is: leave it out (:attr:`Instance.actions`) to know
+        which rows are new."""
         if not sends:
             return
-        insert, params = insert_rows(
+        for statement in insert_rows(
             tx.dialect,
             "saga_actions",
             _NEW_ACTION_COLUMNS,
@@ -363,8 +363,9 @@ class SagaRepository:
                 )
                 for new in sends
             ],
-        )
-        await tx.execute(insert + " ON CONFLICT (action_id) DO NOTHING", params)
+            suffix=" ON CONFLICT (action_id) DO NOTHING",
+        ):
+            await tx.execute(*statement)
 
     async def cap_forward_attempts(self, tx: Tx, saga_id: str) -> None:
         """Let the attempt in flight (if any) be the last of each pending forward step."""

@@ -60,10 +60,16 @@ def skip_locked(dialect: Dialect) -> str:
 
 
 #: Beyond this many parameters a statement sends arrays instead on PostgreSQL. psycopg re-parses
-#: a statement of more than 50 parameters on every execution, but dumping an array costs more
-#: than that until about 80 (measured, 19-column rows: 2 rows 0.33 ms VALUES against 0.47 ms
-#: arrays, 4 rows even, 8 rows 0.73 against 0.61, 32 rows 1.70 against 1.01).
+#: a statement of more than :data:`_CACHED_PARAMETERS` parameters on every execution, but dumping
+#: an array costs more than that until about 80 (measured, 19-column rows: 2 rows 0.33 ms VALUES
+#: against 0.47 ms arrays, 4 rows even, 8 rows 0.73 against 0.61, 32 rows 1.70 against 1.01).
 _ARRAY_PARAMETERS = 80
+#: The most parameters of a statement whose parsing psycopg caches (its
+#: ``MAX_CACHED_STATEMENT_PARAMS``): between this and :data:`_ARRAY_PARAMETERS`, rows go in
+#: several ``VALUES`` statements of at most this many (measured, 15-column rows in a pipelined
+#: transaction: 4 rows 0.78-0.85 ms of client CPU in two statements, 1.01-1.03 in one, 1.06-1.11
+#: as arrays; 5 rows 0.87-0.96, 0.95-1.28 and 1.24-1.50).
+_CACHED_PARAMETERS = 50
 
 
 def in_list(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
@@ -80,26 +86,39 @@ def insert_rows(
     table: str,
     columns: Sequence[tuple[str, str]],
     rows: Sequence[Sequence[Any]],
-) -> tuple[str, tuple[Any, ...]]:
-    """A multi-row ``INSERT INTO table`` of ``rows`` (in order), as a statement and its
-    parameters; ``columns`` are (name, PostgreSQL type) pairs.
+    *,
+    suffix: str = "",
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """A multi-row ``INSERT INTO table`` of ``rows`` (in order), as statements and their
+    parameters, to run in this order; ``columns`` are (name, PostgreSQL type) pairs; ``suffix``
+    ends each statement (``ON CONFLICT …``).
 
-    ``VALUES``, or on PostgreSQL beyond :data:`_ARRAY_PARAMETERS` parameters one array per
-    column, unnested in order (see :func:`in_list`). The caller may append ``ON CONFLICT …``."""
+    One ``VALUES`` statement, or on PostgreSQL beyond :data:`_ARRAY_PARAMETERS` parameters one
+    array per column, unnested in order (see :func:`in_list`), and between
+    :data:`_CACHED_PARAMETERS` and that, ``VALUES`` statements of at most that many."""
     names = ", ".join(name for name, _ in columns)
-    if dialect is Dialect.POSTGRES and len(rows) * len(columns) > _ARRAY_PARAMETERS:
+    count = len(rows) * len(columns)
+    if dialect is Dialect.POSTGRES and count > _ARRAY_PARAMETERS:
         arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
         picked = ", ".join(f"u.{name}" for name, _ in columns)
-        return (
-            f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays})"
-            f" WITH ORDINALITY AS u({names}, cairn_row) ORDER BY u.cairn_row",
-            tuple([row[i] for row in rows] for i in range(len(columns))),
-        )
+        return [
+            (
+                f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays})"
+                f" WITH ORDINALITY AS u({names}, cairn_row) ORDER BY u.cairn_row{suffix}",
+                tuple([row[i] for row in rows] for i in range(len(columns))),
+            )
+        ]
+    per = len(rows)
+    if dialect is Dialect.POSTGRES and count > _CACHED_PARAMETERS:
+        per = max(1, _CACHED_PARAMETERS // len(columns))
     marks = "(" + ", ".join("?" for _ in columns) + ")"
-    return (
-        f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in rows)}",
-        tuple(value for row in rows for value in row),
-    )
+    return [
+        (
+            f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}{suffix}",
+            tuple(value for row in chunk for value in row),
+        )
+        for chunk in (rows[i : i + per] for i in range(0, len(rows), per))
+    ]
 
 
 class Tx(ABC):

@@ -170,16 +170,33 @@ async def test_for_update_and_skip_locked_are_empty_on_sqlite(sqlite_url: str) -
     assert db.for_update(of="v") == ""
 
 
-@pytest.mark.parametrize("count", [3, 200])  # IN and VALUES, then arrays (PostgreSQL)
+COLUMNS = (("id", "text"), ("n", "int4"))
+
+
+# IN and VALUES; then several VALUES statements, then arrays (PostgreSQL)
+@pytest.mark.parametrize("count", [3, 33, 200])
 async def test_insert_rows_and_in_list_keep_order_and_match_whatever_the_count(
     db: Database, count: int
 ) -> None:
     rows = [(f"r-{i:03d}", count - i) for i in range(count)]
-    insert, params = insert_rows(db.dialect, "things", (("id", "text"), ("n", "int4")), rows)
     async with db.transaction() as tx:
-        await tx.execute(insert, params)
-        again, params = insert_rows(db.dialect, "things", (("id", "text"), ("n", "int4")), rows)
-        await tx.execute(again + " ON CONFLICT (id) DO NOTHING", params)
+        for statement in insert_rows(db.dialect, "things", COLUMNS, rows):
+            await tx.execute(*statement)
+        again = insert_rows(db.dialect, "things", COLUMNS, rows, suffix=" ON CONFLICT DO NOTHING")
+        for statement in again:
+            await tx.execute(*statement)
     among, ids = in_list(db.dialect, "id", [r[0] for r in rows[::2]] + ["missing"])
     found = await db.fetchall(f"SELECT id, n FROM things WHERE {among} ORDER BY id", ids)
     assert [(r["id"], r["n"]) for r in found] == rows[::2]
+
+
+def test_rows_between_50_and_80_parameters_go_in_statements_psycopg_keeps_parsed() -> None:
+    rows = [(f"r-{i}", i) for i in range(33)]  # 66 parameters
+
+    statements = insert_rows(Dialect.POSTGRES, "things", COLUMNS, rows)
+
+    assert [len(params) for _, params in statements] == [50, 16]
+    assert [value for _, params in statements for value in params] == [
+        value for row in rows for value in row
+    ]
+    assert len(insert_rows(Dialect.SQLITE, "things", COLUMNS, rows)) == 1

@@ -85,9 +85,16 @@ async def test_order_and_product_are_entities_keyed_by_fields_they_have(gql: Gra
         assert print_ast(field.type) == "ID!"
 
 
+ORDER_AT = "query O($id: ID!, $min: Int) { order(id: $id, minPosition: $min) { id } }"
+
+
 async def test_entities_resolve_orders_and_products_for_the_caller(gql: GraphQLServer) -> None:
     await gql.register_product()
-    order_id = (await gql.create_order(CUSTOMER_1))["orderId"]
+    created = await gql.create_order(CUSTOMER_1)
+    order_id = created["orderId"]
+    # Read models are eventually consistent: read your write first (minPosition), as a client
+    # that needs it would; ``_entities`` then finds the order in the read model.
+    await gql.data(ORDER_AT, {"id": order_id, "min": created["position"]}, ADMIN)
     reps = [
         {"__typename": "Order", "id": order_id},
         {"__typename": "Product", "sku": "MUG-1"},

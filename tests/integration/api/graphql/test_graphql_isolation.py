@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql_client import ADMIN, CUSTOMER_1, CUSTOMER_2, OPERATOR, GraphQLServer
 
-ORDER = "query O($id: ID!) { order(id: $id) { id customerId } }"
+ORDER = "query O($id: ID!, $min: Int) { order(id: $id, minPosition: $min) { id customerId } }"
 ORDERS = """
 query L($customer: ID, $min: Int) {
   orders(customerId: $customer, minPosition: $min) { nodes { id customerId } hasNextPage }
@@ -18,10 +18,11 @@ PRODUCT = 'query P { product(sku: "MUG-1") { sku available } }'
 
 async def test_another_customers_order_is_null_without_an_error(gql: GraphQLServer) -> None:
     await gql.register_product()
-    order_id = (await gql.create_order(CUSTOMER_1))["orderId"]
-    body = await gql.run(ORDER, {"id": order_id}, CUSTOMER_2)
+    created = await gql.create_order(CUSTOMER_1)
+    order_id, written = created["orderId"], {"min": created["position"]}
+    body = await gql.run(ORDER, {"id": order_id, **written}, CUSTOMER_2)
     assert body == {"data": {"order": None}}
-    mine = await gql.data(ORDER, {"id": order_id}, CUSTOMER_1)
+    mine = await gql.data(ORDER, {"id": order_id, **written}, CUSTOMER_1)
     assert mine["order"] == {"id": order_id, "customerId": "c-1"}
 
 

@@ -91,10 +91,3 @@ class KnownInstances:
         )
         if len(self._rows) > self._capacity:
             del self._rows[next(iter(self._rows))]
-
-    def clear(self) -> None:
-        self._rows.clear()
-        self._doubted.clear()
-
-    def __len__(self) -> int:
-        return len(self._rows)

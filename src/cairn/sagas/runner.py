@@ -336,22 +336,23 @@ class SagaRunner(Generic[S]):
         what this process remembered of it (the retry reads the row: :mod:`.instances`)."""
         successes = self.steps.take_successes()
         done = [action.action_id for action, _ in successes]
-        committed = False
+
+        async def apply() -> builtins.list[Action]:
+            async with self.db.transaction() as tx:
+                return await self.transitions.apply_events(
+                    tx, ours, checkpoint, position, claim_for=self.worker_id, successes=done
+                )
+
         try:
             try:
-                async with self.db.transaction() as tx:
-                    actions = await self.transitions.apply_events(
-                        tx, ours, checkpoint, position, claim_for=self.worker_id, successes=done
-                    )
+                actions = await apply()
             except StaleRowError as exc:
                 log.info("saga partition checkpoint %s: %s; reading it again", checkpoint, exc)
-                async with self.db.transaction() as tx:
-                    actions = await self.transitions.apply_events(
-                        tx, ours, checkpoint, position, claim_for=self.worker_id, successes=done
-                    )
-            committed = True
-        finally:
-            self.steps.settle_successes(successes, committed=committed)
+                actions = await apply()
+        except BaseException:
+            self.steps.settle_successes(successes, committed=False)
+            raise
+        self.steps.settle_successes(successes, committed=True)
         return actions
 
     def _timer_set(self, due_at: float) -> None:

@@ -129,7 +129,6 @@ class ProjectionRunner:
         # needs (a Condition would make the runner wait behind every reader it wakes).
         self._advanced = asyncio.Event()
         self._attempts: dict[str, int] = {}
-        self._lease_checked = 0.0
         #: When the last live batch transaction began (``RunnerConfig.live_interval``).
         self._applied_at = -float("inf")
         #: The checkpoint as stored (``position`` may be ahead of it over ignored events only).
@@ -210,8 +209,7 @@ class ProjectionRunner:
                 else:
                     await self.store.wait_for_append(self.position, self.checkpoint_wait())
                 await self._pace()
-                idle_check_due = time.monotonic() - self._lease_checked >= self.config.idle_wait
-                if idle_check_due and not await self._lease_ok():
+                if not await self._lease_ok():
                     raise LeaseLostError
             else:
                 self.state = "catching_up"
@@ -490,8 +488,9 @@ class ProjectionRunner:
     # -- waiting ------------------------------------------------------------------------------
 
     async def _lease_ok(self) -> bool:
-        self._lease_checked = time.monotonic()
-        return await self.lease.still_held()
+        """Whether the lease is still ours, asked of the database at most every
+        :data:`cairn.leases.CHECK_INTERVAL` (the checkpoint compare-and-set is the fence)."""
+        return await self.lease.still_held_within()
 
     def advanced(self) -> None:
         """Wake every ``wait_for`` of this process."""

@@ -25,6 +25,7 @@ from typing import Any, TypeAlias
 from cairn.sagas.deadlines import Timer, timer_id_for
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
 from cairn.sagas.instances import Instance as Instance
+from cairn.sql.array_literal import array_literal
 from cairn.sql.database import Database, Dialect, Row, Tx, in_list, insert_rows
 
 #: Where a read runs: inside a transaction, or on committed data.
@@ -168,7 +169,8 @@ class SagaRepository:
         (PostgreSQL only: :mod:`.instances`). Sent without waiting: a write, for the pipeline."""
         ids = sorted(versions)
         await tx.execute(
-            "SELECT cairn_saga_versions(?::text[], ?::integer[])", (ids, [versions[i] for i in ids])
+            "SELECT cairn_saga_versions(?::text[], ?::integer[])",
+            (array_literal(ids), array_literal(versions[i] for i in ids)),
         )
 
     async def lock_instance(self, tx: Tx, saga_id: str) -> Instance | None:

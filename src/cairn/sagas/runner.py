@@ -45,7 +45,7 @@ from functools import partial
 from typing import Final, Generic, TypeVar
 
 from cairn.errors import StaleRowError
-from cairn.leases import Lease, Leases, lease_for
+from cairn.leases import CHECK_INTERVAL, Lease, Leases, lease_for
 from cairn.observability.logging import get_logger
 from cairn.sagas.engine import Effect, SagaDefinition, SagaRecord, SagaStatus, StepLogEntry
 from cairn.sagas.operators import DEFAULT_LIST_LIMIT, SagaOperators
@@ -63,11 +63,9 @@ __all__ = ["SagaRunner", "StepPolicy"]
 
 log = get_logger("cairn.sagas")
 
-#: The longest the runner trusts a lease without asking the database (seconds). A lease is lost
-#: when its session's connection breaks; the lease's own flag says so at once when psycopg
-#: noticed, the round trip only when the connection died silently. Idle, this is most of the
-#: runner's transactions.
-LEASE_CHECK_INTERVAL: Final = 2.0
+#: How often the runner tries to take the partitions it does not hold and asks about those it
+#: does (seconds; :data:`cairn.leases.CHECK_INTERVAL`). Idle, this is most of its transactions.
+LEASE_CHECK_INTERVAL: Final = CHECK_INTERVAL
 #: The longest an idle runner sleeps before looking for steps and timers another process wrote
 #: (a step an operator reset from the CLI) (seconds).
 IDLE_POLL_INTERVAL: Final = 5.0
@@ -145,7 +143,6 @@ class SagaRunner(Generic[S]):
         # Each held partition's one follower. A lease lost and retaken gets a new follower only
         # once the old one has stopped (it may be waiting for an append, or mid-batch).
         self._followers: dict[int, asyncio.Task[None]] = {}
-        self._lease_checked: dict[int, float] = {}
         # The earliest timer this process set since the pump last looked (epoch seconds): it may
         # not be committed yet when the pump asks the database, so the pump also wakes for it.
         self._timer_hint = math.inf
@@ -257,7 +254,6 @@ class SagaRunner(Generic[S]):
                     continue
                 if await lease.try_acquire():
                     await self._stop_follower(p)
-                    self._lease_checked[p] = time.monotonic()
                     await self.steps.take_over(p)
                     self._held.add(p)
                     self._followers[p] = tasks.create_task(self._follow(p))
@@ -280,15 +276,9 @@ class SagaRunner(Generic[S]):
         return p in self._held and self._followers.get(p) is asyncio.current_task()
 
     async def _still_held(self, p: int) -> bool:
-        """Whether we still hold partition ``p``'s lease: asked of the database at most once
-        per :data:`LEASE_CHECK_INTERVAL` (a round trip, and a transaction on an idle server);
-        in between, the lease's own flag (a broken lease session clears it at once)."""
-        lease = self._leases[p]
-        now = time.monotonic()
-        if now - self._lease_checked.get(p, 0.0) < LEASE_CHECK_INTERVAL:
-            return lease.held
-        self._lease_checked[p] = now
-        return await lease.still_held()
+        """Whether we still hold partition ``p``'s lease (asked of the database at most once
+        per :data:`LEASE_CHECK_INTERVAL`)."""
+        return await self._leases[p].still_held_within(LEASE_CHECK_INTERVAL)
 
     async def _follow(self, p: int) -> None:
         """Follow ``$all`` for partition ``p`` while we own it; a failed transaction rolls back

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cairn.sql.array_literal import array_literal
 from cairn.sql.registry import MigrationSet
 
 #: One row: column name → value.
@@ -77,7 +78,7 @@ def in_list(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, 
     on PostgreSQL beyond :data:`_ARRAY_PARAMETERS` values ``column = ANY(?)`` with one array
     parameter (one statement text whatever the count, prepared by the server)."""
     if dialect is Dialect.POSTGRES and len(values) > _ARRAY_PARAMETERS:
-        return f"{column} = ANY(?)", (list(values),)
+        return f"{column} = ANY(?)", (array_literal(values),)
     return f"{column} IN ({', '.join('?' for _ in values)})", tuple(values)
 
 
@@ -105,7 +106,7 @@ def insert_rows(
             (
                 f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays})"
                 f" WITH ORDINALITY AS u({names}, cairn_row) ORDER BY u.cairn_row{suffix}",
-                tuple([row[i] for row in rows] for i in range(len(columns))),
+                tuple(array_literal([row[i] for row in rows]) for i in range(len(columns))),
             )
         ]
     per = len(rows)

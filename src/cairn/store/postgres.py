@@ -45,6 +45,7 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
+from cairn.sql.array_literal import array_literal
 from cairn.sql.pool import Connection, HotConnections
 from cairn.sql.postgres_connect import connect, describe, first_line, open_pool
 from cairn.store.base import (
@@ -332,7 +333,7 @@ class PostgresEventStore(EventStore):
         clauses, params = [], []
         for field, types in types_by_field.items():
             clauses.append("(type = ANY(%s) AND data->>%s = %s)")
-            params += [list(types), field, value]
+            params += [array_literal(types), field, value]
         async with self._connection() as conn:
             cur = await conn.execute(
                 f"SELECT stream_id FROM events WHERE {' OR '.join(clauses)} "

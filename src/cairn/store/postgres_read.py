@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from cairn.gc_tuning import paused_gc
+from cairn.sql.array_literal import array_literal
 from cairn.sql.pool import Connection
 from cairn.sql.postgres_connect import Connect
 from cairn.store.base import HorizonStatus, RecordedEvent, recorded_event
@@ -73,7 +74,7 @@ def decode(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
 
 async def read_positions(conn: Connection, positions: Sequence[int]) -> list[RecordedEvent]:
     """The stored events at ``positions`` (an idempotent retry's originals)."""
-    cur = await conn.execute(_READ_POSITIONS, (list(positions),))
+    cur = await conn.execute(_READ_POSITIONS, (array_literal(positions),))
     return decode(await cur.fetchall())
 
 

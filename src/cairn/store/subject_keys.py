@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 import psycopg
 
+from cairn.sql.array_literal import array_literal
 from cairn.store.personal import KeyStore, SubjectKey, new_key
 
 #: One statement: insert a key unless the subject has one, and return the subject's key.
@@ -56,7 +57,8 @@ class PostgresKeyStore(KeyStore):
             return {}
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT key_id, key FROM subject_keys WHERE key_id = ANY(%s)", (list(key_ids),)
+                "SELECT key_id, key FROM subject_keys WHERE key_id = ANY(%s)",
+                (array_literal(key_ids),),
             )
             return {row[0]: bytes(row[1]) for row in await cur.fetchall()}
 

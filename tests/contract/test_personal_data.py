@@ -84,6 +84,15 @@ async def test_a_replay_by_subscription_sees_the_redaction(sealing: EventStore) 
     assert event.data["name"] == REDACTED
 
 
+async def test_a_live_read_after_a_forget_sees_the_redaction(sealing: EventStore) -> None:
+    await sealing.append("account-1", [opened("c-1")])
+    assert (await sealing.read_all_live(after=0))[0].data["name"] == "Ada"
+
+    await sealing.forget_subject("c-1")
+
+    assert (await sealing.read_all_live(after=0))[0].data["name"] == REDACTED
+
+
 async def test_forgetting_one_subject_leaves_another_readable(sealing: EventStore) -> None:
     await sealing.append("account-1", [opened("c-1")])
     await sealing.append("account-2", [opened("c-2", "Grace")])

@@ -92,6 +92,16 @@ async def test_read_all_pages_cover_the_log_once(store: EventStore) -> None:
     assert seen == list(range(1, 8))
 
 
+async def test_a_live_read_returns_what_a_read_of_all_returns(store: EventStore) -> None:
+    await store.append("a-1", [ev(1), ev(2)], expected_version=0)
+    await store.append("a-2", [ev(3)], expected_version=0)
+    for after, limit in ((0, 10), (1, 1), (3, 10)):
+        live = await store.read_all_live(after=after, limit=limit)
+        everything = await store.read_all(after=after, limit=limit)
+        assert live == everything[: len(live)]
+        assert live or not everything
+
+
 PAYLOADS: list[dict[str, Any]] = [
     {"text": "héllo wörld ✓ 日本語 🚀", "empty": "", "escape": '\\u0000 is text, \\ " \n'},
     {"nested": {"list": [1, 2.5, True, False, None, {"deep": ["x", {"y": []}]}]}},

@@ -52,7 +52,8 @@ class SharedReader:
             await self._store.wait_for_append(after, timeout)
 
     def _start(self, key: tuple[int, int]) -> asyncio.Future[list[RecordedEvent]]:
-        task = asyncio.ensure_future(self._store.read_all(after=key[0], limit=key[1]))
+        # Live: a batch this process just appended comes from memory (read_all_live).
+        task = asyncio.ensure_future(self._store.read_all_live(after=key[0], limit=key[1]))
         self._batches[key] = task
 
         def settled(done: asyncio.Future[list[RecordedEvent]]) -> None:

@@ -21,11 +21,9 @@ from typing import Any
 __all__ = ["array_literal"]
 
 
-class _Unsupported(Exception):
-    """An element whose text form this module does not know (left to psycopg)."""
-
-
-def _element(value: Any) -> str:
+def _element(value: Any) -> str | None:
+    """The element's text in an array literal; ``None`` for a type this module does not
+    write (left to psycopg)."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):  # before int: True is an int
@@ -40,7 +38,7 @@ def _element(value: Any) -> str:
         return '"' + value.isoformat() + '"'
     if isinstance(value, uuid.UUID | Decimal | float):
         return '"' + str(value) + '"'
-    raise _Unsupported
+    return None
 
 
 def array_literal(values: Iterable[Any]) -> str | list[Any]:
@@ -49,7 +47,10 @@ def array_literal(values: Iterable[Any]) -> str | list[Any]:
     datetime, UUID, Decimal or float; with any other (bytes, nested lists…) the list itself is
     returned, for psycopg to dump."""
     items = list(values)
-    try:
-        return "{" + ",".join([_element(v) for v in items]) + "}"
-    except _Unsupported:
-        return items
+    texts: list[str] = []
+    for value in items:
+        text = _element(value)
+        if text is None:
+            return items
+        texts.append(text)
+    return "{" + ",".join(texts) + "}"

@@ -410,7 +410,13 @@ class EventStore(Closing):
         result = await self._append(stream_id, sealed, expected)
         # The backend recorded the sealed fields; a reader gets them opened.
         revealed = await self.personal.reveal(list(result.events), keys)
-        return AppendResult(result.version, result.position, tuple(revealed))
+        opened = AppendResult(result.version, result.position, tuple(revealed))
+        self._opened(result, opened)
+        return opened
+
+    def _opened(self, stored: AppendResult, opened: AppendResult) -> None:
+        """``stored`` (an append's result, personal fields sealed) opened for its caller. A hook
+        for a backend keeping its appends for its followers (who then look up no key)."""
 
     @abstractmethod
     async def _append(
@@ -468,6 +474,12 @@ class EventStore(Closing):
         the history they already folded.
         """
         return await self.present(await self._read_all(*checked_page(after, limit)))
+
+    async def read_all_live(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """:meth:`read_all` for a live follower that has read every event up to ``after``: a
+        backend may answer from the events this process has just appended, without a read
+        (possibly fewer than :meth:`read_all` would return; never different ones)."""
+        return await self.read_all(after, limit)
 
     @abstractmethod
     async def _read_all(self, after: int, limit: int) -> list[RecordedEvent]: ...

@@ -132,7 +132,10 @@ class PostgresEventStore(EventStore):
         self._recent = RecentAppends()
         # The listener's reconnect pause follows poll_interval, even one changed after opening.
         self._wakeup = Wakeup(
-            conninfo, self._connection, reconnect_delay=lambda: self.poll_interval * 20
+            conninfo,
+            self._connection,
+            reconnect_delay=lambda: self.poll_interval * 20,
+            on_forgotten=self._recent.clear,
         )
         self._closed = False
 
@@ -269,6 +272,19 @@ class PostgresEventStore(EventStore):
         events, _ = await self._reader.read_all_proven(after, limit)
         return events
 
+    def _opened(self, stored: AppendResult, opened: AppendResult) -> None:
+        self._recent.opened(stored, opened)
+
+    async def read_all_live(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """See :meth:`EventStore.read_all_live`: the run of this process's appends that
+        continues ``after`` (:class:`~cairn.store.recent_appends.RecentAppends`), else a read."""
+        position, limit = checked_page(after, limit)
+        await self._wakeup.ensure_listener()  # to hear of a forget (RecentAppends)
+        recent = self._recent.run_after(position, limit)
+        if recent:
+            return await self.present(recent)
+        return await self.read_all(position, limit)
+
     async def follow(
         self, after: int = 0, *, batch_size: int = 1000, idle: float | None = None
     ) -> AsyncGenerator[list[RecordedEvent], None]:
@@ -348,6 +364,10 @@ class PostgresEventStore(EventStore):
         before the delete keeps the row visible to it, and VACUUM then leaves it: it reports
         the dead rows it could not remove, and is repeated until there are none (bounded)."""
         deleted = await super().forget_subject(subject)
+        # Events kept opened for this process's followers, and other processes', are opened
+        # again from the database (RecentAppends).
+        self._recent.clear()
+        await self._wakeup.announce_forgotten()
         # Even when no key was left: a repeated forget finishes a vacuum that could not.
         for attempt in range(_VACUUM_ATTEMPTS):
             async with self._connection() as conn:

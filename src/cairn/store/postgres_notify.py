@@ -24,6 +24,8 @@ from cairn.sql.postgres_connect import CONNECT_TIMEOUT, Connect, connect
 from cairn.waiting import wait_set
 
 CHANNEL: Final = "cairn_events"
+#: The payload that says a subject was forgotten (:meth:`Wakeup.announce_forgotten`).
+FORGOTTEN: Final = "forgotten"
 #: Listener connections are dedicated: their last (and only) statement stays ``LISTEN …``.
 #: Our own listener does not count: this process's waiters were woken without a NOTIFY.
 _LISTENERS_SQL: Final = (
@@ -44,9 +46,15 @@ class Wakeup:
     listener_check_interval = 0.5
 
     def __init__(
-        self, conninfo: str, connection: Connect, *, reconnect_delay: Callable[[], float]
+        self,
+        conninfo: str,
+        connection: Connect,
+        *,
+        reconnect_delay: Callable[[], float],
+        on_forgotten: Callable[[], None] = lambda: None,
     ) -> None:
         self._conninfo = conninfo
+        self._on_forgotten = on_forgotten
         self._connection = connection
         self._reconnect_delay = reconnect_delay
         self.waiter = asyncio.Event()
@@ -116,6 +124,12 @@ class Wakeup:
                         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._token))
             await asyncio.sleep(self.notify_interval)
 
+    async def announce_forgotten(self) -> None:
+        """Tell every listening process that a subject was forgotten (their ``on_forgotten``
+        runs): what they keep opened for their followers must be opened again."""
+        async with self._connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, FORGOTTEN))
+
     @property
     def listening(self) -> bool:
         """Whether other processes' appends are being heard now (else only polling finds
@@ -141,7 +155,9 @@ class Wakeup:
                     if self._listener_ready is not None:
                         self._listener_ready.set()
                     async for notification in conn.notifies():
-                        if notification.payload != self._token:
+                        if notification.payload == FORGOTTEN:
+                            self._on_forgotten()
+                        elif notification.payload != self._token:
                             self.foreign += 1
                             self._wake_here()
                 finally:

@@ -8,8 +8,13 @@ already and the run's own positions are committed (recorded only after the appen
 so nothing can commit in between. Anything else (a hole, an event another process wrote) is
 read from the database as before (:meth:`cairn.store.postgres.PostgresEventStore.follow`).
 
-The events are kept as stored (personal fields sealed) and opened when taken, like a read's:
-a subject forgotten in between reads back redacted either way.
+The events are kept as their appender got them, personal fields opened with the keys the
+append used (:meth:`RecentAppends.opened`): a follower taking them looks up no key. Forgetting
+a subject clears them, in this process at once and in the others when they hear the store's
+``forgotten`` notification (:mod:`cairn.store.postgres_notify`): a follower that takes an
+event in the instant between the key's deletion and that notification reads it opened, as one
+that read it just before the forget would (each then reaches the ``CustomerForgotten`` event
+later in the log and erases its copies, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ CAPACITY: Final = 4096
 
 
 class RecentAppends:
-    """Appended events by position (as stored: personal fields still sealed), the newest
-    :data:`CAPACITY` of them; decoded only when a follower takes them."""
+    """Appended events by position, the newest :data:`CAPACITY` of them; decoded only when a
+    follower takes them."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._capacity = capacity
@@ -40,6 +45,19 @@ class RecentAppends:
             self._order.append(position)
         while len(self._order) > self._capacity:
             self._by_position.pop(self._order.popleft(), None)
+
+    def opened(self, stored: AppendResult, opened: AppendResult) -> None:
+        """Keep ``opened`` (the same events, personal fields opened) in place of ``stored``."""
+        by_position = self._by_position
+        for index, event in enumerate(opened.events):
+            entry = by_position.get(event.position)
+            if entry is not None and entry[0] is stored:
+                by_position[event.position] = (opened, index)
+
+    def clear(self) -> None:
+        """Keep nothing (a subject was forgotten: followers read from the database again)."""
+        self._by_position.clear()
+        self._order.clear()
 
     def run_after(self, position: int, limit: int) -> list[RecordedEvent]:
         """The events at ``position + 1``, ``position + 2``… while each is here, at most

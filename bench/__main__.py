@@ -9,6 +9,8 @@ A module takes part in one of two ways:
 
 * ``async def run(quick: bool) -> Report`` (see ``bench/common.py``): the runner writes the
   report to ``bench/results/<name>.json`` and prints it as a table (``--quick`` is passed on).
+  A module that sets ``SERVICE_LOOP = True`` runs on the event loop of ``cairn worker`` and
+  ``cairn serve`` (uvloop, :func:`cairn.cli.main.run_service`) instead of asyncio's own.
 * ``def main(argv: list[str] | None) -> int``: the runner calls it with the remaining
   arguments, echoes and captures what it prints, and writes ``bench/results/<name>.json`` with
   that output and the exit code.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.common import RESULTS_DIR, Report, format_table, reference_loop_ms, write_results
+from cairn.cli.main import run_service
 
 NOT_BENCHMARKS = {"__init__", "__main__", "common"}
 
@@ -56,7 +59,8 @@ class Tee(io.TextIOBase):
 def run_one(name: str, args: list[str], quick: bool = False) -> int:
     module: Any = importlib.import_module(f"bench.{name}")
     if hasattr(module, "run") and asyncio.iscoroutinefunction(module.run):
-        report: Report = asyncio.run(module.run(quick or "--quick" in args))
+        loop = run_service if getattr(module, "SERVICE_LOOP", False) else asyncio.run
+        report: Report = loop(module.run(quick or "--quick" in args))
         loop_ms = reference_loop_ms()
         path = write_results(report, loop_ms=loop_ms)
         print(format_table(report))

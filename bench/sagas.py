@@ -47,6 +47,9 @@ from cairn.orders.fulfilment import CONFIRM
 from cairn.sagas import StepContext
 from cairn.settings import Settings
 
+#: cairn's round runs on uvloop, as the saga runner does in ``cairn worker`` and ``cairn serve``
+#: (bench/__main__.py); the DBOS peer runs in its own process, as DBOS runs.
+SERVICE_LOOP = True
 CLIENTS = 8
 IDLE_SECONDS = 10.0
 ROUNDS = 3

@@ -117,7 +117,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _run_service(coro: Coroutine[Any, Any, T]) -> T:
+def run_service(coro: Coroutine[Any, Any, T]) -> T:
     """A long-running process on uvloop when it is installed, like ``cairn serve`` (uvicorn
     picks it up itself): its C event loop costs the workers less CPU per step."""
     try:
@@ -318,7 +318,7 @@ def worker(
             await close_container(container)
 
     try:
-        _run_service(run())
+        run_service(run())
     finally:
         shutdown_tracing()
 

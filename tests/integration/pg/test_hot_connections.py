@@ -1,10 +1,12 @@
-"""cairn.sql.pool: the most recently used connection first, without starving the pool's waiters."""
+"""cairn.sql.pool: the most recently used connection first; when all are in use, callers wait in
+turn and a connection checked in goes straight to the first of them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
@@ -60,3 +62,52 @@ async def test_an_empty_pool_is_reported_as_unavailable(hot: HotConnections) -> 
         await hot.checkout()
     for conn in held:
         await hot.checkin(conn)
+
+
+async def test_waiting_callers_are_served_in_turn(hot: HotConnections) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    first = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+
+    await hot.checkin(held[1])
+
+    assert await asyncio.wait_for(first, 2) is held[1]
+    assert not second.done()
+    await hot.checkin(held[0])
+    assert await asyncio.wait_for(second, 2) is held[0]
+
+
+async def test_a_cancelled_waiter_loses_no_connection(hot: HotConnections) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    gone = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+
+    await hot.checkin(held[0])
+
+    assert await asyncio.wait_for(hot.checkout(), 2) is held[0]
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])
+
+
+async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_one(
+    hot: HotConnections, pg_url: str
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    waiter = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (held[0].info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        await held[0].execute("SELECT 1")
+
+    await hot.checkin(held[0])
+
+    fresh = await asyncio.wait_for(waiter, 5)
+    assert fresh is not held[0]
+    assert await (await fresh.execute("SELECT 1")).fetchone() == (1,)
+    await hot.checkin(fresh)
+    await hot.checkin(held[1])

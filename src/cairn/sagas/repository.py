@@ -1,11 +1,12 @@
 """The saga repository: every SQL statement on the saga tables, behind named methods.
 
 ``saga_instances``, ``saga_actions``, ``saga_timers`` and ``saga_log`` (:mod:`.schema`) are
-read and written here and nowhere else. Writes take the caller's :class:`~cairn.sql.database.Tx`:
-a transition, a step's answer or a timer's firing is several of these statements committed
-together, and which ones belong together is the caller's business (:mod:`.transitions`,
-:mod:`.steps`, :mod:`.operators`). Operator reads also accept the
-:class:`~cairn.sql.database.Database` itself (committed data, outside any write transaction).
+read and written here (and in :mod:`.row_writes`, part of the repository) and nowhere else.
+Writes take the caller's :class:`~cairn.sql.database.Tx`: a transition, a step's answer or a
+timer's firing is several of these statements committed together, and which ones belong
+together is the caller's business (:mod:`.transitions`, :mod:`.steps`, :mod:`.operators`).
+Operator reads also accept the :class:`~cairn.sql.database.Database` itself (committed data,
+outside any write transaction).
 
     repo = SagaRepository(key_field=definition.key_field)
     async with db.transaction() as tx:
@@ -22,9 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
-from cairn.sagas.deadlines import Timer, timer_id_for
+from cairn.sagas.deadlines import Timer
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
 from cairn.sagas.instances import Instance as Instance
+from cairn.sagas.row_writes import NewTimer as NewTimer
+from cairn.sagas.row_writes import SagaRow as SagaRow
+from cairn.sagas.row_writes import SagaRowWrites
 from cairn.sql.array_literal import array_literal
 from cairn.sql.database import Database, Dialect, Row, Tx, in_list, insert_rows
 
@@ -120,13 +124,10 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def _encode(state: dict[str, Any]) -> str:
-    return json.dumps(state, separators=(",", ":"))
-
-
-class SagaRepository:
-    """The statements on the saga tables. ``key_field``: what the records it reads call the
-    saga's key in :meth:`~cairn.sagas.engine.SagaRecord.to_dict` (the definition's
+class SagaRepository(SagaRowWrites):
+    """The statements on the saga tables (the batched row writes: :mod:`.row_writes`).
+    ``key_field``: what the records it reads call the saga's key in
+    :meth:`~cairn.sagas.engine.SagaRecord.to_dict` (the definition's
     :attr:`~cairn.sagas.engine.SagaDefinition.key_field`)."""
 
     def __init__(self, *, key_field: str = "key") -> None:
@@ -176,56 +177,6 @@ class SagaRepository:
     async def lock_instance(self, tx: Tx, saga_id: str) -> Instance | None:
         """One saga's row, locked (see :meth:`lock_instances`); ``None`` if there is none."""
         return (await self.lock_instances(tx, [saga_id])).get(saga_id)
-
-    async def insert_instance(
-        self,
-        tx: Tx,
-        *,
-        saga_id: str,
-        saga_type: str,
-        key: str,
-        partition: int,
-        status: SagaStatus,
-        step: str,
-        state: dict[str, Any],
-        correlation_id: str | None,
-        now: float,
-    ) -> None:
-        await tx.execute(
-            "INSERT INTO saga_instances (saga_id, saga_type, saga_key, partition_no, status,"
-            " step, state, correlation_id, version, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                saga_id,
-                saga_type,
-                key,
-                partition,
-                status.value,
-                step,
-                _encode(state),
-                correlation_id,
-                1,
-                now,
-                now,
-            ),
-        )
-
-    async def update_instance(
-        self,
-        tx: Tx,
-        *,
-        saga_id: str,
-        status: SagaStatus,
-        step: str,
-        state: dict[str, Any],
-        version: int,
-        now: float,
-    ) -> None:
-        await tx.execute(
-            "UPDATE saga_instances SET status = ?, step = ?, state = ?, version = ?,"
-            " updated_at = ? WHERE saga_id = ?",
-            (status.value, step, _encode(state), version, now, saga_id),
-        )
 
     async def records(
         self, reader: Reader, status: SagaStatus | None, limit: int
@@ -534,29 +485,6 @@ class SagaRepository:
         )
 
     # -- saga_timers --------------------------------------------------------------------------
-
-    async def schedule_timer(
-        self,
-        tx: Tx,
-        *,
-        saga_id: str,
-        partition: int,
-        kind: str,
-        due_at: float,
-        payload: dict[str, Any],
-    ) -> None:
-        """Set (or move) the ``kind`` timer of a saga."""
-        await tx.execute(
-            "INSERT INTO saga_timers (timer_id, saga_id, partition_no, kind, due_at, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (timer_id)"
-            " DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
-            (timer_id_for(saga_id, kind), saga_id, partition, kind, due_at, json.dumps(payload)),
-        )
-
-    async def cancel_timer(self, tx: Tx, *, saga_id: str, kind: str) -> None:
-        await tx.execute(
-            "DELETE FROM saga_timers WHERE timer_id = ?", (timer_id_for(saga_id, kind),)
-        )
 
     async def claim_due_timer(self, tx: Tx, *, now: float, partitions: list[int]) -> Timer | None:
         """Take the next due timer of the given partitions, deleting its row in ``tx``.

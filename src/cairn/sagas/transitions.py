@@ -42,7 +42,14 @@ from cairn.sagas.engine import (
 )
 from cairn.sagas.instances import Instance, KnownInstances
 from cairn.sagas.policy import StepPolicy
-from cairn.sagas.repository import Action, LogLine, NewAction, SagaRepository
+from cairn.sagas.repository import (
+    Action,
+    LogLine,
+    NewAction,
+    NewTimer,
+    SagaRepository,
+    SagaRow,
+)
 from cairn.sql.checkpoints import save_checkpoint
 from cairn.sql.database import Dialect, Tx
 from cairn.store.base import RecordedEvent
@@ -234,10 +241,7 @@ class Transitions(Generic[S]):
                     instance = instances.get(saga_id)
                     saga = sagas[saga_id] = _Saga(instance.key if instance else key, instance)
                 await self._apply_one(tx, saga_id, saga, message, now, lines, sends)
-            written: dict[str, dict[str, Any]] = {}
-            for saga_id, saga in sagas.items():
-                if saga.dirty:
-                    written[saga_id] = await self._write(tx, saga_id, saga, now)
+            written = await self._write(tx, sagas, now)
             # A step sent again keeps its row (and whoever holds it): only new rows are ours.
             fresh = _new_sends(sends, sagas)
             if tx.dialect is Dialect.POSTGRES:
@@ -401,51 +405,52 @@ class Transitions(Generic[S]):
         if self.on_transition is not None and before != status.value:
             self.on_transition(definition.type, status)
 
-    async def _write(self, tx: Tx, saga_id: str, saga: _Saga[S], now: float) -> dict[str, Any]:
-        """The saga's row after this transaction's inputs, and its deadline: set when the saga
-        starts, cancelled when it stops running; the state as written."""
+    async def _write(
+        self, tx: Tx, sagas: Mapping[str, _Saga[S]], now: float
+    ) -> dict[str, dict[str, Any]]:
+        """The changed sagas' rows, each kind in one batch, and their deadlines: set when a saga
+        starts, cancelled when it stops running. Returns the states as written, by saga."""
         repository = self.repository
-        assert saga.state is not None
-        assert saga.status is not None
-        status = SagaStatus(saga.status)
-        encoded: dict[str, Any] = self.definition.dump(saga.state)
-        partition = partition_of(saga_id, self.partitions)
-        was_running = saga.instance is None or saga.instance.status == SagaStatus.RUNNING.value
-        if saga.instance is None:
-            await repository.insert_instance(
-                tx,
-                saga_id=saga_id,
-                saga_type=self.definition.type,
-                key=saga.key,
-                partition=partition,
-                status=status,
-                step=saga.step,
-                state=encoded,
-                correlation_id=saga.correlation_id,
-                now=now,
+        written: dict[str, dict[str, Any]] = {}
+        new: list[SagaRow] = []
+        changed: list[SagaRow] = []
+        deadlines_set: list[NewTimer] = []
+        stopped: list[str] = []
+        for saga_id, saga in sagas.items():
+            if not saga.dirty:
+                continue
+            assert saga.state is not None
+            assert saga.status is not None
+            status = SagaStatus(saga.status)
+            encoded = written[saga_id] = self.definition.dump(saga.state)
+            partition = partition_of(saga_id, self.partitions)
+            row = SagaRow(
+                saga_id,
+                self.definition.type,
+                saga.key,
+                partition,
+                status,
+                saga.step,
+                encoded,
+                saga.correlation_id,
+                1 if saga.instance is None else saga.version + 1,
             )
-            if status is SagaStatus.RUNNING:
-                due_at = now + self.policy.deadline
-                if self.on_timer is not None:
-                    self.on_timer(due_at)
-                await repository.schedule_timer(
-                    tx,
-                    saga_id=saga_id,
-                    partition=partition,
-                    kind=deadlines.DEADLINE,
-                    due_at=due_at,
-                    payload={},
-                )
-            return encoded
-        await repository.update_instance(
-            tx,
-            saga_id=saga_id,
-            status=status,
-            step=saga.step,
-            state=encoded,
-            version=saga.version + 1,
-            now=now,
-        )
-        if was_running and status is not SagaStatus.RUNNING:
-            await repository.cancel_timer(tx, saga_id=saga_id, kind=deadlines.DEADLINE)
-        return encoded
+            if saga.instance is None:
+                new.append(row)
+                if status is SagaStatus.RUNNING:
+                    due_at = now + self.policy.deadline
+                    if self.on_timer is not None:
+                        self.on_timer(due_at)
+                    deadlines_set.append(
+                        NewTimer(saga_id, partition, deadlines.DEADLINE, due_at, {})
+                    )
+                continue
+            changed.append(row)
+            was_running = saga.instance.status == SagaStatus.RUNNING.value
+            if was_running and status is not SagaStatus.RUNNING:
+                stopped.append(saga_id)
+        await repository.insert_instances(tx, new, now)
+        await repository.update_instances(tx, changed, now)
+        await repository.schedule_timers(tx, deadlines_set)
+        await repository.cancel_timers(tx, stopped, deadlines.DEADLINE)
+        return written

@@ -37,6 +37,7 @@ __all__ = [
     "in_list",
     "insert_rows",
     "skip_locked",
+    "update_rows",
 ]
 
 
@@ -97,6 +98,8 @@ def insert_rows(
     One ``VALUES`` statement, or on PostgreSQL beyond :data:`_ARRAY_PARAMETERS` parameters one
     array per column, unnested in order (see :func:`in_list`), and between
     :data:`_CACHED_PARAMETERS` and that, ``VALUES`` statements of at most that many."""
+    if not rows:
+        return []
     names = ", ".join(name for name, _ in columns)
     count = len(rows) * len(columns)
     if dialect is Dialect.POSTGRES and count > _ARRAY_PARAMETERS:
@@ -116,6 +119,26 @@ def insert_rows(
     return [
         (
             f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}{suffix}",
+            tuple(value for row in chunk for value in row),
+        )
+        for chunk in (rows[i : i + per] for i in range(0, len(rows), per))
+    ]
+
+
+def update_rows(
+    table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """``UPDATE table`` of several rows, each ``(key value, *column values)``, as statements
+    and their parameters: one ``UPDATE … FROM (VALUES …)`` per :data:`_CACHED_PARAMETERS`
+    parameters at most, on either dialect (SQLite since 3.33). A key must appear once."""
+    width = len(columns) + 1
+    per = max(1, _CACHED_PARAMETERS // width)
+    sets = ", ".join(f"{name} = v.column{i + 2}" for i, name in enumerate(columns))
+    marks = "(" + ", ".join("?" for _ in range(width)) + ")"
+    return [
+        (
+            f"UPDATE {table} SET {sets} FROM (VALUES {', '.join(marks for _ in chunk)}) AS v"
+            f" WHERE {table}.{key} = v.column1",
             tuple(value for row in chunk for value in row),
         )
         for chunk in (rows[i : i + per] for i in range(0, len(rows), per))

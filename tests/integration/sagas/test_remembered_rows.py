@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from saga_harness import running
 
 from cairn.orders.adapters import FakePaymentGateway
 from cairn.orders.adapters.payment_gateway import Authorization
+from cairn.sagas import steps
 from cairn.sagas.engine import StepLogEntry
 from cairn.sagas.instances import Instance
 from cairn.sql.database import Database, Tx
@@ -95,8 +97,11 @@ def record_where_successes_go(world: Any) -> list[str]:
 
 
 async def test_a_forward_steps_success_is_recorded_by_the_transition_its_event_causes(
-    pg_url: str,
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A success waits this long for a transition to carry it (on a loaded machine the step's
+    # event can take longer than the usual 20 ms to reach the runner).
+    monkeypatch.setattr(steps, "FOLD_WINDOW", 10.0)
     async with running(pg_url) as w:
         await w.product("MUG", 10)
         where = record_where_successes_go(w)

@@ -9,7 +9,14 @@ import pytest
 
 from cairn.sagas import SagaStatus, Send, command_id_for, saga_id_for
 from cairn.sagas.deadlines import DEADLINE
-from cairn.sagas.repository import Action, LogLine, NewAction, SagaRepository
+from cairn.sagas.repository import (
+    Action,
+    LogLine,
+    NewAction,
+    NewTimer,
+    SagaRepository,
+    SagaRow,
+)
 from cairn.sagas.schema import SAGAS
 from cairn.sql.checkpoints import CHECKPOINTS
 from cairn.sql.database import Database
@@ -32,16 +39,9 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
 
 async def _start(db: Database, repo: SagaRepository, *sends: Send) -> None:
     async with db.transaction() as tx:
-        await repo.insert_instance(
+        await repo.insert_instances(
             tx,
-            saga_id=SAGA,
-            saga_type="demo",
-            key="k-1",
-            partition=0,
-            status=SagaStatus.RUNNING,
-            step="start",
-            state={"n": 1},
-            correlation_id="c-1",
+            [SagaRow(SAGA, "demo", "k-1", 0, SagaStatus.RUNNING, "start", {"n": 1}, "c-1", 1)],
             now=100.0,
         )
     if sends:
@@ -82,13 +82,9 @@ async def test_an_instance_is_written_locked_updated_and_listed(db: Database) ->
         assert instance is not None
         assert (instance.key, instance.status, instance.state) == ("k-1", "running", {"n": 1})
         assert (instance.version, instance.correlation_id) == (1, "c-1")
-        await repo.update_instance(
+        await repo.update_instances(
             tx,
-            saga_id=SAGA,
-            status=SagaStatus.COMPLETED,
-            step="done",
-            state={"n": 2},
-            version=2,
+            [SagaRow(SAGA, "demo", "k-1", 0, SagaStatus.COMPLETED, "done", {"n": 2}, "c-1", 2)],
             now=101.0,
         )
     record = await repo.record(db, SAGA)
@@ -100,6 +96,33 @@ async def test_an_instance_is_written_locked_updated_and_listed(db: Database) ->
     assert await repo.count_by_status(db) == {"completed": 1}
     async with db.transaction() as tx:
         assert await repo.lock_instances(tx, [saga_id_for("demo", "nobody")]) == {}
+
+
+async def test_rows_of_many_sagas_are_written_and_changed_together(db: Database) -> None:
+    repo = SagaRepository()
+    ids = [saga_id_for("demo", f"k-{i}") for i in range(12)]  # beyond one statement's rows
+
+    def rows(status: SagaStatus, step: str, version: int) -> list[SagaRow]:
+        return [
+            SagaRow(s, "demo", f"k-{i}", 0, status, step, {"i": i}, None, version)
+            for i, s in enumerate(ids)
+        ]
+
+    async with db.transaction() as tx:
+        await repo.insert_instances(tx, rows(SagaStatus.RUNNING, "start", 1), now=100.0)
+        await repo.schedule_timers(tx, [NewTimer(s, 0, DEADLINE, 150.0, {}) for s in ids])
+    async with db.transaction() as tx:
+        await repo.update_instances(tx, rows(SagaStatus.COMPLETED, "done", 2)[::2], now=101.0)
+        await repo.cancel_timers(tx, ids[::2], DEADLINE)
+
+    async with db.transaction() as tx:
+        found = await repo.lock_instances(tx, ids)
+        fired = [await repo.claim_due_timer(tx, now=1e12, partitions=[0]) for _ in ids]
+    assert [(found[s].status, found[s].version, found[s].state) for s in ids] == [
+        ("completed" if i % 2 == 0 else "running", 2 if i % 2 == 0 else 1, {"i": i})
+        for i in range(len(ids))
+    ]
+    assert sorted(t.saga_id for t in fired if t is not None) == sorted(ids[1::2])
 
 
 async def test_a_step_is_claimed_once_and_retried_or_finished(db: Database) -> None:
@@ -175,19 +198,15 @@ async def test_a_timer_fires_once_and_a_moved_or_cancelled_one_not_early(db: Dat
     await _start(db, repo)
     async with db.transaction() as tx:
         for due_at in (150.0, 160.0):  # set, then moved
-            await repo.schedule_timer(
-                tx, saga_id=SAGA, partition=0, kind=DEADLINE, due_at=due_at, payload={"x": 1}
-            )
+            await repo.schedule_timers(tx, [NewTimer(SAGA, 0, DEADLINE, due_at, {"x": 1})])
         assert await repo.claim_due_timer(tx, now=155.0, partitions=[0]) is None
         assert await repo.claim_due_timer(tx, now=160.0, partitions=[1]) is None
         timer = await repo.claim_due_timer(tx, now=160.0, partitions=[0])
         assert timer is not None
         assert (timer.kind, timer.payload) == (DEADLINE, {"x": 1})
         assert await repo.claim_due_timer(tx, now=160.0, partitions=[0]) is None
-        await repo.schedule_timer(
-            tx, saga_id=SAGA, partition=0, kind=DEADLINE, due_at=170.0, payload={}
-        )
-        await repo.cancel_timer(tx, saga_id=SAGA, kind=DEADLINE)
+        await repo.schedule_timers(tx, [NewTimer(SAGA, 0, DEADLINE, 170.0, {})])
+        await repo.cancel_timers(tx, [SAGA], DEADLINE)
         assert await repo.claim_due_timer(tx, now=1e12, partitions=[0]) is None
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cairn.sql.database import Database, Dialect, in_list, insert_rows
+from cairn.sql.database import Database, Dialect, in_list, insert_rows, update_rows
 from cairn.sql.factory import open_database
 
 
@@ -200,3 +200,19 @@ def test_rows_between_50_and_80_parameters_go_in_statements_psycopg_keeps_parsed
         value for row in rows for value in row
     ]
     assert len(insert_rows(Dialect.SQLITE, "things", COLUMNS, rows)) == 1
+
+
+async def test_update_rows_changes_each_row_by_its_key(db: Database) -> None:
+    rows = [(f"r-{i:03d}", i) for i in range(30)]
+    async with db.transaction() as tx:
+        for statement in insert_rows(db.dialect, "things", COLUMNS, rows):
+            await tx.execute(*statement)
+        changed = [(key, n * 10) for key, n in rows[:27]]  # 54 parameters: two statements
+        statements = update_rows("things", "id", ["n"], changed)
+        for statement in statements:
+            await tx.execute(*statement)
+    found = await db.fetchall("SELECT id, n FROM things ORDER BY id")
+    assert len(statements) == 2
+    assert [(r["id"], r["n"]) for r in found] == [
+        (key, n * 10 if i < 27 else n) for i, (key, n) in enumerate(rows)
+    ]

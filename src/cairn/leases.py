@@ -68,6 +68,11 @@ class Lease(ABC):
     async def release(self) -> None:
         """Give the lease up. Idempotent."""
 
+    def doubt(self) -> None:
+        """Make the next :meth:`still_held_within` ask the backend (e.g. after a failure that
+        may have taken the lease's session with it)."""
+        self._asked_at = -CHECK_INTERVAL
+
     async def still_held_within(self, seconds: float = CHECK_INTERVAL) -> bool:
         """:meth:`still_held`, asked of the backend at most once per ``seconds`` (a round trip
         on PostgreSQL, and a transaction: at one per batch it was a statement per order of

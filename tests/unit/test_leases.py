@@ -5,7 +5,40 @@ import sys
 import time
 from pathlib import Path
 
-from cairn.leases import lease_for
+from cairn.leases import Lease, lease_for
+
+
+class _Counted(Lease):
+    """A lease that counts how often its backend is asked."""
+
+    asked = 0
+
+    async def try_acquire(self) -> bool:
+        self.held = True
+        return True
+
+    async def still_held(self) -> bool:
+        self.asked += 1
+        return self.held
+
+    async def release(self) -> None:
+        self.held = False
+
+
+async def test_a_lease_is_asked_of_its_backend_at_most_once_per_interval() -> None:
+    lease = _Counted("projection:orders")
+    await lease.try_acquire()
+    assert [await lease.still_held_within(60) for _ in range(3)] == [True, True, True]
+    assert lease.asked == 1
+
+
+async def test_a_doubted_lease_is_asked_of_its_backend_at_once() -> None:
+    lease = _Counted("projection:orders")
+    await lease.try_acquire()
+    await lease.still_held_within(60)
+    lease.doubt()
+    await lease.still_held_within(60)
+    assert lease.asked == 2
 
 
 async def test_a_second_claimant_of_a_file_lease_is_refused(tmp_path: Path) -> None:

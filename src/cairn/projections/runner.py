@@ -192,6 +192,7 @@ class ProjectionRunner:
                 raise
             except Exception as exc:  # the database or store failed: back off and retry
                 failures += 1
+                self.lease.doubt()  # an outage ends the lease's session too: ask at once
                 self.state = "failed"
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"

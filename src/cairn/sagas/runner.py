@@ -288,6 +288,7 @@ class SagaRunner(Generic[S]):
                 await self._follow_once(p)
             except Exception:
                 log.exception("saga partition %s: following $all failed; retrying", p)
+                self._leases[p].doubt()  # an outage ends the lease's session too: ask at once
                 await asyncio.sleep(1.0)
 
     async def _follow_once(self, p: int) -> None:

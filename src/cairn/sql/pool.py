@@ -56,12 +56,13 @@ class HotConnections:
         self.down = False
 
     async def checkout(self) -> Connection:
-        if self._idle:
-            return self._idle.pop()
-        if self._owned >= self.pool.max_size:
+        while not self._idle and self._owned >= self.pool.max_size:
             handed = await self._handed_over()
             if handed is not None:
                 return handed
+            # A place in the pool freed; another caller may have taken it meanwhile: look again.
+        if self._idle:
+            return self._idle.pop()
         self._owned += 1  # before waiting: concurrent checkouts must not ask for too many
         try:
             conn = await self._wait_for_connection()
@@ -83,9 +84,14 @@ class HotConnections:
                 f"no connection to PostgreSQL {self._purpose} became available"
             ) from None
         except asyncio.CancelledError:
-            # Cancelled just after a connection was handed over: it goes to the next in line.
-            if waiter.done() and not waiter.cancelled() and (conn := waiter.result()) is not None:
-                self._give(conn)
+            # Cancelled just after its turn came: the connection (or the freed place in the
+            # pool) goes to the next in line.
+            if waiter.done() and not waiter.cancelled():
+                conn = waiter.result()
+                if conn is None:
+                    self._wake_one()
+                else:
+                    self._give(conn)
             raise
         finally:
             with contextlib.suppress(ValueError):

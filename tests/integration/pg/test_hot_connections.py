@@ -111,3 +111,23 @@ async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_o
     assert await (await fresh.execute("SELECT 1")).fetchone() == (1,)
     await hot.checkin(fresh)
     await hot.checkin(held[1])
+
+
+async def test_a_caller_whose_freed_place_was_taken_waits_for_the_next_connection(
+    hot: HotConnections, pg_url: str
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    waiter = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (held[0].info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        await held[0].execute("SELECT 1")
+
+    await hot.checkin(held[0])  # frees a place in the pool and sends the waiter there…
+    fresh = await hot.checkout()  # …but this caller, running first, takes it
+    await hot.checkin(held[1])
+
+    assert await asyncio.wait_for(waiter, 1) is held[1]  # (not stuck in the full pool)
+    await hot.checkin(fresh)
+    await hot.checkin(held[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -93,9 +94,11 @@ async def test_a_cancelled_waiter_loses_no_connection(hot: HotConnections) -> No
     await hot.checkin(held[1])
 
 
-async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_one(
+async def _all_in_use_one_broken_and_a_caller_waiting(
     hot: HotConnections, pg_url: str
-) -> None:
+) -> tuple[list[psycopg.AsyncConnection[Any]], asyncio.Task[psycopg.AsyncConnection[Any]]]:
+    """Both connections checked out, the first one's session ended by the server (psycopg has
+    noticed), and a third caller waiting in line."""
     held = [await hot.checkout(), await hot.checkout()]
     waiter = asyncio.create_task(hot.checkout())
     await asyncio.sleep(0.01)
@@ -103,6 +106,13 @@ async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_o
         await admin.execute("SELECT pg_terminate_backend(%s)", (held[0].info.backend_pid,))
     with pytest.raises(psycopg.OperationalError):
         await held[0].execute("SELECT 1")
+    return held, waiter
+
+
+async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_one(
+    hot: HotConnections, pg_url: str
+) -> None:
+    held, waiter = await _all_in_use_one_broken_and_a_caller_waiting(hot, pg_url)
 
     await hot.checkin(held[0])
 
@@ -116,13 +126,7 @@ async def test_a_broken_connection_sends_the_next_caller_to_the_pool_for_a_new_o
 async def test_a_caller_whose_freed_place_was_taken_waits_for_the_next_connection(
     hot: HotConnections, pg_url: str
 ) -> None:
-    held = [await hot.checkout(), await hot.checkout()]
-    waiter = asyncio.create_task(hot.checkout())
-    await asyncio.sleep(0.01)
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
-        await admin.execute("SELECT pg_terminate_backend(%s)", (held[0].info.backend_pid,))
-    with pytest.raises(psycopg.OperationalError):
-        await held[0].execute("SELECT 1")
+    held, waiter = await _all_in_use_one_broken_and_a_caller_waiting(hot, pg_url)
 
     await hot.checkin(held[0])  # frees a place in the pool and sends the waiter there…
     fresh = await hot.checkout()  # …but this caller, running first, takes it

@@ -63,7 +63,8 @@ _TIMER_COLUMNS = (
 )
 
 
-def encode_state(state: dict[str, Any]) -> str:
+def _state_text(state: dict[str, Any]) -> str:
+    """The ``state`` column's text (not the codec's ``encode_state``, which makes the dict)."""
     return json.dumps(state, separators=(",", ":"))
 
 
@@ -78,7 +79,7 @@ class SagaRowWrites:
                 r.partition,
                 r.status.value,
                 r.step,
-                encode_state(r.state),
+                _state_text(r.state),
                 r.correlation_id,
                 r.version,
                 now,
@@ -92,7 +93,7 @@ class SagaRowWrites:
     async def update_instances(self, tx: Tx, rows: Sequence[SagaRow], now: float) -> None:
         """Existing sagas' status, step, state and version (each saga once)."""
         values = [
-            (r.saga_id, r.status.value, r.step, encode_state(r.state), r.version, now) for r in rows
+            (r.saga_id, r.status.value, r.step, _state_text(r.state), r.version, now) for r in rows
         ]
         columns = ("status", "step", "state", "version", "updated_at")
         for statement in update_rows("saga_instances", "saga_id", columns, values):

@@ -78,7 +78,11 @@ class HotConnections:
         waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            return await asyncio.wait_for(waiter, self.pool.timeout)
+            # asyncio.timeout, not wait_for, which on Python 3.11 swallows a cancellation that
+            # arrives as the connection is handed over (cairn.waiting): a runner stopping would
+            # go on with its checkout, into a task group that is shutting down.
+            async with asyncio.timeout(self.pool.timeout):
+                return await waiter
         except TimeoutError:
             raise StoreUnavailableError(
                 f"no connection to PostgreSQL {self._purpose} became available"

@@ -135,3 +135,20 @@ async def test_a_caller_whose_freed_place_was_taken_waits_for_the_next_connectio
     assert await asyncio.wait_for(waiter, 1) is held[1]  # (not stuck in the full pool)
     await hot.checkin(fresh)
     await hot.checkin(held[1])
+
+
+async def test_a_caller_cancelled_as_its_connection_is_handed_over_stays_cancelled(
+    hot: HotConnections,
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    stopping = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+
+    await hot.checkin(held[0])  # handed to the waiting caller…
+    stopping.cancel()  # …which is cancelled before it runs again
+    await asyncio.gather(stopping, return_exceptions=True)
+
+    assert stopping.cancelled()  # (a swallowed cancellation would keep a stopping runner going)
+    assert await asyncio.wait_for(hot.checkout(), 1) is held[0]
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])

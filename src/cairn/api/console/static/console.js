@@ -42,9 +42,15 @@ class ApiError extends Error {
 }
 
 // One call to the API with the bearer token; a problem+json answer becomes an ApiError. A 401
-// means the token is gone or wrong: back to the sign-in page.
+// means the token is gone or wrong: back to the sign-in page. With no token at all (another tab
+// signed out) there is nothing to ask the server: back to the sign-in page without a request.
 async function api(path, options = {}) {
-  const init = { method: options.method || 'GET', headers: { Authorization: 'Bearer ' + token() } };
+  const current = token();
+  if (current === null && options.signIn !== false) {
+    toSignIn();
+    throw new ApiError(401, null);
+  }
+  const init = { method: options.method || 'GET', headers: { Authorization: 'Bearer ' + current } };
   if (options.body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(options.body);

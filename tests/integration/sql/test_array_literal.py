@@ -47,6 +47,14 @@ async def test_texts_and_nulls_come_back_unchanged(db: Database, values: list[st
 
 
 @settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.lists(_TEXT, max_size=8))
+async def test_a_column_of_texts_only_comes_back_unchanged(db: Database, values: list[str]) -> None:
+    assert await _round_trip(db, values, "text") == values
+
+
+@settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(values=st.lists(st.none() | st.integers(-(2**63), 2**63 - 1), max_size=8))
@@ -74,3 +82,7 @@ async def test_a_literal_matches_with_any_like_the_list_it_replaces(db: Database
 
 def test_elements_it_cannot_write_are_left_to_the_driver() -> None:
     assert array_literal([b"\x00raw", "text"]) == [b"\x00raw", "text"]
+
+
+def test_a_text_holding_nul_is_left_to_the_driver_not_split_in_two() -> None:
+    assert array_literal(["a\x00b", "c"]) == ["a\x00b", "c"]

@@ -231,6 +231,23 @@ class Replica:
             time.sleep(0.2)
         raise RuntimeError(f"the replica did not accept connections:\n{self.log()}")
 
+    def catch_up(self, timeout: float = 60.0) -> None:
+        """Return once the standby has replayed everything the primary had written when called
+        (a busy machine can leave it seconds behind, even behind a new database's tables)."""
+        with psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True) as conn:
+            target = _one(conn, "SELECT pg_current_wal_lsn()")
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)
+                ).fetchone()
+                if row and row[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the replica did not replay to {target}:\n{self.log()}")
+                time.sleep(0.05)
+
     def replayed_lsn(self) -> str:
         with psycopg.connect(self.url("postgres")) as conn:
             return _one(conn, "SELECT pg_last_wal_replay_lsn()")

@@ -39,10 +39,13 @@ def services(pg_url: str, replica: Replica, tmp_path: Path) -> Iterator[tuple[Se
         tmp_path,
         args=("--only", "query", "--no-workers"),
         CAIRN_READ_DATABASE_URL=replica.url(database),
-        CAIRN_READ_YOUR_WRITES_TIMEOUT="1",
+        # Long enough for a replica that replays a new commit within a few WAL retries (100 ms
+        # each) on a loaded machine; the paused replica's 503 waits this long.
+        CAIRN_READ_YOUR_WRITES_TIMEOUT="3",
         **SMALL,
     )
     try:
+        replica.catch_up()  # the command service's tables, before the first query
         yield command, query
     finally:
         assert query.stop() == 0, query.log()

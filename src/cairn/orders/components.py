@@ -236,7 +236,9 @@ async def build_components(
 async def _build_projections(settings: Settings, container: Container) -> OrderProjections:
     replica = None
     if settings.read_database_url:
-        replica = open_database(settings.read_database_url, max_connections=container.budget.sql)
+        replica = open_database(
+            settings.read_database_url, max_connections=container.budget.sql, standby=True
+        )
     engine = build_projections(
         settings,
         container.store,

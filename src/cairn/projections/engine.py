@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
-from cairn.errors import NotFoundError
+from cairn.errors import NotFoundError, SchemaMissingError
 from cairn.leases import Lease, Leases, lease_for
 from cairn.projections.as_of import AsOf, read_model_as_of
 from cairn.projections.hooks import AfterCommit
@@ -240,11 +240,16 @@ class ProjectionEngine:
         """How far projection ``name``'s live tables are, as the queries see them (on the
         replica when there is one)."""
         db = self.replica if self.replica is not None else self.db
-        row = await db.fetchone(
-            "SELECT c.position FROM read_model_versions v JOIN checkpoints c "
-            f"ON c.name = {LIVE_CHECKPOINT_NAME} WHERE v.projection = ?",
-            (name,),
-        )
+        try:
+            row = await db.fetchone(
+                "SELECT c.position FROM read_model_versions v JOIN checkpoints c "
+                f"ON c.name = {LIVE_CHECKPOINT_NAME} WHERE v.projection = ?",
+                (name,),
+            )
+        except SchemaMissingError:
+            if not db.standby:
+                raise
+            return 0  # a replica that has not replayed the tables has applied nothing yet
         return int(row["position"]) if row else 0
 
     async def _reached(self, runner: ProjectionRunner) -> int:

@@ -214,6 +214,9 @@ class Database(ABC):
     """Short transactions and plain reads on the database beside the event log."""
 
     dialect: Dialect
+    #: A read replica (``open_database(…, standby=True)``): a table it has not replayed yet is
+    #: :class:`~cairn.errors.SchemaMissingError`, not a bug (:mod:`cairn.sql.outage`).
+    standby: bool = False
 
     @abstractmethod
     def transaction(self, *, durable: bool = True) -> contextlib.AbstractAsyncContextManager[Tx]:

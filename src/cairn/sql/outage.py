@@ -24,7 +24,7 @@ from typing import Final
 import psycopg
 from psycopg_pool import PoolTimeout, TooManyRequests
 
-from cairn.errors import StoreUnavailableError
+from cairn.errors import SchemaMissingError, StoreUnavailableError
 
 __all__ = ["as_unavailable", "is_unavailable", "unavailable_translated"]
 
@@ -72,10 +72,21 @@ def as_unavailable(exc: BaseException, where: str = "the database") -> StoreUnav
     return StoreUnavailableError(f"{where} is unavailable: {reason}")
 
 
+def _table_missing(exc: BaseException) -> bool:
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc)
+
+
 @contextlib.contextmanager
-def unavailable_translated(where: str = "the database") -> Iterator[None]:
+def unavailable_translated(where: str = "the database", *, standby: bool = False) -> Iterator[None]:
     """Re-raise an outage error from the block as :class:`StoreUnavailableError`; any other
-    error as it is."""
+    error as it is.
+
+    ``standby``: the database is a read replica, where a missing table means the replica has
+    not yet replayed the primary's ``CREATE TABLE`` (a lagging standby, one just started): a
+    :class:`SchemaMissingError` (503), as the primary answers before its migrations. On the
+    primary a missing table is a bug and stays a 500."""
     try:
         yield
     except StoreUnavailableError:
@@ -83,4 +94,9 @@ def unavailable_translated(where: str = "the database") -> Iterator[None]:
     except Exception as exc:
         if is_unavailable(exc):
             raise as_unavailable(exc, where) from None
+        if standby and _table_missing(exc):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SchemaMissingError(
+                f"{where} (a read replica) has not replayed the schema yet: {first}"
+            ) from None
         raise

@@ -125,7 +125,9 @@ class PostgresDatabase(Database):
     def _translated(self) -> contextlib.AbstractContextManager[None]:
         """A lost or refused connection, a server shutting down, a statement or lock timeout
         as :class:`~cairn.errors.StoreUnavailableError` (:mod:`cairn.sql.outage`)."""
-        return unavailable_translated(f"PostgreSQL at {describe(self._conninfo)}")
+        return unavailable_translated(
+            f"PostgreSQL at {describe(self._conninfo)}", standby=self.standby
+        )
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:

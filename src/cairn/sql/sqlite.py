@@ -135,7 +135,7 @@ class SQLiteDatabase(Database):
     def _translated(self) -> contextlib.AbstractContextManager[None]:
         """``database is locked`` (another process held the write lock past busy_timeout) as
         :class:`~cairn.errors.StoreUnavailableError`: a 503 to retry, not a 500."""
-        return unavailable_translated(f"SQLite database {self.path}")
+        return unavailable_translated(f"SQLite database {self.path}", standby=self.standby)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:

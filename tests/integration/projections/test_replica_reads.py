@@ -12,7 +12,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 import cairn
+from cairn.errors import SchemaMissingError
 from cairn.orders.components import OrderProjections, build_projections
 from cairn.sql.factory import open_database
 
@@ -67,5 +70,28 @@ async def test_min_position_waits_for_the_replica_not_for_the_local_runner(
                 cup = await engine.queries.get_inventory("CUP-1")
                 assert cup is not None
                 assert cup["sku"] == "CUP-1"
+        finally:
+            await engine.close()
+
+
+async def test_a_replica_that_has_not_replayed_the_tables_has_reached_nothing(
+    tmp_path: Path,
+) -> None:
+    primary, replica = tmp_path / "primary.db", tmp_path / "replica.db"
+    sqlite3.connect(replica).close()  # a standby that has replayed none of the schema yet
+    async with cairn.open_store(f"sqlite:///{primary}") as store:
+        position = await register_product(store, "MUG-1", "Mug", "1.00")
+        engine = build_projections(
+            f"sqlite:///{primary}",
+            store,
+            replica=open_database(f"sqlite:///{replica}", standby=True),
+        )
+        try:
+            await engine.run_until_caught_up()
+
+            assert await engine.position_of("inventory") == 0
+            assert not await engine.wait_for("inventory", position, timeout=0.1)
+            with pytest.raises(SchemaMissingError):
+                await engine.queries.get_inventory("MUG-1")
         finally:
             await engine.close()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
+from cairn.errors import SchemaMissingError, StoreUnavailableError
 from cairn.sql.database import Database, Dialect, in_list, insert_rows, update_rows
 from cairn.sql.factory import open_database
 
@@ -216,3 +219,15 @@ async def test_update_rows_changes_each_row_by_its_key(db: Database) -> None:
     assert [(r["id"], r["n"]) for r in found] == [
         (key, n * 10 if i < 27 else n) for i, (key, n) in enumerate(rows)
     ]
+
+
+async def test_a_missing_table_on_a_standby_is_a_schema_not_replayed_yet(db: Database) -> None:
+    db.standby = True
+    with pytest.raises(SchemaMissingError, match="has not replayed the schema yet"):
+        await db.fetchall("SELECT * FROM not_replayed_yet")
+
+
+async def test_a_missing_table_on_the_primary_stays_the_bug_it_is(db: Database) -> None:
+    with pytest.raises((psycopg.errors.UndefinedTable, sqlite3.OperationalError)) as raised:
+        await db.fetchall("SELECT * FROM no_such_table")
+    assert not isinstance(raised.value, SchemaMissingError | StoreUnavailableError)

@@ -6,9 +6,11 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cairn.store.base import RecordedEvent
+from cairn.uuids import uuid5
 
 if TYPE_CHECKING:
     from cairn.application.handlers import Route
@@ -25,10 +27,15 @@ def command_uuid(command_id: str) -> uuid.UUID:
         return uuid.uuid5(COMMAND_NAMESPACE, command_id)
 
 
+@lru_cache(maxsize=1024)
+def _command_space(command_id: str) -> uuid.UUID:
+    return command_uuid(command_id)
+
+
 def event_id_for(command_id: str, index: int | str) -> uuid.UUID:
     """The id of the ``index``-th event a command writes: ``uuid5(command uuid, str(index))``.
     Deterministic, so re-delivering a command finds (and the store recognises) what it wrote."""
-    return uuid.uuid5(command_uuid(command_id), str(index))
+    return uuid5(_command_space(command_id), str(index))
 
 
 @dataclass(frozen=True, slots=True)

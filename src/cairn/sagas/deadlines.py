@@ -11,9 +11,10 @@ Retry timers of steps are the ``due_at`` of ``saga_actions`` rows. The statement
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, Final
+
+from cairn.uuids import uuid5_text
 
 #: The kind of a saga's overall deadline timer (delivered as ``DeadlineExpired``).
 DEADLINE: Final = "deadline"
@@ -30,4 +31,4 @@ class Timer:
 
 def timer_id_for(saga_id: str, kind: str) -> str:
     """One timer of each kind per saga: setting it again moves it."""
-    return str(uuid.uuid5(uuid.UUID(saga_id), f"timer:{kind}"))
+    return uuid5_text(saga_id, f"timer:{kind}")

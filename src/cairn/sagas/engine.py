@@ -23,9 +23,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 from cairn.store.base import RecordedEvent
+from cairn.uuids import uuid5_text
 
 #: Namespace of every saga id (``uuid5(SAGA_NAMESPACE, f"{type}:{key}")``).
 SAGA_NAMESPACE: Final = uuid.UUID("8f6f3c1e-4a59-5c0b-9d1e-2b7f3f0c9a61")
@@ -136,13 +138,15 @@ def engine_message(message: Message) -> EngineMessage | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def saga_id_for(saga_type: str, key: str) -> str:
-    return str(uuid.uuid5(SAGA_NAMESPACE, f"{saga_type}:{key}"))
+    """Asked again for every event routed to the saga: kept while the saga is in use."""
+    return uuid5_text(SAGA_NAMESPACE, f"{saga_type}:{key}")
 
 
 def command_id_for(saga_id: str, step: str) -> str:
     """The deterministic id of the command a saga sends for ``step``."""
-    return str(uuid.uuid5(uuid.UUID(saga_id), step))
+    return uuid5_text(saga_id, step)
 
 
 S = TypeVar("S")

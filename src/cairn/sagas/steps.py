@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Generic, TypeVar
 
@@ -42,6 +41,7 @@ from cairn.sagas.policy import StepPolicy
 from cairn.sagas.repository import Action, LogLine, SagaRepository
 from cairn.sagas.transitions import Transitions
 from cairn.sql.database import Database, Dialect
+from cairn.uuids import uuid5_text
 
 log = get_logger("cairn.sagas")
 
@@ -334,7 +334,7 @@ class Steps(Generic[S]):
                         {"attempt": attempts},
                     )
                 answer = Message(
-                    id=str(uuid.uuid5(uuid.UUID(action.action_id), "succeeded")),
+                    id=uuid5_text(action.action_id, "succeeded"),
                     type=STEP_SUCCEEDED,
                     data={
                         "step": action.step,
@@ -384,7 +384,7 @@ class Steps(Generic[S]):
                     {"attempt": attempts, "error": error},
                 )
             failure = Message(
-                id=str(uuid.uuid5(uuid.UUID(action.action_id), f"failed:{attempts}")),
+                id=uuid5_text(action.action_id, f"failed:{attempts}"),
                 type=STEP_FAILED,
                 data={
                     "step": action.step,

@@ -7,14 +7,17 @@ property of the stream name, and a command re-sent after a crash lands on the sa
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Final
 
 #: Namespace of every id cairn derives. Never change it: stored stream names depend on it.
 NAMESPACE: Final = uuid.UUID("0b9a40e3-d8f6-4bb6-8d2e-b3fcd7b13b7b")
 
 
+@lru_cache(maxsize=4096)
 def derived_id(kind: str, source: str) -> str:
-    """``uuid5(NAMESPACE, "<kind>:<source>")`` as a string."""
+    """``uuid5(NAMESPACE, "<kind>:<source>")`` as a string (an order's payment and shipment
+    ids are asked for at each of its steps: kept while in use)."""
     return str(uuid.uuid5(NAMESPACE, f"{kind}:{source}"))
 
 

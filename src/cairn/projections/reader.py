@@ -19,8 +19,6 @@ class SharedReader:
         self._store = store
         self._keep = keep
         self._batches: dict[tuple[int, int], asyncio.Future[list[RecordedEvent]]] = {}
-        #: The highest head of the log one of the projections has seen (it only grows).
-        self._head = 0
 
     async def read(self, after: int, limit: int) -> list[RecordedEvent]:
         key = (after, limit)
@@ -34,22 +32,6 @@ class SharedReader:
             if following not in self._batches:
                 self._start(following)
         return batch
-
-    async def wait_for_append(self, after: int, timeout: float) -> None:
-        """Return when events beyond ``after`` may exist, or after ``timeout``.
-
-        Under load every projection finishes a batch at the same position and would ask the
-        store for its head (one query each) only to find the log grew: the head one of them
-        saw answers the others. Only for a caller whose last read returned events: one that
-        read nothing asks the store (``store.wait_for_append``), so a head the reads cannot
-        reach yet never makes it spin.
-        """
-        if self._head > after:
-            return
-        head = await self._store.head_position()
-        self._head = max(self._head, head)
-        if head <= after:
-            await self._store.wait_for_append(after, timeout)
 
     def _start(self, key: tuple[int, int]) -> asyncio.Future[list[RecordedEvent]]:
         # Live: a batch this process just appended comes from memory (read_all_live).

@@ -68,8 +68,8 @@ class RunnerConfig:
     retry_backoff: float = 0.05
     lease_retry: float = 0.5
     idle_wait: float = 1.0
-    #: A live runner starts at most one transaction per this many seconds: while events keep
-    #: coming, the ones that arrive during the pause join the next batch (one lock, checkpoint
+    #: A live runner reads at most one batch per this many seconds: while events keep coming,
+    #: the ones that arrive during the pause join the next batch (one read, lock, checkpoint
     #: and commit for all of them) instead of a transaction each. The first event after a quiet
     #: spell is applied at once; a steady stream sees at most this much more read-model lag.
     live_interval: float = 0.05
@@ -129,8 +129,8 @@ class ProjectionRunner:
         # needs (a Condition would make the runner wait behind every reader it wakes).
         self._advanced = asyncio.Event()
         self._attempts: dict[str, int] = {}
-        #: When the last live batch transaction began (``RunnerConfig.live_interval``).
-        self._applied_at = -float("inf")
+        #: When the last live batch was read (``RunnerConfig.live_interval``).
+        self._batch_at = -float("inf")
         #: The checkpoint as stored (``position`` may be ahead of it over ignored events only).
         self.persisted = 0
         self._persisted_at = 0.0
@@ -204,10 +204,11 @@ class ProjectionRunner:
                 continue
             if processed < self._last_limit:
                 self.state = "running"
-                # Returns at once if the log already grew past us (no empty read needed).
-                if processed:
-                    await self.reader.wait_for_append(self.position, self.checkpoint_wait())
-                else:
+                # After events, read again once paced: under load the log has grown meanwhile
+                # (and this process's appends come from memory), so asking the store for its
+                # head first would be a query per batch that only says "read". Only an empty
+                # read waits for the next append.
+                if not processed:
                     await self.store.wait_for_append(self.position, self.checkpoint_wait())
                 await self._pace()
                 if not await self._lease_ok():
@@ -229,6 +230,8 @@ class ProjectionRunner:
         after a full batch); return how many were read."""
         self._last_limit = self._limit
         events = await self.reader.read(self.position, self._limit)
+        if events:
+            self._batch_at = time.monotonic()
         if len(events) >= self._limit:
             self._relief.hold()
             self._limit = max(self.config.batch_size, self.config.catch_up_batch_size)
@@ -247,7 +250,6 @@ class ProjectionRunner:
             return len(events)
         if not await self._lease_ok():
             raise LeaseLostError
-        self._applied_at = time.monotonic()
         try:
             changed = await self.apply(events, self.version, live=True)
         except _Stale:
@@ -263,8 +265,9 @@ class ProjectionRunner:
         return len(events)
 
     async def _pace(self) -> None:
-        """Wait out the rest of ``live_interval`` since the last batch transaction began."""
-        rest = self._applied_at + self.config.live_interval - time.monotonic()
+        """Wait out the rest of ``live_interval`` since the last batch was read (applied, or
+        skipped for holding none of the model's events)."""
+        rest = self._batch_at + self.config.live_interval - time.monotonic()
         if rest > 0:
             await asyncio.sleep(rest)
 

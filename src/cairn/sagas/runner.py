@@ -71,6 +71,10 @@ LEASE_CHECK_INTERVAL: Final = CHECK_INTERVAL
 IDLE_POLL_INTERVAL: Final = 5.0
 #: How long the checkpoint may lag behind events that concern none of our sagas (seconds).
 CHECKPOINT_LAG: Final = 1.0
+#: After a transition of several messages (sagas running side by side), the pause before the
+#: next one, so that the messages arriving meanwhile share its transaction (seconds). A lone
+#: saga's transitions (one message each) never wait.
+BUSY_PACE: Final = 0.004
 #: The longest it waits for the store's notification of an append before reading ``$all``
 #: anyway (a notification lost while the store's listener reconnected) (seconds).
 IDLE_FOLLOW_INTERVAL: Final = 10.0
@@ -318,6 +322,8 @@ class SagaRunner(Generic[S]):
                 saved_at = time.monotonic()
                 actions = await self._transition(ours, name, batch[-1].position)
                 self.steps.start(actions)
+                if len(ours) > 1:
+                    await asyncio.sleep(BUSY_PACE)
 
     async def _transition(
         self, ours: builtins.list[Routed], checkpoint: str, position: int

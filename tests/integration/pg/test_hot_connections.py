@@ -65,6 +65,21 @@ async def test_an_empty_pool_is_reported_as_unavailable(hot: HotConnections) -> 
         await hot.checkin(conn)
 
 
+async def test_callers_that_gave_up_or_were_served_leave_the_line(hot: HotConnections) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    gone = asyncio.create_task(hot.checkout())
+    served = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    await hot.checkin(held[0])
+    assert await asyncio.wait_for(served, 2) is held[0]
+
+    assert not hot._waiters
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])
+
+
 async def test_waiting_callers_are_served_in_turn(hot: HotConnections) -> None:
     held = [await hot.checkout(), await hot.checkout()]
     first = asyncio.create_task(hot.checkout())

@@ -74,7 +74,7 @@ CHECKPOINT_LAG: Final = 1.0
 #: After a transition of several messages (sagas running side by side), the pause before the
 #: next one, so that the messages arriving meanwhile share its transaction (seconds). A lone
 #: saga's transitions (one message each) never wait.
-BUSY_PACE: Final = 0.004
+BUSY_PACE: Final = 0.010
 #: The longest it waits for the store's notification of an append before reading ``$all``
 #: anyway (a notification lost while the store's listener reconnected) (seconds).
 IDLE_FOLLOW_INTERVAL: Final = 10.0

@@ -236,9 +236,9 @@ class Metrics:
 
     def observe_grpc(self, method: str, code: str, seconds: float | None) -> None:
         """A finished call; ``seconds`` only for unary calls (a stream's length says nothing)."""
-        self.grpc_requests.labels(method=method, code=code).inc()
+        self._child(self.grpc_requests, method, code).inc()
         if seconds is not None:
-            self.grpc_latency.labels(method=method).observe(seconds)
+            self._child(self.grpc_latency, method).observe(seconds)
 
     def set_components(self, snapshot: ComponentSnapshot) -> None:
         self._components.snapshot = snapshot

@@ -246,10 +246,8 @@ class ProjectionEngine:
                 f"ON c.name = {LIVE_CHECKPOINT_NAME} WHERE v.projection = ?",
                 (name,),
             )
-        except SchemaMissingError:
-            if not db.standby:
-                raise
-            return 0  # a replica that has not replayed the tables has applied nothing yet
+        except SchemaMissingError:  # only a replica says so (Database.standby)
+            return 0  # it has not replayed the tables: it has applied nothing yet
         return int(row["position"]) if row else 0
 
     async def _reached(self, runner: ProjectionRunner) -> int:

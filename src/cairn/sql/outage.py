@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import PoolTimeout, TooManyRequests
 
 from cairn.errors import SchemaMissingError, StoreUnavailableError
+from cairn.sql.postgres_connect import first_line
 
 __all__ = ["as_unavailable", "is_unavailable", "unavailable_translated"]
 
@@ -67,9 +68,7 @@ def as_unavailable(exc: BaseException, where: str = "the database") -> StoreUnav
     """``exc`` as the typed error (itself when it already is one): "<where>: <first line>"."""
     if isinstance(exc, StoreUnavailableError):
         return exc
-    text = str(exc).strip()
-    reason = text.splitlines()[0] if text else type(exc).__name__
-    return StoreUnavailableError(f"{where} is unavailable: {reason}")
+    return StoreUnavailableError(f"{where} is unavailable: {first_line(exc)}")
 
 
 def _table_missing(exc: BaseException) -> bool:
@@ -95,8 +94,7 @@ def unavailable_translated(where: str = "the database", *, standby: bool = False
         if is_unavailable(exc):
             raise as_unavailable(exc, where) from None
         if standby and _table_missing(exc):
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SchemaMissingError(
-                f"{where} (a read replica) has not replayed the schema yet: {first}"
+                f"{where} (a read replica) has not replayed the schema yet: {first_line(exc)}"
             ) from None
         raise

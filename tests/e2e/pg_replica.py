@@ -3,18 +3,21 @@
 The shared server's ``pg_hba.conf`` allows no replication connection (from 127.0.0.1 or the
 local socket), and changing it would mean reconfiguring a server shared by everyone. So the
 standby is made the other classic way, without the replication protocol: a low-level base backup
-(``pg_backup_start`` / ``pg_backup_stop`` around a file copy of the data directory) and WAL
-shipping. A thread of the test copies each finished WAL segment of the primary's ``pg_wal``
-into the standby's own archive from the backup's start on (the primary keeps none for us, and
-the machine's other users write WAL fast), and the standby's ``restore_command`` reads that
-archive, or the primary's ``pg_wal`` for the segment still being written (copied as far as it
-goes and fetched again on the next retry). It is a real second postmaster in hot-standby mode,
-replaying the primary's WAL with a real lag, on a free port; it answers read-only queries and
-refuses writes. A replica replicates the whole
-cluster: a database created after it started (``CREATE DATABASE`` is in the WAL) is there too.
+(``pg_backup_start`` / ``pg_backup_stop`` around a file copy of the data directory), and the
+standby's ``restore_command`` reads the primary's ``pg_wal`` directly (the segment still being
+written is copied as far as it goes and fetched again on the next retry). The primary keeps every
+segment the standby still needs because of a temporary physical replication slot, made with plain
+SQL before the backup starts and moved on to what the standby has replayed; without it, a
+checkpoint (every ``DROP DATABASE`` of the other tests forces one) can recycle a segment before
+the standby has read it, and the standby then waits for it forever. The slot belongs to the
+test's session: it goes when the test's connection closes, even if the test process dies. It is a
+real second postmaster in hot-standby mode, replaying the primary's WAL with a real lag, on a free
+port; it answers read-only queries and refuses writes. A replica replicates the whole cluster: a
+database created after it started (``CREATE DATABASE`` is in the WAL) is there too.
 
 The postmaster runs as the ``postgres`` OS user (the tests run as root). Nothing on the shared
-server changes: the backup functions only mark the backup's start and end in its WAL.
+server changes: the backup functions only mark the backup's start and end in its WAL, and the
+slot lasts only as long as the test's connection.
 """
 
 from __future__ import annotations
@@ -72,59 +75,29 @@ def _one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> str:
     return str(row[0])
 
 
-def _segment(lsn: str) -> str:
-    """The WAL file holding ``lsn`` (timeline 1, 16 MB segments): ``pg_walfile_name``, which a
-    standby cannot run."""
-    high, low = (int(part, 16) for part in lsn.split("/"))
-    return f"{1:08X}{high:08X}{low >> 24:08X}"
+class _SlotKeeper(threading.Thread):
+    """Moves the primary's slot on to what the standby has replayed, so the primary frees the
+    WAL the standby no longer needs (the slot alone would keep all of it until the end)."""
 
-
-class _WalShipper(threading.Thread):
-    """Copies every finished segment of the primary's WAL from ``first`` on into ``archive``
-    (atomically: copy, then rename), and drops those the standby has replayed."""
-
-    def __init__(self, primary_wal: Path, archive: Path, first: str, replica_url: str) -> None:
-        super().__init__(daemon=True, name="wal-shipper")
-        self.primary_wal, self.archive, self.first = primary_wal, archive, first
-        self.replica_url = replica_url
+    def __init__(
+        self, primary: psycopg.Connection[tuple[object, ...]], slot: str, replica_url: str
+    ) -> None:
+        super().__init__(daemon=True, name="wal-slot-keeper")
+        self.primary, self.slot, self.replica_url = primary, slot, replica_url
         self.halt = threading.Event()
 
     def run(self) -> None:
-        with psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True) as conn:
-            turns = 0
-            while not self.halt.wait(0.1):
-                row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
-                self._ship(str(row[0]) if row else "")
-                turns += 1
-                if turns % 20 == 0:
-                    self._trim()
-
-    def _ship(self, current: str) -> None:
-        for name in sorted(os.listdir(self.primary_wal)):
-            if len(name) != 24 or not self.first <= name < current:
-                continue
-            target = self.archive / name
-            if target.exists():
-                continue
-            partial = self.archive / f"{name}.partial"
+        while not self.halt.wait(1.0):
             try:
-                shutil.copyfile(self.primary_wal / name, partial)
-            except FileNotFoundError:  # removed by a checkpoint meanwhile
-                continue
-            partial.rename(target)
-
-    def _trim(self) -> None:
-        try:
-            with psycopg.connect(self.replica_url, connect_timeout=2) as conn:
-                row = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()
-        except psycopg.Error:
-            return
-        if not row or row[0] is None:
-            return
-        replayed = _segment(str(row[0]))
-        for name in os.listdir(self.archive):
-            if name < replayed:
-                (self.archive / name).unlink(missing_ok=True)
+                with psycopg.connect(self.replica_url, connect_timeout=2) as conn:
+                    row = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()
+                if row and row[0] is not None:
+                    self.primary.execute(
+                        "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
+                        (self.slot, str(row[0])),
+                    )
+            except psycopg.Error:
+                continue  # the standby is starting, or the slot is already past: next turn
 
 
 class Replica:
@@ -136,38 +109,35 @@ class Replica:
         self.data = self.root / "data"
         self.log_path = self.root / "postgres.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.shipper: _WalShipper | None = None
+        self.slot = f"cairn_test_replica_{os.getpid()}_{self.port}"
+        self.primary: psycopg.Connection[tuple[object, ...]] | None = None
+        self.keeper: _SlotKeeper | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 60.0) -> None:
-        with psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True) as conn:
-            primary_data = Path(_one(conn, "SHOW data_directory"))
-            settings = {
-                name: _one(conn, f"SHOW {name}")
-                for name in (
-                    "max_connections",
-                    "max_worker_processes",
-                    "max_wal_senders",
-                    "max_locks_per_transaction",
-                    "max_prepared_transactions",
-                )
-            }
-            start = _one(
-                conn, "SELECT pg_walfile_name(pg_backup_start('cairn-test-replica', true))"
+        # The connection holding the temporary slot lives until stop().
+        self.primary = conn = psycopg.connect(PRIMARY_ADMIN_URL, autocommit=True)
+        primary_data = Path(_one(conn, "SHOW data_directory"))
+        settings = {
+            name: _one(conn, f"SHOW {name}")
+            for name in (
+                "max_connections",
+                "max_worker_processes",
+                "max_wal_senders",
+                "max_locks_per_transaction",
+                "max_prepared_transactions",
             )
-            archive = self.root / "archive"
-            archive.mkdir()
-            self.shipper = _WalShipper(
-                primary_data / "pg_wal", archive, start, self.url("postgres")
-            )
-            self.shipper.start()
-            try:
-                _copy_tree(primary_data, self.data)
-            finally:
-                row = conn.execute("SELECT labelfile, spcmapfile FROM pg_backup_stop(false)")
-                label, tablespaces = row.fetchone() or ("", "")
+        }
+        # Reserves WAL from now on, before the backup's start.
+        conn.execute("SELECT pg_create_physical_replication_slot(%s, true, true)", (self.slot,))
+        conn.execute("SELECT pg_backup_start('cairn-test-replica', true)")
+        try:
+            _copy_tree(primary_data, self.data)
+        finally:
+            row = conn.execute("SELECT labelfile, spcmapfile FROM pg_backup_stop(false)")
+            label, tablespaces = row.fetchone() or ("", "")
         (self.data / "backup_label").write_text(str(label))
         if tablespaces:
             (self.data / "tablespace_map").write_text(str(tablespaces))
@@ -182,9 +152,7 @@ class Replica:
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.root}'",
             "hot_standby": "on",
-            "restore_command": (
-                f"'cp {archive}/%f %p 2>/dev/null || cp {primary_data}/pg_wal/%f %p'"
-            ),
+            "restore_command": f"'cp {primary_data}/pg_wal/%f %p'",
             "wal_retrieve_retry_interval": "'100ms'",
             "shared_buffers": "'16MB'",
             "archive_mode": "off",
@@ -198,8 +166,7 @@ class Replica:
         )
         (self.data / "postgresql.auto.conf").write_text("")
         user = pwd.getpwnam("postgres")
-        # The archive's segments stay root's (readable by all), as the shipper writes them.
-        for path in [self.root, archive, *self.data.rglob("*"), self.data]:
+        for path in [self.root, *self.data.rglob("*"), self.data]:
             os.chown(path, user.pw_uid, user.pw_gid)
         self.data.chmod(0o700)
         log = self.log_path.open("wb")
@@ -214,6 +181,8 @@ class Replica:
         )
         log.close()
         self._wait_ready(timeout)
+        self.keeper = _SlotKeeper(conn, self.slot, self.url("postgres"))
+        self.keeper.start()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -256,9 +225,9 @@ class Replica:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.shipper is not None:
-            self.shipper.halt.set()
-            self.shipper.join(timeout=10)
+        if self.keeper is not None:
+            self.keeper.halt.set()
+            self.keeper.join(timeout=10)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -266,4 +235,6 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.primary is not None:
+            self.primary.close()  # drops the temporary slot
         shutil.rmtree(self.root, ignore_errors=True)

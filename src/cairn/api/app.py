@@ -109,7 +109,9 @@ def create_app(
             if settings.grpc_port is not None:  # gRPC beside HTTP, over the same runtime
                 from cairn.rpc.server import start_grpc_server
 
-                app.state.grpc = await start_grpc_server(runtime, settings.host, settings.grpc_port)
+                app.state.grpc = await start_grpc_server(
+                    runtime, settings.host, settings.grpc_port, only
+                )
             if freeze_heap:
                 settle_heap()
             yield

@@ -10,6 +10,12 @@ document). The classification is here and nowhere else, as rules on the method a
 * everything else (``/healthz``, ``/readyz``, ``/metrics``, ``/docs``, ``/openapi.json``) is on
   every listener.
 
+gRPC methods (``CAIRN_GRPC_PORT``) follow the same split (:func:`grpc_method_role`): the
+``cairn.v1.EventStore`` service is the admin API's (REST's ``/api/v1/admin/events``), a method
+of another cairn service that reads (``Get…``, ``List…``, ``Read…``, ``Subscribe…``) is the
+query API's, the others (``CreateOrder``, ``PlaceOrder``…) the command API's; health and
+reflection are on every listener.
+
 Each role also says which components its routes need (:func:`components_for`): query routes
 read the projections' read models, admin routes show and operate projections, sagas and the
 relay, command routes need none (a command-only process never waits for a read model).
@@ -59,6 +65,23 @@ def role_of(method: str, path: str) -> ServiceRole | None:
     if not path.startswith(API_PREFIX):
         return None
     return ServiceRole.COMMAND if method.upper() in WRITE_METHODS else ServiceRole.QUERY
+
+
+#: gRPC services that are the admin API's as a whole.
+_ADMIN_GRPC_SERVICES: Final = frozenset({"cairn.v1.EventStore"})
+#: How a cairn gRPC method that only reads is named.
+_GRPC_READ_PREFIXES: Final = ("Get", "List", "Read", "Subscribe")
+
+
+def grpc_method_role(method: str) -> ServiceRole | None:
+    """The role of a gRPC method, ``/package.Service/Method``; None for the services that are
+    not cairn's (health, reflection), which every listener serves."""
+    service, _, name = method.lstrip("/").partition("/")
+    if not service.startswith("cairn."):
+        return None
+    if service in _ADMIN_GRPC_SERVICES:
+        return ServiceRole.ADMIN
+    return ServiceRole.QUERY if name.startswith(_GRPC_READ_PREFIXES) else ServiceRole.COMMAND
 
 
 def route_role(methods: Iterable[str], path: str) -> ServiceRole | None:

@@ -17,6 +17,7 @@ from cairn.api.service_roles import (
     ALL_ROLES,
     ServiceRole,
     components_for,
+    grpc_method_role,
     parse_roles,
     role_of,
     route_role,
@@ -77,6 +78,35 @@ def test_each_route_has_the_role_of_its_method_and_path(
     method: str, path: str, role: ServiceRole | None
 ) -> None:
     assert role_of(method, path) == role
+
+
+@pytest.mark.parametrize(
+    ("method", "role"),
+    [
+        ("/cairn.v1.Orders/CreateOrder", COMMAND),
+        ("/cairn.v1.Orders/AddItem", COMMAND),
+        ("/cairn.v1.Orders/PlaceOrder", COMMAND),
+        ("/cairn.v1.Orders/CancelOrder", COMMAND),
+        ("/cairn.v1.Orders/GetOrder", QUERY),
+        ("/cairn.v1.EventStore/ReadStream", ADMIN_ROLE),
+        ("/cairn.v1.EventStore/SubscribeAll", ADMIN_ROLE),
+        ("/grpc.health.v1.Health/Check", None),
+        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", None),
+    ],
+)
+def test_each_grpc_method_has_the_role_of_its_rest_twin(
+    method: str, role: ServiceRole | None
+) -> None:
+    assert grpc_method_role(method) == role
+
+
+def test_every_grpc_method_of_the_protos_belongs_to_a_service() -> None:
+    from cairn.v1 import event_store_pb2, orders_pb2
+
+    for module in (orders_pb2, event_store_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                assert grpc_method_role(f"/{service.full_name}/{method.name}") is not None
 
 
 def test_every_api_route_of_the_app_belongs_to_exactly_one_service() -> None:

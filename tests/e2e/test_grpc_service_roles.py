@@ -6,6 +6,8 @@ a command service and a query service, each with gRPC on its own port."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from e2e_server import ADMIN, MUG, Server, free_port
+from e2e_server import ADMIN, CAIRN, MUG, Server, cairn_env, free_port
 from grpc_client import Proto, Stub, bearer, compile_proto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -165,3 +167,24 @@ def test_a_service_with_nothing_served_is_absent_from_reflection_and_health(
     assert serving.status == health_pb2.HealthCheckResponse.SERVING
     missing = health_pb2.HealthCheckRequest(service="cairn.v1.EventStore")
     assert _code(lambda: health.Check(missing, timeout=TIMEOUT)) == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_taken_grpc_port_stops_serve_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [CAIRN, "serve", "--port", str(free_port())],
+            cwd=tmp_path,
+            env=cairn_env(f"sqlite:///{tmp_path}/cairn.db", CAIRN_GRPC_PORT=str(port)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert f"cannot listen on 127.0.0.1:{port} for gRPC (CAIRN_GRPC_PORT)" in last
+    assert last.endswith("[app.port_unavailable]")
+    assert "Traceback" not in r.stdout + r.stderr

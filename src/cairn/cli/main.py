@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.cli.schemas import schemas_app
-from cairn.errors import CairnError
+from cairn.errors import ApplicationError, CairnError
 from cairn.settings import Settings
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ def serve(
     settings = _settings(host=host, port=port, max_connections=max_connections, backlog=backlog)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
+    _check_grpc_port(settings)
     _log_start(
         "serve_starting",
         settings,
@@ -248,6 +250,21 @@ def _log_start(event: str, settings: Settings, **fields: object) -> None:
         split = ConnectionBudget.for_url(settings.database_url, settings.db_max_connections)
         budget = split.describe()
     get_logger("cairn.cli").info(event, db_connections=budget, **fields)
+
+
+def _check_grpc_port(settings: Settings) -> None:
+    """Fail fast, with one line, when ``CAIRN_GRPC_PORT`` is taken: grpcio would fail inside
+    the app's start-up, where uvicorn reports it with a traceback."""
+    if not settings.grpc_port:
+        return
+    try:
+        socket.create_server((settings.host, settings.grpc_port)).close()
+    except OSError as exc:
+        raise ApplicationError(
+            "app.port_unavailable",
+            f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (CAIRN_GRPC_PORT): "
+            f"{exc.strerror or exc}",
+        ) from exc
 
 
 def _check_database(settings: Settings) -> None:

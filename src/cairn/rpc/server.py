@@ -84,7 +84,12 @@ async def start_grpc_server(
     ``CAIRN_GRPC_MAX_CONCURRENT_CALLS`` calls in progress (one more: RESOURCE_EXHAUSTED).
     ``roles``: the services of ``cairn serve --only`` (see the module docstring)."""
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            # A port another process listens on is an error, not shared with it (grpcio's
+            # default on Linux), which would split the calls between two servers.
+            ("grpc.so_reuseport", 0),
+        ],
         maximum_concurrent_rpcs=runtime.settings.grpc_max_concurrent_calls,
         interceptors=[] if set(roles) >= ALL_ROLES else [_ServedRoles(roles)],
     )
@@ -100,9 +105,10 @@ async def start_grpc_server(
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((*services, health_name, reflection.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"gRPC could not listen on {host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpcio's "Failed to bind to address"
+        raise OSError(f"gRPC could not listen on {host}:{port}") from exc
     await server.start()
     for name in ("", *services):
         await checks.set(name, health_pb2.HealthCheckResponse.SERVING)

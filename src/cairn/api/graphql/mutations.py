@@ -4,17 +4,27 @@ Each argument set is validated by REST's own pydantic request model, so the same
 gets the same code (``app.validation`` naming the field; ``product.not_found``,
 ``order.not_placeable``… from the domain); a customer acts only on its own orders
 (``order.not_found`` for another's, ``auth.forbidden_customer`` when creating for another).
+
+Every mutation takes REST's two headers as arguments (a document may hold several mutations,
+so they belong to each, not to the request): ``idempotencyKey`` (``Idempotency-Key``: a retry
+with the same key and arguments gets the first result, ``replayed: true``, and writes nothing;
+the same key with other arguments is ``app.idempotency_key_reused``) and, on an existing
+stream, ``expectedVersion`` (``If-Match``: another version is ``store.concurrency``). Keys are
+the caller's, shared with REST and gRPC (``cairn.api.commands.once``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
-from cairn.api import order_commands, services
+from cairn.api import commands, order_commands, services
 from cairn.api.auth import require_same_customer
 from cairn.api.graphql.context import GraphQLContext, context_of
 from cairn.api.graphql.types import (
@@ -24,7 +34,8 @@ from cairn.api.graphql.types import (
     RegisterProductInput,
     not_found,
 )
-from cairn.api.graphql.validation import bounded_text, validated
+from cairn.api.graphql.validation import bounded_text, non_negative, validated
+from cairn.api.idempotency import StoredResponse
 from cairn.api.schemas import (
     AddItemRequest,
     CancelOrderRequest,
@@ -39,18 +50,74 @@ from cairn.observability.tracing import trace_metadata
 from cairn.orders.domain import inventory, orders
 from cairn.orders.domain.money import Money
 
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="REST's Idempotency-Key: a retry with the same key and arguments gets the "
+        "first result (replayed: true) and writes nothing"
+    ),
+]
+ExpectedVersion = Annotated[
+    int | None,
+    strawberry.argument(
+        description="REST's If-Match: the stream version the command expects; another is "
+        "refused (store.concurrency)"
+    ),
+]
+Answer = TypeVar("Answer", CommandResult, ProductResult)
 
-async def _send(context: GraphQLContext, command: object, *, new_stream: bool = False) -> BusResult:
-    return await services.dispatch(
-        context.runtime,
-        command,
-        principal=context.principal,
-        command_id=None,
-        expected_version=None,
-        correlation_id=current_correlation_id(),
-        metadata=trace_metadata(),
-        new_stream=new_stream,
+
+async def _command(
+    context: GraphQLContext,
+    mutation: str,
+    arguments: Mapping[str, Any],
+    build: Callable[[str | None], object],
+    respond: Callable[[Any, BusResult], dict[str, Any]],
+    answer: type[Answer],
+    *,
+    idempotency_key: str | None,
+    expected_version: int | None = None,
+    new_stream: bool = False,
+) -> Answer:
+    """Dispatch ``build(entity_id)`` and answer ``answer(**respond(command, result))``; with an
+    ``idempotency_key``, once per key (``entity_id`` and the command id derive from it), the
+    ``arguments`` of ``mutation`` being the request a reused key is compared with."""
+    expected = non_negative("expectedVersion", expected_version)
+
+    async def run(command_id: str | None, entity_id: str | None) -> dict[str, Any]:
+        command = build(entity_id)
+        result = await services.dispatch(
+            context.runtime,
+            command,
+            principal=context.principal,
+            command_id=command_id,
+            expected_version=expected,
+            correlation_id=current_correlation_id(),
+            metadata=trace_metadata(),
+            new_stream=new_stream,
+        )
+        return respond(command, result)
+
+    key = commands.checked_idempotency_key(idempotency_key)
+    if key is None:
+        return answer(**await run(None, None))
+    request = json.dumps(
+        ["graphql", mutation, arguments, expected], sort_keys=True, separators=(",", ":")
     )
+    request_hash = hashlib.sha256(request.encode("utf-8", "surrogatepass")).hexdigest()
+
+    async def attempt(command_id: str, entity_id: str) -> StoredResponse:
+        fields = await run(command_id, entity_id)
+        return StoredResponse(request_hash, 200, json.dumps(fields).encode(), {})
+
+    stored, replayed = await commands.once(
+        context.runtime, context.principal, key, request_hash, attempt
+    )
+    return answer(**json.loads(stored.body), replayed=replayed)
+
+
+def _product_result(command: Any, result: BusResult) -> dict[str, Any]:
+    return {"sku": command.sku, "version": result.version, "position": result.position}
 
 
 async def _visible_order(context: GraphQLContext, order_id: str) -> str:
@@ -64,12 +131,6 @@ async def _visible_order(context: GraphQLContext, order_id: str) -> str:
     return order_id
 
 
-def _result(order_id: str, result: BusResult) -> CommandResult:
-    return CommandResult(
-        order_id=strawberry.ID(order_id), version=result.version, position=result.position
-    )
-
-
 def _snake(data: dict[str, Any]) -> dict[str, Any]:
     """A strawberry input as REST's JSON body (``None`` members left out, as if not sent)."""
     return {key: value for key, value in data.items() if value is not None}
@@ -78,97 +139,191 @@ def _snake(data: dict[str, Any]) -> dict[str, Any]:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a draft order; a customer only for itself")
-    async def create_order(self, info: strawberry.Info, input: CreateOrderInput) -> CommandResult:
+    async def create_order(
+        self,
+        info: strawberry.Info,
+        input: CreateOrderInput,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandResult:
         context = context_of(info)
         raw = _snake(asdict(input))
         raw["shipping_address"] = _snake(raw["shipping_address"])
         body = validated(CreateOrderRequest, raw)
-        principal = context.principal
-        require_same_customer(principal, body.customer_id)
-        command = order_commands.create_order(body, body.order_id or str(uuid.uuid4()))
-        result = await _send(context, command, new_stream=body.order_id is None)
-        created = _result(command.order_id, result)
-        created.order_number = next(
-            (
-                str(e.data.get("order_number"))
-                for e in getattr(result, "events", ()) or ()
-                if e.type == "OrderCreated"
+        require_same_customer(context.principal, body.customer_id)
+        # Without a client-chosen id the order's id is minted here (derived from the
+        # idempotency key when there is one): there is no stream to read.
+        return await _command(
+            context,
+            "createOrder",
+            body.model_dump(mode="json"),
+            lambda derived: order_commands.create_order(
+                body, body.order_id or derived or str(uuid.uuid4())
             ),
-            None,
+            order_commands.created_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            new_stream=body.order_id is None,
         )
-        return created
 
     @strawberry.mutation(description="Add a catalogue item to a draft order")
     async def add_item(
-        self, info: strawberry.Info, order_id: strawberry.ID, sku: strawberry.ID, quantity: int
+        self,
+        info: strawberry.Info,
+        order_id: strawberry.ID,
+        sku: strawberry.ID,
+        quantity: int,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
     ) -> CommandResult:
         context = context_of(info)
         body = validated(AddItemRequest, {"sku": str(sku), "quantity": quantity}, "arguments")
         target = await _visible_order(context, order_id)
-        result = await _send(context, order_commands.add_item(target, body.sku, body.quantity))
-        return _result(target, result)
+        return await _command(
+            context,
+            "addItem",
+            {"order_id": target, **body.model_dump(mode="json")},
+            lambda _: order_commands.add_item(target, body.sku, body.quantity),
+            order_commands.order_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     @strawberry.mutation(description="Place a draft order; fulfilment goes on asynchronously")
     async def place_order(
-        self, info: strawberry.Info, order_id: strawberry.ID, payment_method: str
+        self,
+        info: strawberry.Info,
+        order_id: strawberry.ID,
+        payment_method: str,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
     ) -> CommandResult:
         context = context_of(info)
         body = validated(PlaceOrderRequest, {"payment_method": payment_method}, "arguments")
         target = await _visible_order(context, order_id)
-        command = order_commands.place_order(target, body.payment_method)
-        return _result(target, await _send(context, command))
+        return await _command(
+            context,
+            "placeOrder",
+            {"order_id": target, **body.model_dump(mode="json")},
+            lambda _: order_commands.place_order(target, body.payment_method),
+            order_commands.order_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     @strawberry.mutation(description="Cancel a draft, placed or confirmed order")
     async def cancel_order(
-        self, info: strawberry.Info, order_id: strawberry.ID, reason: str | None = None
+        self,
+        info: strawberry.Info,
+        order_id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
     ) -> CommandResult:
         context = context_of(info)
         body = validated(CancelOrderRequest, _snake({"reason": reason}), "arguments")
         target = await _visible_order(context, order_id)
-        command = orders.CancelOrder(order_id=target, reason=body.reason)
-        return _result(target, await _send(context, command))
+        return await _command(
+            context,
+            "cancelOrder",
+            {"order_id": target, **body.model_dump(mode="json")},
+            lambda _: order_commands.cancel_order(target, body.reason),
+            order_commands.order_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     @strawberry.mutation(description="Ship a confirmed order (operators and admins)")
-    async def ship_order(self, info: strawberry.Info, order_id: strawberry.ID) -> CommandResult:
+    async def ship_order(
+        self,
+        info: strawberry.Info,
+        order_id: strawberry.ID,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
+    ) -> CommandResult:
         context = context_of(info)
         context.staff()
         target = bounded_text("orderId", order_id, 100)
-        return _result(target, await _send(context, orders.ShipOrder(order_id=target)))
+        return await _command(
+            context,
+            "shipOrder",
+            {"order_id": target},
+            lambda _: orders.ShipOrder(order_id=target),
+            order_commands.order_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     @strawberry.mutation(description="Mark a shipped order delivered (operators and admins)")
-    async def deliver_order(self, info: strawberry.Info, order_id: strawberry.ID) -> CommandResult:
+    async def deliver_order(
+        self,
+        info: strawberry.Info,
+        order_id: strawberry.ID,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
+    ) -> CommandResult:
         context = context_of(info)
         context.staff()
         target = bounded_text("orderId", order_id, 100)
-        return _result(target, await _send(context, orders.DeliverOrder(order_id=target)))
+        return await _command(
+            context,
+            "deliverOrder",
+            {"order_id": target},
+            lambda _: orders.DeliverOrder(order_id=target),
+            order_commands.order_result,
+            CommandResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     @strawberry.mutation(description="Register a product (operators and admins)")
     async def register_product(
-        self, info: strawberry.Info, input: RegisterProductInput
+        self,
+        info: strawberry.Info,
+        input: RegisterProductInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> ProductResult:
         context = context_of(info)
         context.staff()
         body = validated(RegisterProductRequest, asdict(input))
-        command = inventory.RegisterProduct(
-            sku=body.sku,
-            name=body.name,
-            unit_price=Money.of(body.price, body.currency),
-            initial_stock=body.initial_stock,
-        )
-        result = await _send(context, command)
-        return ProductResult(
-            sku=strawberry.ID(body.sku), version=result.version, position=result.position
+        return await _command(
+            context,
+            "registerProduct",
+            body.model_dump(mode="json"),
+            lambda _: inventory.RegisterProduct(
+                sku=body.sku,
+                name=body.name,
+                unit_price=Money.of(body.price, body.currency),
+                initial_stock=body.initial_stock,
+            ),
+            _product_result,
+            ProductResult,
+            idempotency_key=idempotency_key,
         )
 
     @strawberry.mutation(description="Add stock to a registered product (operators and admins)")
     async def replenish_stock(
-        self, info: strawberry.Info, sku: strawberry.ID, quantity: int
+        self,
+        info: strawberry.Info,
+        sku: strawberry.ID,
+        quantity: int,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: ExpectedVersion = None,
     ) -> ProductResult:
         context = context_of(info)
         context.staff()
         target = bounded_text("sku", sku, 64)
         body = validated(ReplenishStockRequest, {"quantity": quantity}, "arguments")
-        result = await _send(context, inventory.ReplenishStock(sku=target, quantity=body.quantity))
-        return ProductResult(
-            sku=strawberry.ID(target), version=result.version, position=result.position
+        return await _command(
+            context,
+            "replenishStock",
+            {"sku": target, **body.model_dump(mode="json")},
+            lambda _: inventory.ReplenishStock(sku=target, quantity=body.quantity),
+            _product_result,
+            ProductResult,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
         )

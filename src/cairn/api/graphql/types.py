@@ -163,12 +163,16 @@ class OrderConnection:
     has_next_page: bool
 
 
+_REPLAYED = "the stored result of this idempotencyKey's first use: nothing was written now"
+
+
 @strawberry.type
 class CommandResult:
     order_id: strawberry.ID | None
     version: int
     position: int
     order_number: str | None = None
+    replayed: bool = strawberry.field(default=False, description=_REPLAYED)
 
 
 @strawberry.type
@@ -176,6 +180,7 @@ class ProductResult:
     sku: strawberry.ID
     version: int
     position: int
+    replayed: bool = strawberry.field(default=False, description=_REPLAYED)
 
 
 @strawberry.type

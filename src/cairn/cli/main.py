@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.cli.schemas import schemas_app
-from cairn.errors import ApplicationError, CairnError
+from cairn.errors import CairnError
 from cairn.settings import Settings
 
 if TYPE_CHECKING:
@@ -190,14 +189,16 @@ def serve(
 
     from cairn.api.app import create_app
     from cairn.api.service_roles import parse_roles
+    from cairn.api.serving import bounded_protocol
     from cairn.observability.logging import configure_logging
     from cairn.observability.tracing import shutdown_tracing
+    from cairn.rpc.server import check_port_free
 
     roles = parse_roles(only)
     settings = _settings(host=host, port=port, max_connections=max_connections, backlog=backlog)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
-    _check_grpc_port(settings)
+    check_port_free(settings.host, settings.grpc_port)
     _log_start(
         "serve_starting",
         settings,
@@ -207,8 +208,6 @@ def serve(
         read_database=_redact(settings.read_database_url) if settings.read_database_url else None,
     )
     app_ = create_app(settings, run_workers=not no_workers, freeze_heap=True, only=roles)
-    from cairn.api.serving import bounded_protocol
-
     config = uvicorn.Config(
         app_,
         host=settings.host,
@@ -250,21 +249,6 @@ def _log_start(event: str, settings: Settings, **fields: object) -> None:
         split = ConnectionBudget.for_url(settings.database_url, settings.db_max_connections)
         budget = split.describe()
     get_logger("cairn.cli").info(event, db_connections=budget, **fields)
-
-
-def _check_grpc_port(settings: Settings) -> None:
-    """Fail fast, with one line, when ``CAIRN_GRPC_PORT`` is taken: grpcio would fail inside
-    the app's start-up, where uvicorn reports it with a traceback."""
-    if not settings.grpc_port:
-        return
-    try:
-        socket.create_server((settings.host, settings.grpc_port)).close()
-    except OSError as exc:
-        raise ApplicationError(
-            "app.port_unavailable",
-            f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (CAIRN_GRPC_PORT): "
-            f"{exc.strerror or exc}",
-        ) from exc
 
 
 def _check_database(settings: Settings) -> None:

@@ -20,6 +20,7 @@ command.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -31,7 +32,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cairn.api import control_chars
 from cairn.api.problems import problem_response, unavailable, unexpected_error
 from cairn.api.serving import HEADERS_TOO_LARGE
-from cairn.observability.logging import bind_correlation_id, get_logger, reset_correlation_id
+from cairn.observability.logging import (
+    bind_correlation_id,
+    get_logger,
+    logs_at,
+    reset_correlation_id,
+)
 from cairn.observability.metrics import Metrics
 from cairn.observability.tracing import traceparent_from_headers, tracer
 
@@ -136,14 +142,15 @@ class RequestMiddleware:
             if template == "unmatched":  # the app raised: routing may still have matched
                 template = _route_template(scope)
             self.metrics.observe_http(method, template, status_holder[0], elapsed)
-            _log.info(
-                "http_request",
-                method=method,
-                path=path,
-                route=template,
-                status=status_holder[0],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            if logs_at(logging.INFO):
+                _log.info(
+                    "http_request",
+                    method=method,
+                    path=path,
+                    route=template,
+                    status=status_holder[0],
+                    duration_ms=round(elapsed * 1000, 2),
+                )
             reset_correlation_id(token)
 
     async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:

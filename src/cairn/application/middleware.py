@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,7 +38,7 @@ from cairn.errors import (
     InvalidEventError,
     PermissionDeniedError,
 )
-from cairn.observability.logging import get_logger
+from cairn.observability.logging import get_logger, logs_at
 from cairn.observability.tracing import current_traceparent, span
 from cairn.store.base import EventStore
 
@@ -76,10 +77,14 @@ class LoggingMiddleware:
 
     async def __call__(self, envelope: Envelope, call_next: Next) -> CommandResult:
         ctx = envelope.context
-        with structlog.contextvars.bound_contextvars(
+        # Bound and reset by token (structlog's ``bound_contextvars`` costs 3x as much).
+        tokens = structlog.contextvars.bind_contextvars(
             command_id=ctx.command_id, correlation_id=ctx.correlation_id
-        ):
+        )
+        try:
             return await self._logged(envelope, call_next)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
     async def _logged(self, envelope: Envelope, call_next: Next) -> CommandResult:
         started = time.perf_counter()
@@ -100,6 +105,8 @@ class LoggingMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
             raise
+        if not logs_at(logging.DEBUG):
+            return result
         _log.debug(
             "command_handled",
             command=envelope.command_type,

@@ -50,11 +50,23 @@ def _add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
     return event_dict
 
 
+#: The level :func:`configure_logging` set; None until then (structlog then writes every line).
+_level: int | None = None
+
+
+def logs_at(level: int) -> bool:
+    """Whether a line at ``level`` is written. For a line on the hot path of every request or
+    command: a filtered-out call still builds its fields (~4 µs a line)."""
+    return _level is None or level >= _level
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route structlog and the standard library through one renderer on stderr."""
+    global _level
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
+    _level = numeric
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,

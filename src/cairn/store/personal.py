@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -152,6 +152,16 @@ def refuse_nul(event_type: str, plaintexts: Mapping[str, str]) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class JustSealed:
+    """What one :meth:`PersonalData.seal` used, for its caller to open what it has just written
+    with neither a key lookup nor a decryption: the keys, and each sealed value's plaintext
+    JSON by the sealed text (its nonce is new, so no other stored value has that text)."""
+
+    keys: dict[uuid.UUID, bytes]
+    plaintexts: dict[str, str]
+
+
 def _associated(subject: str, field: str) -> bytes:
     return f"{subject}\x00{field}".encode()
 
@@ -165,7 +175,7 @@ def _subject_of(data: Mapping[str, Any], spec: PersonalFields, event_type: str) 
     return subject
 
 
-def _is_sealed(value: Any) -> bool:
+def _is_sealed(value: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and len(value) == 1 and SEALED in value
 
 
@@ -176,11 +186,12 @@ class PersonalData:
         self.policy = policy
         self.keys = keys
 
-    async def seal(self, events: list[NewEvent]) -> tuple[list[NewEvent], dict[uuid.UUID, bytes]]:
-        """``events`` with their personal fields sealed, and the keys used (so the caller can
-        open what it just wrote without looking them up again)."""
+    async def seal(self, events: list[NewEvent]) -> tuple[list[NewEvent], JustSealed]:
+        """``events`` with their personal fields sealed, and what sealing them used (so the
+        caller can open what it just wrote cheaply: :class:`JustSealed`)."""
         out: list[NewEvent] = []
         used: dict[str, SubjectKey] = {}
+        opened: dict[str, str] = {}
         for event in events:
             spec = self.policy.of(event.type)
             present = spec.fields.intersection(event.data) if spec is not None else ()
@@ -195,21 +206,23 @@ class PersonalData:
                 key = used[subject] = await self.keys.key_for_writing(subject)
             cipher = AESGCM(key.key)
             data = dict(event.data)
-            for field in present:
+            for name in present:
                 nonce = os.urandom(_NONCE_BYTES)
-                plaintext = plaintexts[field].encode()
-                sealed = cipher.encrypt(nonce, plaintext, _associated(subject, field))
-                token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-                data[field] = {SEALED: f"{key.key_id}:{token}"}
+                plaintext = plaintexts[name]
+                sealed = cipher.encrypt(nonce, plaintext.encode(), _associated(subject, name))
+                text = f"{key.key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+                data[name] = {SEALED: text}
+                opened[text] = plaintext
             out.append(replace(event, data=data))
-        return out, {k.key_id: k.key for k in used.values()}
+        return out, JustSealed({k.key_id: k.key for k in used.values()}, opened)
 
     async def reveal(
-        self, events: list[RecordedEvent], known: Mapping[uuid.UUID, bytes] | None = None
+        self, events: list[RecordedEvent], known: JustSealed | None = None
     ) -> list[RecordedEvent]:
         """``events`` with personal fields opened, or :data:`REDACTED` where the key is gone.
         One key lookup per batch, and none when the batch holds no sealed field or only fields
-        sealed with ``known`` keys (those :meth:`seal` just used)."""
+        sealed with ``known`` keys; a value ``known`` sealed is not decrypted (see
+        :class:`JustSealed`)."""
         sealed = list(self._sealed_events(events))
         if not sealed:
             return events
@@ -219,7 +232,8 @@ class PersonalData:
             for f in spec.fields
             if _is_sealed(events[i].data.get(f))
         }
-        keys = dict(known or {})
+        keys = dict(known.keys) if known is not None else {}
+        plaintexts = known.plaintexts if known is not None else {}
         missing = wanted - keys.keys()
         if missing:
             keys.update(await self.keys.keys(missing))
@@ -228,9 +242,15 @@ class PersonalData:
             event = events[i]
             subject = _subject_of(event.data, spec, event.type)
             data = dict(event.data)
-            for field in spec.fields:
-                if _is_sealed(data.get(field)):
-                    data[field] = _open(data[field], subject, field, keys, event)
+            for name in spec.fields:
+                value = data.get(name)
+                if not _is_sealed(value):
+                    continue
+                plaintext = plaintexts.get(value[SEALED])
+                if plaintext is not None:
+                    data[name] = json.loads(plaintext)
+                else:
+                    data[name] = _open(value, subject, name, keys, event)
             out[i] = replace(event, data=data)
         return out
 

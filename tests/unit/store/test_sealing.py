@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cairn.errors import InvalidEventError, PersonalDataError
+from cairn.store import personal as personal_module
 from cairn.store.base import NewEvent, RecordedEvent
 from cairn.store.personal import (
     REDACTED,
@@ -78,7 +79,9 @@ async def test_a_sealed_event_reveals_its_original_data(personal: PersonalData) 
 
 async def test_types_without_personal_fields_pass_untouched(personal: PersonalData) -> None:
     event = NewEvent("OrderPlaced", {"customer_id": "c-1", "name": "kept"})
-    assert await personal.seal([event]) == ([event], {})
+    sealed, used = await personal.seal([event])
+    assert sealed == [event]
+    assert (used.keys, used.plaintexts) == ({}, {})
 
 
 async def test_forgotten_subjects_read_back_redacted(personal: PersonalData) -> None:
@@ -190,3 +193,20 @@ async def test_revealing_with_the_sealing_keys_needs_no_lookup() -> None:
     (sealed,), used = await personal.seal([event])
     (revealed,) = await personal.reveal([recorded(sealed)], used)
     assert revealed.data == event.data
+
+
+async def test_what_a_seal_just_wrote_opens_without_decrypting(
+    personal: PersonalData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = created()
+    (sealed,), used = await personal.seal([event])
+    (older,), _ = await personal.seal([created(name="Ada before")])
+
+    def no_decrypting(*args: object) -> object:
+        raise AssertionError("decrypted a value the seal had just written")
+
+    monkeypatch.setattr(personal_module, "_open", no_decrypting)
+    (revealed,) = await personal.reveal([recorded(sealed)], used)
+    assert revealed.data == event.data
+    with pytest.raises(AssertionError, match="decrypted"):  # another seal's value is opened
+        await personal.reveal([recorded(older)], used)

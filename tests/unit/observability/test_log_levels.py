@@ -4,7 +4,6 @@ command's ids are in the log context exactly while it runs."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,16 +14,6 @@ from cairn.application.handlers import Route
 from cairn.application.messages import CommandContext, CommandResult, Envelope
 from cairn.observability.logging import configure_logging, logs_at
 from cairn.orders.domain import orders
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class _Recorder:

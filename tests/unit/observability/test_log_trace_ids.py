@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from cairn.observability.logging import configure_logging, get_logger
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """configure_logging binds this test's captured stderr; later tests must not log into it
-    once pytest has closed it."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_a_log_line_inside_a_span_carries_its_trace_and_span_ids(

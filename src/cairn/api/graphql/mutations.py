@@ -116,6 +116,28 @@ async def _command(
     return answer(**json.loads(stored.body), replayed=replayed)
 
 
+async def _on_order(
+    context: GraphQLContext,
+    mutation: str,
+    target: str,
+    arguments: Mapping[str, Any],
+    build: Callable[[], object],
+    idempotency_key: str | None,
+    expected_version: int | None,
+) -> CommandResult:
+    """:func:`_command` for a command on the existing order ``target``."""
+    return await _command(
+        context,
+        mutation,
+        {"order_id": target, **arguments},
+        lambda _: build(),
+        order_commands.order_result,
+        CommandResult,
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+    )
+
+
 def _product_result(command: Any, result: BusResult) -> dict[str, Any]:
     return {"sku": command.sku, "version": result.version, "position": result.position}
 
@@ -178,15 +200,14 @@ class Mutation:
         context = context_of(info)
         body = validated(AddItemRequest, {"sku": str(sku), "quantity": quantity}, "arguments")
         target = await _visible_order(context, order_id)
-        return await _command(
+        return await _on_order(
             context,
             "addItem",
-            {"order_id": target, **body.model_dump(mode="json")},
-            lambda _: order_commands.add_item(target, body.sku, body.quantity),
-            order_commands.order_result,
-            CommandResult,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
+            target,
+            body.model_dump(mode="json"),
+            lambda: order_commands.add_item(target, body.sku, body.quantity),
+            idempotency_key,
+            expected_version,
         )
 
     @strawberry.mutation(description="Place a draft order; fulfilment goes on asynchronously")
@@ -201,15 +222,14 @@ class Mutation:
         context = context_of(info)
         body = validated(PlaceOrderRequest, {"payment_method": payment_method}, "arguments")
         target = await _visible_order(context, order_id)
-        return await _command(
+        return await _on_order(
             context,
             "placeOrder",
-            {"order_id": target, **body.model_dump(mode="json")},
-            lambda _: order_commands.place_order(target, body.payment_method),
-            order_commands.order_result,
-            CommandResult,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
+            target,
+            body.model_dump(mode="json"),
+            lambda: order_commands.place_order(target, body.payment_method),
+            idempotency_key,
+            expected_version,
         )
 
     @strawberry.mutation(description="Cancel a draft, placed or confirmed order")
@@ -224,15 +244,14 @@ class Mutation:
         context = context_of(info)
         body = validated(CancelOrderRequest, _snake({"reason": reason}), "arguments")
         target = await _visible_order(context, order_id)
-        return await _command(
+        return await _on_order(
             context,
             "cancelOrder",
-            {"order_id": target, **body.model_dump(mode="json")},
-            lambda _: order_commands.cancel_order(target, body.reason),
-            order_commands.order_result,
-            CommandResult,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
+            target,
+            body.model_dump(mode="json"),
+            lambda: order_commands.cancel_order(target, body.reason),
+            idempotency_key,
+            expected_version,
         )
 
     @strawberry.mutation(description="Ship a confirmed order (operators and admins)")
@@ -246,15 +265,14 @@ class Mutation:
         context = context_of(info)
         context.staff()
         target = bounded_text("orderId", order_id, 100)
-        return await _command(
+        return await _on_order(
             context,
             "shipOrder",
-            {"order_id": target},
-            lambda _: orders.ShipOrder(order_id=target),
-            order_commands.order_result,
-            CommandResult,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
+            target,
+            {},
+            lambda: orders.ShipOrder(order_id=target),
+            idempotency_key,
+            expected_version,
         )
 
     @strawberry.mutation(description="Mark a shipped order delivered (operators and admins)")
@@ -268,15 +286,14 @@ class Mutation:
         context = context_of(info)
         context.staff()
         target = bounded_text("orderId", order_id, 100)
-        return await _command(
+        return await _on_order(
             context,
             "deliverOrder",
-            {"order_id": target},
-            lambda _: orders.DeliverOrder(order_id=target),
-            order_commands.order_result,
-            CommandResult,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
+            target,
+            {},
+            lambda: orders.DeliverOrder(order_id=target),
+            idempotency_key,
+            expected_version,
         )
 
     @strawberry.mutation(description="Register a product (operators and admins)")

@@ -390,11 +390,19 @@ class SagaRunner(Generic[S]):
 
     async def _fire_timers(self, held: builtins.list[int]) -> None:
         """Fire every due timer of the ``held`` partitions, one transaction each, and run the
-        steps they sent."""
+        steps they sent; a timer whose saga's row changed under what this process remembered
+        of it fires again at once (reading the row), as a batch does (:meth:`_transition`)."""
         fired = True
         while fired:
-            async with self.db.transaction() as tx:
-                fired, actions = await self.transitions.fire_due_timer(
-                    tx, held, claim_for=self.worker_id
-                )
+            try:
+                fired, actions = await self._fire_next_timer(held)
+            except StaleRowError as exc:
+                log.info("saga timer: %s; reading it again", exc)
+                fired, actions = await self._fire_next_timer(held)
             self.steps.start(actions)
+
+    async def _fire_next_timer(
+        self, held: builtins.list[int]
+    ) -> tuple[bool, builtins.list[Action]]:
+        async with self.db.transaction() as tx:
+            return await self.transitions.fire_due_timer(tx, held, claim_for=self.worker_id)

@@ -6,13 +6,15 @@ success rides with the transition that handles the event its command recorded.""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from saga_harness import running
+from saga_harness import FAST, running
 
 from cairn.orders.adapters import FakePaymentGateway
 from cairn.orders.adapters.payment_gateway import Authorization
+from cairn.sagas import runner as runner_module
 from cairn.sagas import steps
 from cairn.sagas.engine import StepLogEntry
 from cairn.sagas.instances import Instance
@@ -147,3 +149,51 @@ async def test_a_runner_stopped_while_a_transition_records_successes_stops(pg_ur
             await w.order({"MUG": 1})
             await asyncio.wait_for(carrying.wait(), timeout=10)
         # leaving ``running`` cancelled the runner and waited for it to stop
+
+
+class _SlowGatewayWithAnotherWriter(_GatewayWithAnotherWriter):
+    """Writes the saga's row from "another process", then takes longer than the saga's
+    deadline to answer."""
+
+    async def authorize(self, **kwargs: Any) -> Authorization:
+        assert self.db is not None
+        await self.db.execute(
+            "UPDATE saga_instances SET version = version + 1, updated_at = updated_at"
+        )
+        await asyncio.sleep(3.0)
+        return await FakePaymentGateway.authorize(self, **kwargs)
+
+
+class _FailuresLog:
+    """The runner's logger, recording what it logs as a failure."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.failures: list[str] = []
+
+    def exception(self, message: str, *args: Any) -> None:
+        self.failures.append(message % args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+async def test_a_deadline_on_a_row_another_process_changed_fires_at_once_reading_it(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = _FailuresLog(runner_module.log)
+    monkeypatch.setattr(runner_module, "log", failures)
+    gateway = _SlowGatewayWithAnotherWriter()
+    policy = replace(FAST, timeout=10.0, deadline=1.0)
+    async with running(pg_url, gateway=gateway, policy=policy) as w:
+        gateway.db = w.runner.db
+        await w.product("MUG", 10)
+
+        order = await w.order({"MUG": 1})
+        record = await w.wait(order, "timed_out", timeout=20)
+        history = await w.runner.history(record.saga_id)
+
+    assert [e.kind for e in history].count("timer") == 1
+    # Once the transaction of the timer failed on the changed row, the old runner logged it as
+    # a failure and tried again a second later.
+    assert failures.failures == []

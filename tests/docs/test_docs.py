@@ -62,6 +62,8 @@ class Block:
     language: str
     source: str
     not_run: str | None
+    #: The line that ended the block: a bare fence; None when the file ended first.
+    closing: str | None = None
 
     @property
     def id(self) -> str:
@@ -87,7 +89,9 @@ def extract_blocks(path: Path) -> list[Block]:
             body.append(lines[j])
             j += 1
         source = "\n".join(body) + "\n"
-        blocks.append(Block(path, i + 1, language, source, marker["reason"] if marker else None))
+        closing = lines[j].strip() if j < len(lines) else None
+        reason = marker["reason"] if marker else None
+        blocks.append(Block(path, i + 1, language, source, reason, closing))
         i = j + 1
     return blocks
 
@@ -224,6 +228,17 @@ def cli_calls(block: Block) -> list[tuple[str, str | None]]:
             sub = SUBCOMMAND.match(rest)
             calls.append((name, sub[1] if sub else None))
     return calls
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=[str(p.relative_to(ROOT)) for p in DOC_FILES])
+def test_every_code_block_is_closed_by_a_bare_fence(path: Path) -> None:
+    """A fence left open swallows the text after it, and pairs every later fence wrongly: the
+    blocks after it would go untested (a closing fence never names a language)."""
+    for block in extract_blocks(path):
+        assert block.closing is not None, f"{block.id}: not closed before the end of the file"
+        closing = FENCE.match(block.closing)
+        assert closing is not None, block.id
+        assert not closing["info"].strip(), f"{block.id}: closed by {block.closing!r}"
 
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=[block.id for block in SHELL_BLOCKS])

@@ -74,9 +74,11 @@ class KnownInstances:
     def doubt(self, saga_id: str) -> None:
         self._doubted.add(saga_id)
 
-    def remember(self, saga_id: str, instance: Instance, *, running: bool) -> None:
+    def remember(
+        self, saga_id: str, instance: Instance, *, running: bool, state_text: str | None = None
+    ) -> None:
         """``instance`` as committed; a saga no longer ``running`` receives little more and is
-        only forgotten."""
+        only forgotten. ``state_text``: its state as JSON, when the caller has it (its row's)."""
         self._doubted.discard(saga_id)
         self._rows.pop(saga_id, None)
         if not running:
@@ -84,7 +86,9 @@ class KnownInstances:
         self._rows[saga_id] = _Known(
             instance.key,
             instance.status,
-            json.dumps(instance.state, separators=(",", ":")),
+            state_text
+            if state_text is not None
+            else json.dumps(instance.state, separators=(",", ":")),
             instance.version,
             instance.correlation_id,
             instance.actions,

@@ -30,6 +30,8 @@ class SagaRow(NamedTuple):
     state: dict[str, Any]
     correlation_id: str | None
     version: int
+    #: ``state`` as the column's text (:func:`state_json`), when the caller has it already.
+    state_text: str | None = None
 
 
 class NewTimer(NamedTuple):
@@ -63,9 +65,13 @@ _TIMER_COLUMNS = (
 )
 
 
-def _state_text(state: dict[str, Any]) -> str:
+def state_json(state: dict[str, Any]) -> str:
     """The ``state`` column's text (not the codec's ``encode_state``, which makes the dict)."""
     return json.dumps(state, separators=(",", ":"))
+
+
+def _state_text(row: SagaRow) -> str:
+    return row.state_text if row.state_text is not None else state_json(row.state)
 
 
 class SagaRowWrites:
@@ -79,7 +85,7 @@ class SagaRowWrites:
                 r.partition,
                 r.status.value,
                 r.step,
-                _state_text(r.state),
+                _state_text(r),
                 r.correlation_id,
                 r.version,
                 now,
@@ -92,9 +98,7 @@ class SagaRowWrites:
 
     async def update_instances(self, tx: Tx, rows: Sequence[SagaRow], now: float) -> None:
         """Existing sagas' status, step, state and version (each saga once)."""
-        values = [
-            (r.saga_id, r.status.value, r.step, _state_text(r.state), r.version, now) for r in rows
-        ]
+        values = [(r.saga_id, r.status.value, r.step, _state_text(r), r.version, now) for r in rows]
         columns = ("status", "step", "state", "version", "updated_at")
         for statement in update_rows("saga_instances", "saga_id", columns, values):
             await tx.execute(*statement)

@@ -50,6 +50,7 @@ from cairn.sagas.repository import (
     SagaRepository,
     SagaRow,
 )
+from cairn.sagas.row_writes import state_json
 from cairn.sql.checkpoints import save_checkpoint
 from cairn.sql.database import Dialect, Tx
 from cairn.store.base import RecordedEvent
@@ -294,7 +295,7 @@ class Transitions(Generic[S]):
     def _remember(
         self,
         sagas: Mapping[str, _Saga[S]],
-        written: Mapping[str, dict[str, Any]],
+        written: Mapping[str, tuple[dict[str, Any], str]],
         fresh: Sequence[NewAction],
     ) -> None:
         """After the commit: the rows as this transaction left them (see :mod:`.instances`)."""
@@ -303,11 +304,12 @@ class Transitions(Generic[S]):
             sent.setdefault(new.action.saga_id, set()).add(new.action.action_id)
         for saga_id, saga in sagas.items():
             before = saga.instance
-            state = written.get(saga_id)
-            if state is None:
+            state_and_text = written.get(saga_id)
+            if state_and_text is None:
                 if before is not None:  # read (and locked) but not changed
                     self.known.remember(saga_id, before, running=True)
                 continue
+            state, text = state_and_text
             actions = before.actions if before is not None else frozenset()
             assert saga.status is not None
             row = Instance(
@@ -319,7 +321,7 @@ class Transitions(Generic[S]):
                 actions=actions | sent.get(saga_id, set()),
             )
             running = saga.status in _UNFINISHED
-            self.known.remember(saga_id, row, running=running)
+            self.known.remember(saga_id, row, running=running, state_text=text)
 
     async def _apply_one(
         self,
@@ -407,11 +409,12 @@ class Transitions(Generic[S]):
 
     async def _write(
         self, tx: Tx, sagas: Mapping[str, _Saga[S]], now: float
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, tuple[dict[str, Any], str]]:
         """The changed sagas' rows, each kind in one batch, and their deadlines: set when a saga
-        starts, cancelled when it stops running. Returns the states as written, by saga."""
+        starts, cancelled when it stops running. Returns the states as written (and their JSON
+        text, encoded once for the row and for what is remembered), by saga."""
         repository = self.repository
-        written: dict[str, dict[str, Any]] = {}
+        written: dict[str, tuple[dict[str, Any], str]] = {}
         new: list[SagaRow] = []
         changed: list[SagaRow] = []
         deadlines_set: list[NewTimer] = []
@@ -422,7 +425,9 @@ class Transitions(Generic[S]):
             assert saga.state is not None
             assert saga.status is not None
             status = SagaStatus(saga.status)
-            encoded = written[saga_id] = self.definition.dump(saga.state)
+            encoded = self.definition.dump(saga.state)
+            text = state_json(encoded)
+            written[saga_id] = (encoded, text)
             partition = partition_of(saga_id, self.partitions)
             row = SagaRow(
                 saga_id,
@@ -434,6 +439,7 @@ class Transitions(Generic[S]):
                 encoded,
                 saga.correlation_id,
                 1 if saga.instance is None else saga.version + 1,
+                text,
             )
             if saga.instance is None:
                 new.append(row)

@@ -70,6 +70,8 @@ def run_one(name: str, args: list[str], quick: bool = False) -> int:
     captured = io.StringIO()
     with contextlib.redirect_stdout(Tee(sys.stdout, captured)):
         code = int(module.main(args) or 0)
+        loop_ms = reference_loop_ms()
+        print(f"host: a fixed pure-Python loop took {loop_ms} ms (lower is faster)")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     payload = {
@@ -77,6 +79,7 @@ def run_one(name: str, args: list[str], quick: bool = False) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "argv": args,
         "exit_code": code,
+        "reference_loop_ms": loop_ms,
         "output": captured.getvalue().splitlines(),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")

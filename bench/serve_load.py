@@ -24,7 +24,9 @@ that held, then halfway between the best rate that held and the lowest that did 
 orders/s on 2 cores). With ``--rate R`` it tries that rate alone.
 
 ``uptime``'s load average is printed with each trial: on a shared machine, compare only runs
-with a similar load.
+with a similar load. So is the ``cairn serve`` process's CPU per order (from the load's start
+until the sagas finished): the rate one process sustains is about a core divided by it, and it
+moves with the host's speed (the reference loop ``python -m bench`` prints after the run).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from bench.http import (
     PLACE,
     TOKEN,
     Run,
+    _cpu_seconds,
     _free_port,
     _load_wrk,
     _saga_backlog,
@@ -77,6 +80,8 @@ class Trial:
     unfinished: int = 0
     settle_seconds: float = 0.0
     load: str = ""
+    #: The ``cairn serve`` process's CPU from the load's start until every saga finished.
+    server_cpu: float = 0.0
 
     @property
     def p50(self) -> float:
@@ -105,7 +110,8 @@ class Trial:
         return (
             f"{self.rate:7.1f} orders/s: {self.orders} orders, {self.errors} errors, "
             f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, sagas {self.sagas - self.unfinished}"
-            f"/{self.sagas} finished {self.settle_seconds:.1f} s after the load"
+            f"/{self.sagas} finished {self.settle_seconds:.1f} s after the load, serve CPU "
+            f"{1000 * self.server_cpu / max(self.orders, 1):.2f} ms/order"
             f" -> {'held' if self.held else 'did not hold'} (load average {self.load})"
         )
 
@@ -208,6 +214,7 @@ async def run_trial(rate: float, seconds: float, client_kind: str = "httpx") -> 
                     base_url=url, headers=HEADERS, limits=limits, timeout=30
                 ) as client:
                     await _products(client)
+                    cpu_before = _cpu_seconds(proc.pid)
                     if client_kind == "wrk":
                         script = Path(tmp) / "load.lua"
                         _wrk_script(script, rate)
@@ -221,6 +228,7 @@ async def run_trial(rate: float, seconds: float, client_kind: str = "httpx") -> 
                     if trial.unfinished == 0 or trial.settle_seconds >= SETTLE_SECONDS:
                         break
                     await asyncio.sleep(0.2)
+                trial.server_cpu = _cpu_seconds(proc.pid) - cpu_before
             finally:
                 _stop(proc)
     return trial

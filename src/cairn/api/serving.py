@@ -14,17 +14,24 @@ Concurrency: ``cairn serve`` passes ``CAIRN_MAX_CONNECTIONS`` to uvicorn as ``li
 plain-text 503; the protocol here answers the same refusal as the problem document every other
 503 is, with ``Retry-After`` (``app.over_capacity``), and closes the connection. A request
 refused so costs no task beyond the answer and no memory beyond its head.
+
+Ports: :func:`listening_socket` binds one for a listener of the process (the worker's
+``/metrics``; a probe of ``CAIRN_GRPC_PORT`` before ``cairn serve`` starts), so a port in use
+is one ``app.port_unavailable`` line for the CLI, not an error inside a server's start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cairn.errors import ApplicationError
 
 #: The problem code of a 431.
 HEADERS_TOO_LARGE = "app.headers_too_large"
@@ -129,3 +136,15 @@ def bounded_protocol(max_header_bytes: int, max_headers: int) -> type[Any]:
         (BoundedHttpToolsProtocol,),
         {"max_header_bytes": max_header_bytes, "max_headers": max_headers},
     )
+
+
+def listening_socket(host: str, port: int, purpose: str) -> socket.socket:
+    """A socket listening on ``host:port``, or ``app.port_unavailable`` naming ``purpose``
+    (``"/metrics (CAIRN_WORKER_METRICS_PORT)"``) when the port is taken."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise ApplicationError(
+            "app.port_unavailable",
+            f"cannot listen on {host}:{port} for {purpose}: {exc.strerror or exc}",
+        ) from exc

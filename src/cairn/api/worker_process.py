@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -30,8 +29,8 @@ from starlette.routing import Route
 from cairn.api.auth import Authenticator, Role, build_authenticator, require_role
 from cairn.api.problems import ProblemError, problem_response
 from cairn.api.runtime import stop_workers
+from cairn.api.serving import listening_socket
 from cairn.api.status import PROBE_TIMEOUT, component_snapshot
-from cairn.errors import ApplicationError
 from cairn.gc_tuning import settle_heap
 from cairn.observability.logging import get_logger
 from cairn.observability.metrics import CONTENT_TYPE, Metrics
@@ -144,14 +143,7 @@ class WorkerListener:
     async def start(self) -> None:
         # Bound here, not by uvicorn: a port in use is one clear error for the caller, where
         # uvicorn would log it and raise SystemExit inside its task.
-        try:
-            sock = socket.create_server((self._host, self._port))
-        except OSError as exc:
-            raise ApplicationError(
-                "app.port_unavailable",
-                f"cannot listen on {self._host}:{self._port} for /metrics "
-                f"(CAIRN_WORKER_METRICS_PORT): {exc.strerror or exc}",
-            ) from exc
+        sock = listening_socket(self._host, self._port, "/metrics (CAIRN_WORKER_METRICS_PORT)")
         self._task = asyncio.create_task(self._server.serve([sock]), name="cairn:worker-http")
         while not self._server.started and not self._task.done():
             await asyncio.sleep(0.02)

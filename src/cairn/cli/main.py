@@ -189,16 +189,16 @@ def serve(
 
     from cairn.api.app import create_app
     from cairn.api.service_roles import parse_roles
-    from cairn.api.serving import bounded_protocol
+    from cairn.api.serving import bounded_protocol, listening_socket
     from cairn.observability.logging import configure_logging
     from cairn.observability.tracing import shutdown_tracing
-    from cairn.rpc.server import check_port_free
 
     roles = parse_roles(only)
     settings = _settings(host=host, port=port, max_connections=max_connections, backlog=backlog)
     configure_logging(settings.log_level, json=settings.log_json)
     _check_database(settings)
-    check_port_free(settings.host, settings.grpc_port)
+    if settings.grpc_port:  # taken: one line now, not a traceback from the app's start-up
+        listening_socket(settings.host, settings.grpc_port, "gRPC (CAIRN_GRPC_PORT)").close()
     _log_start(
         "serve_starting",
         settings,

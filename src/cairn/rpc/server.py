@@ -16,7 +16,6 @@ not registered at all (absent from reflection and health).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,7 +26,6 @@ from grpc_reflection.v1alpha import reflection
 
 from cairn.api.runtime import Runtime
 from cairn.api.service_roles import ALL_ROLES, ServiceRole, grpc_method_role
-from cairn.errors import ApplicationError
 from cairn.observability.logging import get_logger
 from cairn.rpc.event_store_service import EventStoreService
 from cairn.rpc.orders_service import OrdersService
@@ -77,21 +75,6 @@ class GrpcServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         _log.info("grpc_stopped", port=self.port)
-
-
-def check_port_free(host: str, port: int | None) -> None:
-    """Raise ``app.port_unavailable`` when ``host:port`` is taken (no port, or 0: nothing to
-    check): for ``cairn serve`` to stop with one line before it starts (grpcio would fail inside
-    the app's start-up, where uvicorn reports it with a traceback)."""
-    if not port:
-        return
-    try:
-        socket.create_server((host, port)).close()
-    except OSError as exc:
-        raise ApplicationError(
-            "app.port_unavailable",
-            f"cannot listen on {host}:{port} for gRPC (CAIRN_GRPC_PORT): {exc.strerror or exc}",
-        ) from exc
 
 
 async def start_grpc_server(

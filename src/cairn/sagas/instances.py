@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from cairn.sagas.row_writes import state_json
+
 
 @dataclass(frozen=True, slots=True)
 class Instance:
@@ -86,9 +88,7 @@ class KnownInstances:
         self._rows[saga_id] = _Known(
             instance.key,
             instance.status,
-            state_text
-            if state_text is not None
-            else json.dumps(instance.state, separators=(",", ":")),
+            state_text if state_text is not None else state_json(instance.state),
             instance.version,
             instance.correlation_id,
             instance.actions,

@@ -138,6 +138,29 @@ async def _on_order(
     )
 
 
+async def _staff_on_order(
+    info: strawberry.Info,
+    mutation: str,
+    order_id: str,
+    command: Callable[..., object],
+    idempotency_key: str | None,
+    expected_version: int | None,
+) -> CommandResult:
+    """An operator's command with no argument but the order (``command(order_id=…)``)."""
+    context = context_of(info)
+    context.staff()
+    target = bounded_text("orderId", order_id, 100)
+    return await _on_order(
+        context,
+        mutation,
+        target,
+        {},
+        lambda: command(order_id=target),
+        idempotency_key,
+        expected_version,
+    )
+
+
 def _product_result(command: Any, result: BusResult) -> dict[str, Any]:
     return {"sku": command.sku, "version": result.version, "position": result.position}
 
@@ -262,17 +285,8 @@ class Mutation:
         idempotency_key: IdempotencyKey = None,
         expected_version: ExpectedVersion = None,
     ) -> CommandResult:
-        context = context_of(info)
-        context.staff()
-        target = bounded_text("orderId", order_id, 100)
-        return await _on_order(
-            context,
-            "shipOrder",
-            target,
-            {},
-            lambda: orders.ShipOrder(order_id=target),
-            idempotency_key,
-            expected_version,
+        return await _staff_on_order(
+            info, "shipOrder", order_id, orders.ShipOrder, idempotency_key, expected_version
         )
 
     @strawberry.mutation(description="Mark a shipped order delivered (operators and admins)")
@@ -283,17 +297,8 @@ class Mutation:
         idempotency_key: IdempotencyKey = None,
         expected_version: ExpectedVersion = None,
     ) -> CommandResult:
-        context = context_of(info)
-        context.staff()
-        target = bounded_text("orderId", order_id, 100)
-        return await _on_order(
-            context,
-            "deliverOrder",
-            target,
-            {},
-            lambda: orders.DeliverOrder(order_id=target),
-            idempotency_key,
-            expected_version,
+        return await _staff_on_order(
+            info, "deliverOrder", order_id, orders.DeliverOrder, idempotency_key, expected_version
         )
 
     @strawberry.mutation(description="Register a product (operators and admins)")

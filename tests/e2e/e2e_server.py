@@ -22,10 +22,20 @@ CUSTOMER_1 = {"Authorization": "Bearer c1"}
 CUSTOMER_2 = {"Authorization": "Bearer c2"}
 
 
+#: Ports this process has handed out: the system may offer a port again as soon as the probe
+#: closes it, and a test asking for two (HTTP and gRPC of one server) must get two.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, never one this process handed out before."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def cairn_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -64,6 +74,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()  # a server that never started leaves no open file behind
                 raise RuntimeError(f"cairn serve exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:

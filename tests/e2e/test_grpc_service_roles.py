@@ -38,7 +38,12 @@ def _listener(url: str, workdir: Path, proto: Proto, *args: str) -> Listener:
     port = free_port()
     server = Server(url, workdir, args=args, CAIRN_GRPC_PORT=str(port))
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
+    except BaseException:
+        channel.close()
+        server.stop()
+        raise
     return Listener(
         server,
         channel,

@@ -14,8 +14,9 @@ from cairn.application.messages import Envelope, event_id_for
 from cairn.application.middleware import Middleware
 from cairn.orders.domain import inventory, orders, payments, shipping
 from cairn.orders.domain.ids import payment_id_for, shipment_id_for
+from cairn.orders.order_numbers import order_numbers_of
 from cairn.orders.repositories import OrderRepositories
-from cairn.store.base import ANY, EventStore, NewEvent
+from cairn.store.base import EventStore
 
 # --- lookups ---------------------------------------------------------------------------------
 
@@ -39,19 +40,17 @@ async def catalogue_entry(services: Services, sku: str) -> orders.CatalogueEntry
 async def allocate_order_number(
     services: Services, envelope: Envelope, order_id: str, year: int
 ) -> str:
-    """The next number of ``year``, unique across processes without a retry loop: append one
-    event to the year's counter stream with expected_version=ANY; the stream version the store
-    gives it IS the number. The event id derives from the command id, so a re-delivered (or
-    retried) CreateOrder gets its first number back instead of burning another."""
+    """The next number of ``year`` (:mod:`cairn.orders.order_numbers`). A re-delivered (or
+    retried) CreateOrder whose number was allocated for it alone gets that number back (the
+    event id derives from the command id) instead of burning another."""
     command_id = envelope.context.command_id or order_id
-    allocation = NewEvent(
-        "OrderNumberAllocated",
-        {"order_id": order_id, "year": year},
-        metadata=envelope.context.event_metadata(envelope.command_type),
-        id=event_id_for(command_id, "order-number"),
+    number = await order_numbers_of(services.store).next(
+        year,
+        order_id,
+        event_id_for(command_id, "order-number"),
+        envelope.context.event_metadata(envelope.command_type),
     )
-    result = await services.store.append(f"ordernumbers-{year}", [allocation], ANY)
-    return orders.format_order_number(year, result.version)
+    return orders.format_order_number(year, number)
 
 
 _PLACEHOLDER_NUMBER = "ORD-0000-000000"

@@ -5,6 +5,7 @@ snapshots and upcasting. Two stores opened on one URL stand for two processes.""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -128,8 +129,10 @@ async def test_concurrent_deliveries_of_one_command_id_write_once(url: str) -> N
 async def test_order_numbers_are_unique_across_concurrent_processes(url: str) -> None:
     async with process(url) as a, process(url) as b:
         results = await asyncio.gather(*(bus.dispatch(create()) for bus in [a, b] * 6))
-        numbers = sorted(r.events[0].data["order_number"] for r in results)
-        assert numbers == [f"ORD-2026-{n:06d}" for n in range(1, 13)]
+        numbers = [r.events[0].data["order_number"] for r in results]
+        assert len(set(numbers)) == 12
+        # Unique, not gap-free: a process hands out numbers it reserved in blocks.
+        assert all(re.fullmatch(r"ORD-2026-\d{6}", n) for n in numbers)
 
 
 async def test_snapshots_on_the_backend_give_the_same_state_as_the_events(url: str) -> None:

@@ -111,6 +111,19 @@ async def test_a_forgotten_subject_seen_again_is_sealed_with_a_new_key(
     assert names == [REDACTED, "Ada2"]
 
 
+async def test_a_subject_another_process_forgot_is_written_with_a_new_key(db_url: str) -> None:
+    async with (
+        cairn.open_store(db_url, personal_data=POLICY) as writer,
+        cairn.open_store(db_url, personal_data=POLICY) as other,
+    ):
+        await writer.append("account-1", [opened("c-1")])
+        assert await other.forget_subject("c-1")
+        await writer.append("account-1", [opened("c-1", "Ada2")])
+        for store in (writer, other):
+            names = [e.data["name"] for e in await store.read_stream("account-1")]
+            assert names == [REDACTED, "Ada2"]
+
+
 async def test_concurrent_first_writes_of_a_subject_share_one_key(sealing: EventStore) -> None:
     await asyncio.gather(*(sealing.append(f"account-{i}", [opened("c-1")]) for i in range(8)))
     assert {e.data["name"] for e in await sealing.read_all()} == {"Ada"}

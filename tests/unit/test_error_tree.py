@@ -18,7 +18,7 @@ from cairn.errors import CairnError
 SRC = Path(cairn.__file__).parent
 
 #: Raised for control flow inside one module (or package) and caught there; never seen by a caller.
-PRIVATE_CONTROL_FLOW = {"_Unproven", "HandlerFailed", "_Stale", "_Fallback"}
+PRIVATE_CONTROL_FLOW = {"_Unproven", "HandlerFailed", "_Stale", "_Fallback", "SubjectKeyGone"}
 
 
 def _modules() -> list[str]:

@@ -262,30 +262,6 @@ def validate_expected_version(expected: object) -> ExpectedVersion:
     return expected
 
 
-def recorded_as_sent(
-    stream_id: str,
-    events: Sequence[NewEvent],
-    payloads: Sequence[Sequence[Any]],
-    *,
-    first_version: int,
-    positions: Sequence[int],
-    recorded_at: datetime,
-    schema_versions: Sequence[int],
-) -> tuple[RecordedEvent, ...]:
-    """An append's events as a later read returns them (``AppendResult.events``), built from
-    each event's ``(data, metadata)`` as decoded from the JSON the backend stored, instead of
-    reading them back."""
-    return tuple(
-        [
-            recorded_event(e.event_id, stream_id, e.type, p[0], p[1], version, pos, recorded_at, v)
-            for version, (e, p, pos, v) in enumerate(
-                zip(events, payloads, positions, schema_versions, strict=True),
-                start=first_version,
-            )
-        ]
-    )
-
-
 def checked_page(after: object, limit: object) -> tuple[int, int]:
     """``(after, limit)`` of a page of ``$all``; :class:`InvalidEventError` names a bad one."""
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
@@ -350,7 +326,8 @@ class EventStore(Closing):
     async def forget_subject(self, subject: str) -> bool:
         """Crypto-shred: delete ``subject``'s keys, so their personal fields read back
         redacted everywhere from now on. Whether there was a key to delete."""
-        return await self.key_store().forget(subject)
+        keys = self.personal.keys if self.personal is not None else self.key_store()
+        return await keys.forget(subject)
 
     async def streams_of_subject(self, subject: str) -> list[str]:
         """The streams with an event whose personal data is ``subject``'s (by the policy's
@@ -406,8 +383,9 @@ class EventStore(Closing):
     ) -> AppendResult:
         if self.personal is None:
             return await self._append(stream_id, batch, expected)
-        sealed, keys = await self.personal.seal(batch)
-        result = await self._append(stream_id, sealed, expected)
+        result, keys = await self.personal.sealed_append(
+            batch, lambda sealed, used: self._append_sealed(stream_id, sealed, expected, used)
+        )
         # The backend recorded the sealed fields; a reader gets them opened.
         revealed = await self.personal.reveal(list(result.events), keys)
         opened = AppendResult(result.version, result.position, tuple(revealed))
@@ -422,6 +400,17 @@ class EventStore(Closing):
     async def _append(
         self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
     ) -> AppendResult: ...
+
+    async def _append_sealed(
+        self,
+        stream_id: str,
+        events: list[NewEvent],
+        expected: ExpectedVersion,
+        keys: Collection[uuid.UUID],
+    ) -> AppendResult:
+        """:meth:`_append` of events sealed with ``keys``: a backend whose key store caches
+        them must write nothing if one is gone (:class:`~cairn.store.personal.SubjectKeyGone`)."""
+        return await self._append(stream_id, events, expected)
 
     def schema_version_for(self, event: NewEvent) -> int:
         """The schema version an event is stored with."""

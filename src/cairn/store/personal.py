@@ -17,8 +17,13 @@ The key id (not the subject) selects the key, so a subject forgotten and later s
 new key, and its old events stay redacted rather than failing to decrypt. Subject and field are
 the associated data: a sealed value copied into another subject's event or field does not open.
 
-Keys are looked up on every read and write, never cached in a process: a cached key would keep
-revealing (or sealing with) a key that another process has already deleted.
+Keys for reading are looked up every time: a cached key would keep revealing what another
+process has forgotten. A key for writing may be cached (the PostgreSQL key store does: one
+round trip less per event that carries personal data), because the append then checks it: the
+events are written only while every key they were sealed with still exists
+(``cairn_append_sealed``), else the store drops those keys and seals again
+(:class:`~cairn.store.base.SubjectKeyGone`). A forget racing an append either comes first
+(the append seals with a new key) or waits for it (and shreds what it wrote).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import json
 import os
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, TypeGuard
@@ -37,7 +42,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cairn.errors import InvalidEventError, PersonalDataError
-from cairn.store.base import NewEvent, RecordedEvent
+from cairn.store.base import AppendResult, NewEvent, RecordedEvent
 from cairn.store.encoding import NUL_ESCAPE
 from cairn.store.transfer import SubjectKeyRecord
 
@@ -99,6 +104,10 @@ class KeyStore(ABC):
     async def forget(self, subject: str) -> bool:
         """Delete every key of ``subject``; whether there was one."""
 
+    def drop_cached(self, key_ids: Collection[uuid.UUID]) -> None:  # noqa: B027 - optional
+        """Stop writing with ``key_ids`` from memory: the store found one of them deleted. A
+        key store that caches no key for writing has nothing to drop."""
+
 
 class MemoryKeyStore(KeyStore):
     def __init__(self) -> None:
@@ -150,6 +159,13 @@ def refuse_nul(event_type: str, plaintexts: Mapping[str, str]) -> None:
             raise InvalidEventError(
                 f"{event_type}: personal field {field!r} contains a NUL character (U+0000)"
             )
+
+
+class SubjectKeyGone(Exception):
+    """An append refused because a subject key it was sealed with no longer exists (another
+    process forgot the subject after this one cached the key). Nothing was written; the events
+    are sealed again with fresh keys (:meth:`PersonalData.sealed_append`), so this never leaves
+    :mod:`cairn.store`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +231,21 @@ class PersonalData:
                 opened[text] = plaintext
             out.append(replace(event, data=data))
         return out, JustSealed({k.key_id: k.key for k in used.values()}, opened)
+
+    async def sealed_append(
+        self,
+        events: list[NewEvent],
+        append: Callable[[list[NewEvent], Collection[uuid.UUID]], Awaitable[AppendResult]],
+    ) -> tuple[AppendResult, JustSealed]:
+        """``append(sealed events, keys used)``'s result, sealing again while it refuses a key
+        another process deleted (:class:`SubjectKeyGone`): the key store then drops the keys
+        and looks them up afresh."""
+        while True:
+            sealed, used = await self.seal(events)
+            try:
+                return await append(sealed, used.keys.keys()), used
+            except SubjectKeyGone:
+                self.keys.drop_cached(used.keys.keys())
 
     async def reveal(
         self, events: list[RecordedEvent], known: JustSealed | None = None

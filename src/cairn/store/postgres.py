@@ -48,6 +48,7 @@ from cairn.errors import (
 from cairn.sql.array_literal import array_literal
 from cairn.sql.pool import Connection, HotConnections
 from cairn.sql.postgres_connect import connect, describe, first_line, open_pool
+from cairn.store.appended import recorded_as_sent
 from cairn.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -60,11 +61,10 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     checked_page,
-    recorded_as_sent,
 )
 from cairn.store.encoding import encode_batch, encode_json, from_micros
 from cairn.store.libpq_statement import LibpqStatement
-from cairn.store.personal import KeyStore
+from cairn.store.personal import KeyStore, SubjectKeyGone
 from cairn.store.postgres_notify import Wakeup
 from cairn.store.postgres_read import STREAM_VERSION, PostgresReader, read_positions
 from cairn.store.postgres_schema import prepare_schema
@@ -84,6 +84,15 @@ _APPEND: Final = LibpqStatement(
     "cairn_append",
     "SELECT r_version, r_positions, (extract(epoch FROM r_recorded_at) * 1000000)::bigint, "
     "r_retry FROM cairn_append($1, $2, $3::jsonb)",
+)
+
+
+#: ``_APPEND`` for events sealed with subject keys the key store may have cached: written only
+#: while every key still exists (migration 0009), else SQLSTATE CA423.
+_APPEND_SEALED: Final = LibpqStatement(
+    "cairn_append_sealed",
+    "SELECT r_version, r_positions, (extract(epoch FROM r_recorded_at) * 1000000)::bigint, "
+    "r_retry FROM cairn_append_sealed($1, $2, $3::jsonb, $4::uuid[])",
 )
 
 
@@ -186,6 +195,24 @@ class PostgresEventStore(EventStore):
     async def _append(
         self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
     ) -> AppendResult:
+        return await self._write(stream_id, events, expected, ())
+
+    async def _append_sealed(
+        self,
+        stream_id: str,
+        events: list[NewEvent],
+        expected: ExpectedVersion,
+        keys: Collection[uuid.UUID],
+    ) -> AppendResult:
+        return await self._write(stream_id, events, expected, keys)
+
+    async def _write(
+        self,
+        stream_id: str,
+        events: list[NewEvent],
+        expected: ExpectedVersion,
+        keys: Collection[uuid.UUID],
+    ) -> AppendResult:
         versions = [self.schema_version_for(e) for e in events]
         # The batch travels as ONE jsonb document, encoded by one encoder call: one parameter
         # to bind, and nothing per event on the client beyond building its dict.
@@ -202,8 +229,14 @@ class PostgresEventStore(EventStore):
             # psycopg.Error that _translate turns into the right typed error below.
             conn = await self._connections.checkout()
             try:
-                params = (stream_id.encode(), b"%d" % _expected_code(expected), batch.encode())
-                version, positions, recorded_at, retry = _appended(await _APPEND.run(conn, params))
+                params = [stream_id.encode(), b"%d" % _expected_code(expected), batch.encode()]
+                statement = _APPEND
+                if keys:
+                    statement = _APPEND_SEALED
+                    params.append(("{" + ",".join(map(str, keys)) + "}").encode())
+                version, positions, recorded_at, retry = _appended(
+                    await statement.run(conn, params)
+                )
                 if retry:
                     # A retry: hand back the ORIGINAL stored events, not the resent ones.
                     stored = await read_positions(conn, positions)
@@ -245,6 +278,8 @@ class PostgresEventStore(EventStore):
             return ConcurrencyError(stream_id, expected, int(diag.message_detail or 0))
         if state == "CA410":
             return StreamDeletedError(f"stream {stream_id!r} is deleted")
+        if state == "CA423":
+            return SubjectKeyGone(diag.message_primary or "a subject key no longer exists")
         if state == "CA400":
             return InvalidEventError(diag.message_primary or "event id already stored")
         if isinstance(exc, psycopg.errors.UniqueViolation):

@@ -29,6 +29,7 @@ from cairn.errors import (
     StoreUnavailableError,
     StreamDeletedError,
 )
+from cairn.store.appended import recorded_as_sent
 from cairn.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -39,7 +40,6 @@ from cairn.store.base import (
     RecordedEvent,
     Snapshot,
     StreamInfo,
-    recorded_as_sent,
 )
 from cairn.store.encoding import decode_payloads, encode_json, from_micros, to_micros
 from cairn.store.personal import KeyStore

@@ -33,6 +33,7 @@ from cairn.errors import (
 from cairn.gc_tuning import paused_gc
 from cairn.sql.registry import MigrationSet, apply_sqlite, pending_sqlite
 from cairn.sql.sqlite import connect
+from cairn.store.appended import recorded_as_sent
 from cairn.store.base import (
     STREAM_EXISTS,
     AppendResult,
@@ -43,7 +44,6 @@ from cairn.store.base import (
     Snapshot,
     StreamInfo,
     StreamState,
-    recorded_as_sent,
     recorded_event,
 )
 from cairn.store.encoding import EPOCH, decode_payloads, encode_json, from_micros, to_micros

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 import psycopg
+from cachetools import LRUCache
 
 from cairn.sql.array_literal import array_literal
 from cairn.store.personal import KeyStore, SubjectKey, new_key
@@ -32,14 +33,33 @@ LIMIT 1
 """
 
 
+#: Subjects whose key for writing a PostgreSQL key store keeps in memory (the most recent).
+WRITING_KEYS_CACHED = 10_000
+
+
 class PostgresKeyStore(KeyStore):
+    """Keeps the keys it hands out for writing: the PostgreSQL append checks them
+    (``cairn_append_sealed``, :mod:`cairn.store.personal`), so a key another process deleted
+    is never written with."""
+
     def __init__(
         self,
         connection: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]],
     ) -> None:
         self._connection = connection
+        self._writing: LRUCache[str, SubjectKey] = LRUCache(WRITING_KEYS_CACHED)
 
     async def key_for_writing(self, subject: str) -> SubjectKey:
+        key = self._writing.get(subject)
+        if key is None:
+            key = self._writing[subject] = await self._key_for_writing(subject)
+        return key
+
+    def drop_cached(self, key_ids: Collection[uuid.UUID]) -> None:
+        for subject in [s for s, key in self._writing.items() if key.key_id in key_ids]:
+            del self._writing[subject]
+
+    async def _key_for_writing(self, subject: str) -> SubjectKey:
         params = {"subject": subject}
         while True:
             async with self._connection() as conn:
@@ -63,6 +83,7 @@ class PostgresKeyStore(KeyStore):
             return {row[0]: bytes(row[1]) for row in await cur.fetchall()}
 
     async def forget(self, subject: str) -> bool:
+        self._writing.pop(subject, None)
         async with self._connection() as conn:
             cur = await conn.execute("DELETE FROM subject_keys WHERE subject = %s", (subject,))
             return cur.rowcount > 0

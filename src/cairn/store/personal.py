@@ -22,7 +22,7 @@ process has forgotten. A key for writing may be cached (the PostgreSQL key store
 round trip less per event that carries personal data), because the append then checks it: the
 events are written only while every key they were sealed with still exists
 (``cairn_append_sealed``), else the store drops those keys and seals again
-(:class:`~cairn.store.base.SubjectKeyGone`). A forget racing an append either comes first
+(:class:`SubjectKeyGone`). A forget racing an append either comes first
 (the append seals with a new key) or waits for it (and shreds what it wrote).
 """
 

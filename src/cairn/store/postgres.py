@@ -195,18 +195,9 @@ class PostgresEventStore(EventStore):
     async def _append(
         self, stream_id: str, events: list[NewEvent], expected: ExpectedVersion
     ) -> AppendResult:
-        return await self._write(stream_id, events, expected, ())
+        return await self._append_sealed(stream_id, events, expected, ())
 
     async def _append_sealed(
-        self,
-        stream_id: str,
-        events: list[NewEvent],
-        expected: ExpectedVersion,
-        keys: Collection[uuid.UUID],
-    ) -> AppendResult:
-        return await self._write(stream_id, events, expected, keys)
-
-    async def _write(
         self,
         stream_id: str,
         events: list[NewEvent],

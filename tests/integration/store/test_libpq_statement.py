@@ -80,6 +80,9 @@ async def test_after_the_server_drops_the_connection_the_next_append_succeeds(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+        # The backend exits when it handles the signal: a statement sent before then could
+        # still run (a loaded machine in CI did that once).
+        await _poll(pg_url, "pid <> pg_backend_pid()", expect=False)
         with pytest.raises(StoreUnavailableError):
             await store.append("s-2", [NewEvent("E", {})], 0)
         await store.append("s-3", [NewEvent("E", {})], 0)

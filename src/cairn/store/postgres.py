@@ -224,7 +224,9 @@ class PostgresEventStore(EventStore):
                 statement = _APPEND
                 if keys:
                     statement = _APPEND_SEALED
-                    params.append(("{" + ",".join(map(str, keys)) + "}").encode())
+                    literal = array_literal(keys)
+                    assert isinstance(literal, str)  # UUIDs always make a literal
+                    params.append(literal.encode())
                 version, positions, recorded_at, retry = _appended(
                     await statement.run(conn, params)
                 )

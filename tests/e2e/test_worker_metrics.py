@@ -126,7 +126,13 @@ def test_the_worker_counts_the_saga_transitions_of_an_order_placed_through_the_a
 
 
 def test_the_worker_exports_its_relay_state_and_circuit_breakers(split: Split) -> None:
+    # Ready comes before the relay's first connection to the broker (state "stopped" until
+    # then): a loaded CI machine scraped in between once.
+    deadline = time.monotonic() + 30
     samples = _scrape(split)
+    while samples['cairn_relay_state{state="running"}'] != 1.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        samples = _scrape(split)
     assert samples['cairn_relay_state{state="running"}'] == 1.0
     assert samples['cairn_relay_state{state="stopped"}'] == 0.0
     assert "cairn_relay_lag_events{}" in samples

@@ -69,7 +69,6 @@ async def consume_nats(
     """Pull order events from JetStream; ack each after its commit. Returns messages handled.
     With ``idle`` set, stop after that many seconds without a message."""
     import nats
-    from nats.errors import TimeoutError as NatsTimeout
 
     nc = await nats.connect(url)
     handled = 0
@@ -80,7 +79,7 @@ async def consume_nats(
         while True:
             try:
                 batch = await sub.fetch(100, timeout=idle or 5.0)
-            except NatsTimeout:
+            except TimeoutError:  # nats.errors.TimeoutError, or asyncio's from a late 408
                 if idle is not None:
                     return handled
                 continue

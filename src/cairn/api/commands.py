@@ -35,6 +35,7 @@ from cairn.api.auth import Principal
 from cairn.api.idempotency import MAX_KEY_LENGTH, StoredResponse
 from cairn.api.problems import ProblemError
 from cairn.api.runtime import Runtime
+from cairn.json_text import compact
 from cairn.observability.logging import current_correlation_id
 from cairn.observability.tracing import trace_metadata
 
@@ -99,7 +100,7 @@ async def _request_hash(request: Request) -> str:
 def _json_response(body: dict[str, Any], status: int, version: int | None) -> Response:
     headers = {"ETag": f'"{version}"'} if version is not None else {}
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        compact(body),
         status_code=status,
         media_type="application/json",
         headers=headers,

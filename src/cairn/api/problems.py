@@ -19,7 +19,6 @@ the log has the traceback.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -33,6 +32,7 @@ from starlette.responses import Response
 
 from cairn import errors as e
 from cairn.errors import CairnError, ConcurrencyError
+from cairn.json_text import compact
 from cairn.observability.logging import current_correlation_id, get_logger
 from cairn.sql.outage import as_unavailable, is_unavailable
 
@@ -143,7 +143,7 @@ def problem_response(
         if key not in body:
             body[key] = jsonable(value)
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        compact(body),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=dict(headers or {}),

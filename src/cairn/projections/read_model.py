@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cairn.json_text import compact
 from cairn.sql.database import Dialect, Row, Tx
 from cairn.store.base import RecordedEvent
 
@@ -106,7 +107,7 @@ def _bare_type(portable: str) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return compact(value)
 
 
 class Rows:

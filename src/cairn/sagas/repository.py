@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
+from cairn.json_text import compact
 from cairn.sagas.deadlines import Timer
 from cairn.sagas.engine import SagaRecord, SagaStatus, StepLogEntry, from_epoch
 from cairn.sagas.instances import Instance as Instance
@@ -251,7 +252,7 @@ class SagaRepository(SagaRowWrites):
                     line.step,
                     line.message_type,
                     line.message_id,
-                    json.dumps(line.detail, default=str),
+                    compact(line.detail, default=str),
                 )
                 for line in lines
             ],
@@ -301,7 +302,7 @@ class SagaRepository(SagaRowWrites):
                     new.partition,
                     new.action.step,
                     new.action.kind,
-                    json.dumps(new.action.payload),
+                    compact(new.action.payload),
                     1 if new.action.compensation else 0,
                     "pending",
                     0,

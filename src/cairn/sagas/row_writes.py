@@ -9,10 +9,10 @@ the engine sent per saga. Part of :class:`~cairn.sagas.repository.SagaRepository
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from cairn.json_text import compact
 from cairn.sagas.deadlines import timer_id_for
 from cairn.sagas.engine import SagaStatus
 from cairn.sql.database import Tx, in_list, insert_rows, update_rows
@@ -67,7 +67,7 @@ _TIMER_COLUMNS = (
 
 def state_json(state: dict[str, Any]) -> str:
     """The ``state`` column's text (not the codec's ``encode_state``, which makes the dict)."""
-    return json.dumps(state, separators=(",", ":"))
+    return compact(state)
 
 
 def _state_text(row: SagaRow) -> str:
@@ -112,7 +112,7 @@ class SagaRowWrites:
                 t.partition,
                 t.kind,
                 t.due_at,
-                json.dumps(t.payload),
+                compact(t.payload),
             )
             for t in timers
         ]

@@ -3,11 +3,12 @@ the payload and metadata as JSON text that reads back equal."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
 
-from cairn.rpc.event_store_service import encode_json, event_message
+from cairn.rpc.event_store_service import event_message
 from cairn.store.base import RecordedEvent
 
 EVENT = RecordedEvent(
@@ -41,4 +42,5 @@ def test_non_ascii_text_is_kept_as_is_in_the_json() -> None:
 
 
 def test_integers_beyond_64_bits_are_encoded_too() -> None:
-    assert json.loads(encode_json({"n": 2**70, "m": -(2**70)})) == {"n": 2**70, "m": -(2**70)}
+    big = dataclasses.replace(EVENT, data={"n": 2**70, "m": -(2**70)})
+    assert json.loads(event_message(big).data_json) == {"n": 2**70, "m": -(2**70)}

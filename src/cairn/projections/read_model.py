@@ -82,12 +82,12 @@ class Table:
 
     def to_params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(
-            _dumps(row.get(c)) if c in self.json_columns else row.get(c) for c in self.column_names
+            compact(row.get(c)) if c in self.json_columns else row.get(c) for c in self.column_names
         )
 
     def to_json(self, rows: Iterable[Mapping[str, Any]]) -> str:
         """Rows as the JSON array :meth:`bulk_upsert_sql` reads."""
-        return _dumps(list(rows))
+        return compact(list(rows))
 
     def from_db(self, row: Mapping[str, Any]) -> Row:
         out = dict(row)
@@ -104,10 +104,6 @@ def _sql_type(portable: str, dialect: Dialect) -> str:
 def _bare_type(portable: str) -> str:
     """``TEXT NOT NULL`` → ``TEXT``."""
     return portable.split(" NOT NULL")[0].strip()
-
-
-def _dumps(value: Any) -> str:
-    return compact(value)
 
 
 class Rows:

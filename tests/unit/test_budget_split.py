@@ -10,9 +10,9 @@ from cairn.store.urls import pool_size
 
 def test_the_default_budget_gives_the_store_the_larger_share() -> None:
     budget = ConnectionBudget.split(10)
-    assert (budget.store, budget.sql, budget.listen, budget.leases) == (5, 3, 1, 1)
+    assert (budget.store, budget.sql, budget.listen, budget.leases) == (6, 2, 1, 1)
     assert budget.total == 10
-    assert budget.describe() == "10 (store 5, sql 3, listen 1, leases 1)"
+    assert budget.describe() == "10 (store 6, sql 2, listen 1, leases 1)"
 
 
 @pytest.mark.parametrize("total", range(4, 40))
@@ -31,10 +31,10 @@ def test_the_store_share_goes_into_the_url_unless_it_sets_its_own() -> None:
     budget = ConnectionBudget.split(10)
     url = budget.store_url("postgresql://u@h/db?sslmode=disable")
     assert pool_size(url).min == 1
-    assert pool_size(url).max == 5
+    assert pool_size(url).max == 6
     assert "sslmode=disable" in url
     own = "postgresql://u@h/db?pool_max=16"
     assert budget.store_url(own) == own
     described = ConnectionBudget.for_url(own, 10).describe()
-    assert described == "21 (store 16, sql 3, listen 1, leases 1)"
+    assert described == "20 (store 16, sql 2, listen 1, leases 1)"
     assert budget.store_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -41,10 +41,10 @@ async def test_an_idle_serve_process_holds_at_most_ten_connections(pg_url: str) 
     runtime = await start_runtime(settings, None, metrics=Metrics(), run_workers=True)
     try:
         container = runtime.container
-        assert container.budget.describe() == "10 (store 5, sql 3, listen 1, leases 1)"
-        assert runtime.store.pool_size == (1, 5)  # type: ignore[attr-defined]
+        assert container.budget.describe() == "10 (store 6, sql 2, listen 1, leases 1)"
+        assert runtime.store.pool_size == (1, 6)  # type: ignore[attr-defined]
         assert isinstance(container.database, PostgresDatabase)
-        assert container.database.max_size == 3
+        assert container.database.max_size == 2
         await asyncio.sleep(3)  # workers own their leases, projections listen, sagas follow
         assert runtime.workers is not None
         assert runtime.workers.alive()

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypedDict, TypeVar
 
+from cairn.background import mark_background
 from cairn.backoff import Backoff
 from cairn.errors import ApplicationError
 from cairn.observability.logging import get_logger
@@ -147,6 +148,8 @@ class Workers:
         )
 
     async def _supervise(self, running: _Running) -> None:
+        # Requests waiting for a connection go first (cairn.background); the mark is the task's.
+        mark_background()
         restarts = 0
         loop = asyncio.get_running_loop()
         while not self._stopping:

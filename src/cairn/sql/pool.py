@@ -19,12 +19,18 @@ to be down and the checkout fails at once; while it is down, a checkout waits on
 most. The pool keeps trying to connect meanwhile, so the first checkout after the database's
 return gets a fresh connection. A pool that is merely busy (no connection errors) is waited for
 up to its own timeout, as before.
+
+Waiting requests are served before waiting background work (a worker's: :mod:`cairn.background`):
+in ``cairn serve`` at 160 orders/s four of an order's six appends are saga steps', and a request
+behind them waited for most of its latency. Background work that has waited
+:data:`BACKGROUND_PATIENCE` goes first again, so a busy API cannot starve the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,12 +38,17 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cairn.background import is_background
 from cairn.errors import StoreUnavailableError
 
 Connection = psycopg.AsyncConnection[Any]
 
 #: Seconds a checkout waits for a connection while the database looks down (see the module).
 OUTAGE_WAIT = 1.0
+#: Seconds background work waits behind requests before it is served first (see the module).
+BACKGROUND_PATIENCE = 0.1
+
+_Waiter = asyncio.Future[Connection | None]
 
 
 class HotConnections:
@@ -48,7 +59,9 @@ class HotConnections:
         self._purpose = purpose
         self._idle: list[Connection] = []
         #: Callers waiting for a checkin, in turn; ``None`` sends one to the pool instead.
-        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._waiters: deque[_Waiter] = deque()
+        #: Background work waiting, in turn, with when it began to (``time.monotonic()``).
+        self._background: deque[tuple[_Waiter, float]] = deque()
         #: Connections taken from the pool and not given back (idle here or in use).
         self._owned = 0
         self._closed = False
@@ -75,8 +88,13 @@ class HotConnections:
 
     async def _handed_over(self) -> Connection | None:
         """Wait in line for a connection checked in (or ``None``: a place in the pool freed)."""
-        waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        waiter: _Waiter = asyncio.get_running_loop().create_future()
+        place: tuple[_Waiter, float] | None = None
+        if is_background():
+            place = (waiter, time.monotonic())
+            self._background.append(place)
+        else:
+            self._waiters.append(waiter)
         try:
             # asyncio.timeout, not wait_for, which on Python 3.11 swallows a cancellation that
             # arrives as the connection is handed over (cairn.waiting): a runner stopping would
@@ -103,24 +121,38 @@ class HotConnections:
             # future's repr, 2% of cairn serve's CPU under load when it ran every time).
             if waiter.cancelled() or not waiter.done():
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    if place is None:
+                        self._waiters.remove(waiter)
+                    else:
+                        self._background.remove(place)
+
+    def _next_in_line(self) -> _Waiter | None:
+        """The caller to serve next: the first request waiting, unless the first background
+        waiter has waited out its patience (or no request waits)."""
+        background = self._background
+        while background and background[0][0].done():
+            background.popleft()
+        if background and time.monotonic() - background[0][1] >= BACKGROUND_PATIENCE:
+            return background.popleft()[0]
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return background.popleft()[0] if background else None
 
     def _give(self, conn: Connection) -> None:
         """A healthy idle connection to the first caller in line, else kept for the next."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
-                return
-        self._idle.append(conn)
+        waiter = self._next_in_line()
+        if waiter is None:
+            self._idle.append(conn)
+        else:
+            waiter.set_result(conn)
 
     def _wake_one(self) -> None:
         """Send the first caller in line to the pool (a connection went back to it)."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        waiter = self._next_in_line()
+        if waiter is not None:
+            waiter.set_result(None)
 
     async def _wait_for_connection(self) -> Connection:
         errors = self._connect_errors()
@@ -167,8 +199,8 @@ class HotConnections:
     async def close(self) -> None:
         """Return what is kept here and close the pool."""
         self._closed = True
-        while self._waiters:
-            self._wake_one()
+        while (waiter := self._next_in_line()) is not None:
+            waiter.set_result(None)
         while self._idle:
             self._owned -= 1
             await self.pool.putconn(self._idle.pop())

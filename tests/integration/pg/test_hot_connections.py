@@ -1,5 +1,6 @@
 """cairn.sql.pool: the most recently used connection first; when all are in use, callers wait in
-turn and a connection checked in goes straight to the first of them."""
+turn and a connection checked in goes straight to the first of them, requests before background
+work (unless that has waited out its patience)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from cairn.background import mark_background
 from cairn.errors import StoreUnavailableError
-from cairn.sql.pool import HotConnections
+from cairn.sql.pool import BACKGROUND_PATIENCE, HotConnections
 
 
 @pytest.fixture
@@ -164,6 +166,63 @@ async def test_a_caller_cancelled_as_its_connection_is_handed_over_stays_cancell
     await asyncio.gather(stopping, return_exceptions=True)
 
     assert stopping.cancelled()  # (a swallowed cancellation would keep a stopping runner going)
+    assert await asyncio.wait_for(hot.checkout(), 1) is held[0]
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])
+
+
+async def _checkout_in_background(hot: HotConnections) -> psycopg.AsyncConnection[Any]:
+    mark_background()  # this task's own context: a worker's
+    return await hot.checkout()
+
+
+async def test_a_waiting_request_is_served_before_background_work_waiting_longer(
+    hot: HotConnections,
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    worker = asyncio.create_task(_checkout_in_background(hot))
+    await asyncio.sleep(0.01)
+    request = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+
+    await hot.checkin(held[0])
+
+    assert await asyncio.wait_for(request, 2) is held[0]
+    assert not worker.done()
+    await hot.checkin(held[1])
+    assert await asyncio.wait_for(worker, 2) is held[1]
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])
+
+
+async def test_background_work_that_waited_out_its_patience_goes_before_a_request(
+    hot: HotConnections,
+) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    worker = asyncio.create_task(_checkout_in_background(hot))
+    await asyncio.sleep(BACKGROUND_PATIENCE + 0.05)
+    request = asyncio.create_task(hot.checkout())
+    await asyncio.sleep(0.01)
+
+    await hot.checkin(held[0])
+
+    assert await asyncio.wait_for(worker, 2) is held[0]
+    assert not request.done()
+    await hot.checkin(held[1])
+    assert await asyncio.wait_for(request, 2) is held[1]
+    await hot.checkin(held[0])
+    await hot.checkin(held[1])
+
+
+async def test_background_work_that_gave_up_leaves_the_line(hot: HotConnections) -> None:
+    held = [await hot.checkout(), await hot.checkout()]
+    gone = asyncio.create_task(_checkout_in_background(hot))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+
+    assert not hot._background
+    await hot.checkin(held[0])
     assert await asyncio.wait_for(hot.checkout(), 1) is held[0]
     await hot.checkin(held[0])
     await hot.checkin(held[1])

@@ -258,7 +258,8 @@ async def search(seconds: float, trials: int, rate: float | None, client: str) -
             break
         if not best and worst != float("inf"):
             next_rate = worst / 2
-        if best < GOAL_RATE < worst and GOAL_RATE not in {t.rate for t in done}:
+        bracketed = best and worst != float("inf")
+        if bracketed and best < GOAL_RATE < worst and GOAL_RATE not in {t.rate for t in done}:
             next_rate = GOAL_RATE  # the question asked: does the goal itself hold?
     return done
 

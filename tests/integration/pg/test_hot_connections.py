@@ -176,42 +176,35 @@ async def _checkout_in_background(hot: HotConnections) -> psycopg.AsyncConnectio
     return await hot.checkout()
 
 
-async def test_a_waiting_request_is_served_before_background_work_waiting_longer(
-    hot: HotConnections,
-) -> None:
+async def _served_first(hot: HotConnections, *, worker_waited: float) -> str:
+    """Both connections in use, background work waiting ``worker_waited`` s, then a request:
+    which of the two the next connection checked in goes to (the other gets the one after)."""
     held = [await hot.checkout(), await hot.checkout()]
     worker = asyncio.create_task(_checkout_in_background(hot))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(worker_waited)
     request = asyncio.create_task(hot.checkout())
     await asyncio.sleep(0.01)
 
     await hot.checkin(held[0])
+    done, _ = await asyncio.wait({worker, request}, timeout=2, return_when=asyncio.FIRST_COMPLETED)
+    await hot.checkin(held[1])
+    both = await asyncio.wait_for(asyncio.gather(worker, request), 2)
+    for conn in both:
+        await hot.checkin(conn)
+    assert set(map(id, both)) == set(map(id, held))
+    return "request" if done == {request} else "background work"
 
-    assert await asyncio.wait_for(request, 2) is held[0]
-    assert not worker.done()
-    await hot.checkin(held[1])
-    assert await asyncio.wait_for(worker, 2) is held[1]
-    await hot.checkin(held[0])
-    await hot.checkin(held[1])
+
+async def test_a_waiting_request_is_served_before_background_work_waiting_longer(
+    hot: HotConnections,
+) -> None:
+    assert await _served_first(hot, worker_waited=0.01) == "request"
 
 
 async def test_background_work_that_waited_out_its_patience_goes_before_a_request(
     hot: HotConnections,
 ) -> None:
-    held = [await hot.checkout(), await hot.checkout()]
-    worker = asyncio.create_task(_checkout_in_background(hot))
-    await asyncio.sleep(BACKGROUND_PATIENCE + 0.05)
-    request = asyncio.create_task(hot.checkout())
-    await asyncio.sleep(0.01)
-
-    await hot.checkin(held[0])
-
-    assert await asyncio.wait_for(worker, 2) is held[0]
-    assert not request.done()
-    await hot.checkin(held[1])
-    assert await asyncio.wait_for(request, 2) is held[1]
-    await hot.checkin(held[0])
-    await hot.checkin(held[1])
+    assert await _served_first(hot, worker_waited=BACKGROUND_PATIENCE + 0.05) == "background work"
 
 
 async def test_background_work_that_gave_up_leaves_the_line(hot: HotConnections) -> None:

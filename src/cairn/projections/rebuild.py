@@ -3,10 +3,19 @@ live runner keeps version n current and queries read it, then swap the pointer.
 
 No side effects meanwhile: the builder has no ``after_commit`` hook (no cache writes), and its
 tables are not the ones queries read until the swap.
+
+The swap happens when the builder has read to the end of the log and the live runner is not
+past it. Under steady writes on a slow host the live runner can commit between the builder's
+last read and every swap it tries (a batch per ``live_interval``), and the rebuild would chase it
+for as long as writes go on. After :data:`MISSED_SWAPS` misses the builder takes the live runners'
+turn (the lock their live batches take, one at a time) for its next read, batch and swap: this
+process's live batches wait for those few milliseconds, and the swap cannot be missed again. A
+live runner in another process is not held back that way: the builder retries as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from cairn.errors import ConflictError
@@ -20,6 +29,9 @@ from cairn.sql.database import Database
 from cairn.store.base import EventStore
 
 ProgressCallback = Callable[[int, int], None]
+
+#: Swaps missed because the live runner got ahead, before the builder takes its turn (module).
+MISSED_SWAPS = 3
 
 
 async def rebuild(
@@ -48,21 +60,25 @@ async def rebuild(
         size = config.rebuild_batch_size
         relief = CatchUpRelief()
         relief.hold()
+        missed = 0
         try:
             while True:
-                events = await store.read_all(after=builder.position, limit=size)
-                if events:
-                    await builder.apply(events, version, live=False)
-                    builder.position = events[-1].position
-                track.done = builder.position
-                track.total = max(track.total, builder.position)
-                if progress is not None:
-                    progress(track.done, track.total)
-                if len(events) < size and await _try_swap(
-                    db, runner.name, version, builder.position
-                ):
-                    break
+                held_back = runner.turn if missed >= MISSED_SWAPS else contextlib.nullcontext()
+                async with held_back:
+                    events = await store.read_all(after=builder.position, limit=size)
+                    if events:
+                        await builder.apply(events, version, live=False)
+                        builder.position = events[-1].position
+                    track.done = builder.position
+                    track.total = max(track.total, builder.position)
+                    if progress is not None:
+                        progress(track.done, track.total)
+                    if len(events) < size and await _try_swap(
+                        db, runner.name, version, builder.position
+                    ):
+                        break
                 if len(events) < size:
+                    missed += 1
                     track.total = await store.head_position()
         finally:
             relief.release()

@@ -23,7 +23,6 @@ from typing import Any, Final
 
 import orjson
 
-_STANDARD: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: A datetime goes to ``default`` (or is refused), as the standard encoder does.
 _OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -34,6 +33,4 @@ def compact(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     try:
         return orjson.dumps(value, default=default, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
-        if default is None:
-            return _STANDARD.encode(value)
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
